@@ -1,0 +1,81 @@
+/// The result of tokenizing one input (a text, or a text pair), as in Hugging Face `Encoding`.
+///
+/// All arrays have one entry per token. Offsets are Unicode scalar (code point) indices into the
+/// input text the token came from (the first or the second text of a pair); special tokens added
+/// by post-processing have offsets `(0, 0)`.
+public struct Encoding: Sendable, Equatable {
+    public var ids: [Int32] = []
+    /// 0 for the first sequence, 1 for the second (BERT's token type / segment ids).
+    public var typeIds: [Int32] = []
+    public var offsets: [TokenSpan] = []
+    /// 1 where post-processing added a special token (`[CLS]`, `[SEP]`), else 0.
+    public var specialTokensMask: [UInt8] = []
+    /// Which input a token came from: 0 first text, 1 second text, nil for added special tokens.
+    public var sequenceIds: [Int8] = []
+    /// Further windows when truncation with `stride` split the input (SQuAD-style doc stride).
+    public var overflowing: [Encoding] = []
+
+    public init() {}
+
+    public var count: Int { ids.count }
+
+    mutating func reserve(_ n: Int) {
+        ids.reserveCapacity(n)
+        typeIds.reserveCapacity(n)
+        offsets.reserveCapacity(n)
+        specialTokensMask.reserveCapacity(n)
+        sequenceIds.reserveCapacity(n)
+    }
+
+    mutating func append(id: Int32, typeId: Int32, span: TokenSpan, special: Bool, sequence: Int8) {
+        ids.append(id)
+        typeIds.append(typeId)
+        offsets.append(span)
+        specialTokensMask.append(special ? 1 : 0)
+        sequenceIds.append(sequence)
+    }
+
+    func slice(_ range: Range<Int>) -> Encoding {
+        var e = Encoding()
+        e.ids = Array(ids[range])
+        e.typeIds = Array(typeIds[range])
+        e.offsets = Array(offsets[range])
+        e.specialTokensMask = Array(specialTokensMask[range])
+        e.sequenceIds = Array(sequenceIds[range])
+        return e
+    }
+
+    /// Appends `other` after `self`, combining overflowing windows exactly as HF's
+    /// `Encoding::merge_with` does (every window of one side with every window of the other).
+    mutating func merge(with other: Encoding) {
+        var combined: [Encoding] = []
+        for mine in overflowing {
+            var m = mine
+            m.merge(with: other.withoutOverflow)
+            combined.append(m)
+            for theirs in other.overflowing {
+                var m2 = mine
+                m2.merge(with: theirs)
+                combined.append(m2)
+            }
+        }
+        for theirs in other.overflowing {
+            var m = self.withoutOverflow
+            m.overflowing = []
+            m.merge(with: theirs)
+            combined.append(m)
+        }
+        ids += other.ids
+        typeIds += other.typeIds
+        offsets += other.offsets
+        specialTokensMask += other.specialTokensMask
+        sequenceIds += other.sequenceIds
+        overflowing = combined
+    }
+
+    var withoutOverflow: Encoding {
+        var e = self
+        e.overflowing = []
+        return e
+    }
+}

@@ -1,0 +1,118 @@
+/// Adds special tokens and type ids after the model ran (HF `PostProcessor`).
+public protocol PostProcessor: Sendable {
+    /// Tokens this processor adds to a single input or a pair (for truncation budgets).
+    func addedTokenCount(isPair: Bool) -> Int
+    /// Combines the model's encodings of the first and optional second text.
+    /// `tokenText` gives a token's vocabulary string (needed to trim byte-level offsets).
+    func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: (Int32) -> String?) -> Encoding
+}
+
+/// HF's `TemplateProcessing` (and `BertProcessing`, which is the template
+/// `[CLS] $A [SEP]` / `[CLS] $A [SEP] $B:1 [SEP]:1`).
+public struct TemplateProcessing: PostProcessor {
+    public enum Piece: Sendable, Equatable {
+        /// Input sequence 0 (`$A`) or 1 (`$B`), with the type id its tokens get.
+        case sequence(Int, typeId: Int32)
+        /// A special token (its ids, usually one), with its type id.
+        case special(ids: [Int32], typeId: Int32)
+    }
+    public var single: [Piece]
+    public var pair: [Piece]
+
+    public init(single: [Piece], pair: [Piece]) {
+        self.single = single
+        self.pair = pair
+    }
+
+    /// BERT's template around `cls` and `sep` ids.
+    public static func bert(cls: Int32, sep: Int32) -> TemplateProcessing {
+        TemplateProcessing(
+            single: [.special(ids: [cls], typeId: 0), .sequence(0, typeId: 0), .special(ids: [sep], typeId: 0)],
+            pair: [.special(ids: [cls], typeId: 0), .sequence(0, typeId: 0), .special(ids: [sep], typeId: 0),
+                   .sequence(1, typeId: 1), .special(ids: [sep], typeId: 1)])
+    }
+
+    public func addedTokenCount(isPair: Bool) -> Int {
+        (isPair ? pair : single).reduce(0) { n, p in
+            if case let .special(ids, _) = p { return n + ids.count }
+            return n
+        }
+    }
+
+    public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: (Int32) -> String?) -> Encoding {
+        let inputs = second.map { [first, $0] } ?? [first]
+        var result = Encoding()
+        result.reserve(first.count + (second?.count ?? 0) + 3)
+        for piece in second == nil ? single : pair {
+            switch piece {
+            case let .sequence(which, typeId):
+                var e = inputs[which]
+                // HF sets the template's type id on the sequence itself, not on its overflowing windows.
+                e.typeIds = [Int32](repeating: typeId, count: e.count)
+                result.merge(with: e)
+            case let .special(ids, typeId):
+                guard addSpecialTokens else { continue }
+                var e = Encoding()
+                for id in ids { e.append(id: id, typeId: typeId, span: .empty, special: true, sequence: -1) }
+                result.merge(with: e)
+            }
+        }
+        return result
+    }
+}
+
+/// No special tokens: a pair is simply concatenated (HF's default when there is no post-processor).
+public struct ConcatenatingProcessor: PostProcessor {
+    public init() {}
+    public func addedTokenCount(isPair: Bool) -> Int { 0 }
+    public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: (Int32) -> String?) -> Encoding {
+        var result = first
+        if let second { result.merge(with: second) }
+        return result
+    }
+}
+
+/// HF's `ByteLevel` post-processor: optionally trims the offsets of byte-level tokens so that
+/// a leading "Ġ" (space) or trailing spaces are not counted in the token's span.
+public struct ByteLevelProcessor: PostProcessor {
+    public var trimOffsets: Bool
+    public var addPrefixSpace: Bool
+
+    public init(trimOffsets: Bool, addPrefixSpace: Bool) {
+        self.trimOffsets = trimOffsets
+        self.addPrefixSpace = addPrefixSpace
+    }
+
+    public func addedTokenCount(isPair: Bool) -> Int { 0 }
+
+    public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: (Int32) -> String?) -> Encoding {
+        var a = first
+        var b = second
+        if trimOffsets {
+            trim(&a, tokenText)
+            if b != nil { trim(&b!, tokenText) }
+        }
+        return ConcatenatingProcessor().process(a, b, addSpecialTokens: addSpecialTokens, tokenText: tokenText)
+    }
+
+    private func trim(_ e: inout Encoding, _ tokenText: (Int32) -> String?) {
+        for i in 0..<e.count {
+            guard let text = tokenText(e.ids[i]) else { continue }
+            let scalars = Array(text.unicodeScalars)
+            func isSpace(_ s: Unicode.Scalar) -> Bool { s == "\u{120}" || s.properties.isWhitespace }
+            var leading = scalars.prefix(while: isSpace).count
+            let trailing = scalars.reversed().prefix(while: isSpace).count
+            var span = e.offsets[i]
+            if leading > 0 {
+                let isFirst = i == 0 || span.start == 0
+                if isFirst && addPrefixSpace && leading == 1 { leading = 0 }
+                span.start = min(span.start + leading, span.end)
+            }
+            if trailing > 0, span.end >= trailing {
+                span.end = max(span.end - trailing, span.start)
+            }
+            e.offsets[i] = span
+        }
+        for j in 0..<e.overflowing.count { trim(&e.overflowing[j], tokenText) }
+    }
+}

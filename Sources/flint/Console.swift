@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ArgumentParser
+import FlintTokenizers
+
+/// Output helpers shared by the subcommands: results to stdout, progress to stderr.
+enum Console {
+    static func progress(_ message: String) {
+        var line = message + "\n"
+        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads a whole file, with an error naming it.
+    static func readFile(_ path: String) throws -> [UInt8] {
+        guard let f = fopen(path, "rb") else {
+            throw ValidationError("\(path): cannot read: \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+            out.append(contentsOf: chunk[0..<n])
+            if n < chunk.count {
+                if ferror(f) != 0 { throw ValidationError("\(path): read error (is it a folder?)") }
+                return out
+            }
+        }
+    }
+
+    static func writeFile(_ path: String, _ text: String) throws {
+        guard let f = fopen(path, "wb") else {
+            throw ValidationError("\(path): cannot write: \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(f) }
+        var t = text
+        let ok = t.withUTF8 { fwrite($0.baseAddress, 1, $0.count, f) == $0.count }
+        if !ok { throw ValidationError("\(path): write failed") }
+    }
+
+    /// JSON Lines input: one object per non-empty line; errors name the file and line.
+    static func readJSONLines(_ path: String) throws -> [(line: Int, value: JSONValue)] {
+        let bytes = try readFile(path)
+        var out: [(Int, JSONValue)] = []
+        var lineNumber = 0
+        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
+            do {
+                out.append((lineNumber, try JSONParser.parse(Array(line))))
+            } catch {
+                throw ValidationError("\(path):\(lineNumber): invalid JSON at byte \(error.offset): \(error.reason)")
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `flint` command line: one executable, one subcommand per job.
+@main
+struct Flint: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flint",
+        abstract: "Transformer inference for BERT and GPT-2 models, on CPUs and NVIDIA GPUs.",
+        version: "0.1.0",
+        subcommands: [Tokenize.self, Bench.self]
+    )
+}

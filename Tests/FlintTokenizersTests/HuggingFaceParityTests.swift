@@ -1,0 +1,136 @@
+import FlintTestSupport
+import Testing
+
+@testable import FlintTokenizers
+
+/// Compares Flint's tokenizers with Hugging Face `tokenizers` 0.23.3 on the committed fixtures
+/// (`scripts/gen_tokenizer_fixtures.py`): ids, type ids, offsets, special-token masks, tokens,
+/// overflowing windows and decoded text, case by case.
+@Suite("Hugging Face parity")
+struct HuggingFaceParityTests {
+    struct Fixture: CustomTestStringConvertible, Sendable {
+        let file: String
+        let tokenizer: String
+        /// Builds the tokenizer from the assets folder.
+        let load: @Sendable (String) throws -> Tokenizer
+        var testDescription: String { "\(file) <- \(tokenizer)" }
+    }
+
+    static let fixtures: [Fixture] = [
+        Fixture(file: "minilm_tokenizer_json.json", tokenizer: "all-MiniLM-L6-v2/tokenizer.json") { try Tokenizer.load($0) },
+        Fixture(file: "minilm_vocab_txt.json", tokenizer: "all-MiniLM-L6-v2/vocab.txt") { try Tokenizer.load($0) },
+        Fixture(file: "minilm_vocab_txt.json", tokenizer: "all-MiniLM-L6-v2") { _ in
+            // A folder prefers tokenizer.json; this checks the same folder gives the same result.
+            try Tokenizer.load(TestPaths.assets + "/all-MiniLM-L6-v2")
+        },
+        Fixture(file: "bert_cased_vocab_txt.json", tokenizer: "all-MiniLM-L6-v2/vocab.txt") {
+            try Tokenizer.loadWordPieceVocab($0, lowercase: false, stripAccents: .some(false))
+        },
+        Fixture(file: "bert_strip_no_lower.json", tokenizer: "all-MiniLM-L6-v2/vocab.txt") {
+            try Tokenizer.loadWordPieceVocab($0, lowercase: false, stripAccents: .some(true))
+        },
+        Fixture(file: "gpt2_vocab_files.json", tokenizer: "gpt2/encoder.json") { try Tokenizer.load($0) },
+        Fixture(file: "gpt2_vocab_files.json", tokenizer: "gpt2-hf/merges.txt") { try Tokenizer.load($0) },
+        Fixture(file: "gpt2_tokenizer_json.json", tokenizer: "gpt2-hf/tokenizer.json") { try Tokenizer.load($0) },
+        Fixture(file: "minilm_truncation.json", tokenizer: "all-MiniLM-L6-v2/tokenizer.json") { try Tokenizer.load($0) },
+        Fixture(file: "gpt2_truncation.json", tokenizer: "gpt2-hf/tokenizer.json") { try Tokenizer.load($0) },
+    ]
+
+    @Test(arguments: fixtures)
+    func matchesHuggingFace(_ fixture: Fixture) throws {
+        guard let path = TestPaths.asset(fixture.tokenizer) else {
+            print("skipped \(fixture.testDescription): \(TestPaths.missingAssetsReason)")
+            return
+        }
+        let tokenizer = try fixture.load(path)
+        let document = try #require(TestPaths.read(TestPaths.fixture("tokenizers/" + fixture.file)))
+        let cases = try #require(try JSONParser.parse(document)["cases"]?.array)
+        #expect(cases.count >= 40, "fixture \(fixture.file) holds too few cases")
+        var failures = 0
+        for (n, c) in cases.enumerated() where failures < 8 {
+            if !check(c, index: n, tokenizer: tokenizer, fixture: fixture) { failures += 1 }
+        }
+    }
+
+    /// Returns false (after recording issues) when the case does not match.
+    func check(_ c: JSONValue, index: Int, tokenizer: Tokenizer, fixture: Fixture) -> Bool {
+        let text = c["text"]!.string!
+        let pair = c["pair"]?.string
+        let truncation = c["truncation"].flatMap { t -> Truncation? in
+            guard !t.isNull else { return nil }
+            return Truncation(maxLength: t["max_length"]!.int!, strategy: Truncation.Strategy(rawValue: t["strategy"]!.string!)!,
+                              stride: t["stride"]!.int!, direction: Truncation.Direction(rawValue: t["direction"]!.string!)!)
+        }
+        let context = "\(fixture.file) case \(index): text \(JSONValue.string(text).serialized)"
+            + (pair.map { " pair \(JSONValue.string($0).serialized)" } ?? "") + (truncation.map { " \($0)" } ?? "")
+        let specials = tokenizer.specialTokenCount(isPair: pair != nil)
+
+        let result: Result<Encoding, TokenizerError> = Result { () throws(TokenizerError) in
+            try tokenizer.encode(text, pair: pair, truncation: truncation)
+        }
+        if c["error"]?.bool == true {
+            if case let .success(e) = result {
+                Issue.record("HF refuses this input (\(c["error_message"]?.string ?? "")) but Flint gave \(e.ids): \(context)")
+                return false
+            }
+            return true
+        }
+        if let truncation, truncation.maxLength < specials {
+            // HF's unsigned arithmetic wraps here and silently skips truncation; Flint refuses instead.
+            if case .success = result {
+                Issue.record("max_length below the special-token count must be refused: \(context)")
+                return false
+            }
+            return true
+        }
+        let encoding: Encoding
+        switch result {
+        case let .success(e): encoding = e
+        case let .failure(error):
+            Issue.record("Flint threw \(error) where HF succeeded: \(context)")
+            return false
+        }
+        return compare(encoding, c, context: context, tokenizer: tokenizer)
+    }
+
+    func compare(_ e: Encoding, _ c: JSONValue, context: String, tokenizer: Tokenizer) -> Bool {
+        func ints(_ key: String, _ v: JSONValue) -> [Int32] { v[key]!.array!.map { Int32($0.int!) } }
+        func spans(_ v: JSONValue) -> [TokenSpan] {
+            v["offsets"]!.array!.map { TokenSpan(start: $0.array![0].int!, end: $0.array![1].int!) }
+        }
+        var ok = Expect.sameSequence(e.ids, ints("ids", c), "ids", context: context)
+        ok = ok && Expect.sameSequence(e.typeIds, ints("type_ids", c), "type ids", context: context)
+        ok = ok && Expect.sameSequence(e.offsets, spans(c), "offsets", context: context)
+        ok = ok && Expect.sameSequence(e.specialTokensMask.map(Int32.init), ints("special_tokens_mask", c), "special token masks", context: context)
+        if ok, let tokens = c["tokens"]?.array {
+            ok = Expect.sameSequence(e.ids.map { tokenizer.token(forId: $0) ?? "<none>" }, tokens.map { $0.string! }, "tokens", context: context)
+        }
+        let overflowing = c["overflowing"]?.array ?? []
+        if ok, e.overflowing.count != overflowing.count {
+            Issue.record("\(e.overflowing.count) overflowing windows, HF has \(overflowing.count): \(context)")
+            ok = false
+        }
+        if ok {
+            for (k, (mine, theirs)) in zip(e.overflowing, overflowing).enumerated() where ok {
+                ok = Expect.sameSequence(mine.ids, ints("ids", theirs), "overflow \(k) ids", context: context)
+                    && Expect.sameSequence(mine.typeIds, ints("type_ids", theirs), "overflow \(k) type ids", context: context)
+                    && Expect.sameSequence(mine.offsets, spans(theirs), "overflow \(k) offsets", context: context)
+            }
+        }
+        if ok, let decoded = c["decoded"]?.string {
+            let mine = tokenizer.decode(e.ids)
+            if !mine.unicodeScalars.elementsEqual(decoded.unicodeScalars) {
+                Issue.record("decode gives \(JSONValue.string(mine).serialized), HF \(JSONValue.string(decoded).serialized): \(context)")
+                ok = false
+            }
+        }
+        if ok, let decoded = c["decoded_with_special"]?.string {
+            let mine = tokenizer.decode(e.ids, skipSpecialTokens: false)
+            if !mine.unicodeScalars.elementsEqual(decoded.unicodeScalars) {
+                Issue.record("decode(keep specials) gives \(JSONValue.string(mine).serialized), HF \(JSONValue.string(decoded).serialized): \(context)")
+                ok = false
+            }
+        }
+        return ok
+    }
+}
