@@ -6,6 +6,13 @@ import Darwin
 import ArgumentParser
 import FlintTokenizers
 
+/// A failure while running a command (bad file, bad line): printed as "Error: ...", without the usage text
+/// that ArgumentParser adds for `ValidationError` (which is kept for bad command-line arguments).
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
 /// Output helpers shared by the subcommands: results to stdout, progress to stderr.
 enum Console {
     static func progress(_ message: String) {
@@ -16,7 +23,7 @@ enum Console {
     /// Reads a whole file, with an error naming it.
     static func readFile(_ path: String) throws -> [UInt8] {
         guard let f = fopen(path, "rb") else {
-            throw ValidationError("\(path): cannot read: \(String(cString: strerror(errno)))")
+            throw CommandError("\(path): cannot read: \(String(cString: strerror(errno)))")
         }
         defer { fclose(f) }
         var out: [UInt8] = []
@@ -25,7 +32,7 @@ enum Console {
             let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
             out.append(contentsOf: chunk[0..<n])
             if n < chunk.count {
-                if ferror(f) != 0 { throw ValidationError("\(path): read error (is it a folder?)") }
+                if ferror(f) != 0 { throw CommandError("\(path): read error (is it a folder?)") }
                 return out
             }
         }
@@ -33,12 +40,12 @@ enum Console {
 
     static func writeFile(_ path: String, _ text: String) throws {
         guard let f = fopen(path, "wb") else {
-            throw ValidationError("\(path): cannot write: \(String(cString: strerror(errno)))")
+            throw CommandError("\(path): cannot write: \(String(cString: strerror(errno)))")
         }
         defer { fclose(f) }
         var t = text
         let ok = t.withUTF8 { fwrite($0.baseAddress, 1, $0.count, f) == $0.count }
-        if !ok { throw ValidationError("\(path): write failed") }
+        if !ok { throw CommandError("\(path): write failed") }
     }
 
     /// JSON Lines input: one object per non-empty line; errors name the file and line.
@@ -52,7 +59,7 @@ enum Console {
             do {
                 out.append((lineNumber, try JSONParser.parse(Array(line))))
             } catch {
-                throw ValidationError("\(path):\(lineNumber): invalid JSON at byte \(error.offset): \(error.reason)")
+                throw CommandError("\(path):\(lineNumber): invalid JSON at byte \(error.offset): \(error.reason)")
             }
         }
         return out

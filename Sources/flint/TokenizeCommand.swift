@@ -59,11 +59,11 @@ struct Tokenize: ParsableCommand {
             var pairs: [String?] = []
             for (line, value) in lines {
                 guard let t = value["text"]?.string else {
-                    throw ValidationError("\(jsonl):\(line): expected an object with a string \"text\"")
+                    throw CommandError("\(jsonl):\(line): expected an object with a string \"text\"")
                 }
                 texts.append(t)
                 if let p = value["pair"], !p.isNull {
-                    guard let ps = p.string else { throw ValidationError("\(jsonl):\(line): \"pair\" must be a string") }
+                    guard let ps = p.string else { throw CommandError("\(jsonl):\(line): \"pair\" must be a string") }
                     pairs.append(ps)
                 } else {
                     pairs.append(nil)

@@ -41,7 +41,7 @@ struct TokenizerBench: ParsableCommand {
         let texts: [String]
         if let corpus {
             texts = try Console.readJSONLines(corpus).map { line, value in
-                guard let t = value["text"]?.string else { throw ValidationError("\(corpus):\(line): expected {\"text\": ...}") }
+                guard let t = value["text"]?.string else { throw CommandError("\(corpus):\(line): expected {\"text\": ...}") }
                 return t
             }
         } else {
@@ -56,7 +56,7 @@ struct TokenizerBench: ParsableCommand {
         if paths.isEmpty {
             paths = ["\(Assets.folder)/all-MiniLM-L6-v2/tokenizer.json", "\(Assets.folder)/gpt2/encoder.json"]
             guard paths.allSatisfy({ access($0, R_OK) == 0 }) else {
-                throw ValidationError("""
+                throw CommandError("""
                     the default tokenizers are not in \(Assets.folder) (run scripts/fetch-assets, \
                     or set FLINT_ASSETS, or pass --tokenizer PATH)
                     """)
