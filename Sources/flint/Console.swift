@@ -1,3 +1,4 @@
+import FlintJSON
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -5,7 +6,6 @@ import Darwin
 #endif
 import ArgumentParser
 import FlintTokenizers
-
 /// A failure while running a command (bad file, bad line): printed as "Error: ...", without the usage text
 /// that ArgumentParser adds for `ValidationError` (which is kept for bad command-line arguments).
 struct CommandError: Error, CustomStringConvertible {

@@ -1,6 +1,6 @@
+import FlintJSON
 import ArgumentParser
 import FlintTokenizers
-
 /// `flint tokenize`: show how a tokenizer splits text, or tokenize a JSON Lines file.
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,3 +1,4 @@
+import FlintJSON
 import ArgumentParser
 import FlintTokenizers
 

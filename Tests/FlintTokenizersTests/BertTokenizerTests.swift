@@ -1,8 +1,8 @@
+import FlintJSON
 import FlintTestSupport
 import Testing
 
 @testable import FlintTokenizers
-
 /// BERT normalizer, pre-tokenizer and WordPiece on a hand-made vocabulary, where the right
 /// answer can be worked out by hand (the HF parity suite covers the real vocabulary).
 @Suite("BERT WordPiece")

@@ -1,8 +1,8 @@
+import FlintJSON
 import FlintTestSupport
 import Testing
 
 @testable import FlintTokenizers
-
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

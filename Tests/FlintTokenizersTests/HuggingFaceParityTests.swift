@@ -1,8 +1,8 @@
+import FlintJSON
 import FlintTestSupport
 import Testing
 
 @testable import FlintTokenizers
-
 /// Compares Flint's tokenizers with Hugging Face `tokenizers` 0.23.3 on the committed fixtures
 /// (`scripts/gen_tokenizer_fixtures.py`): ids, type ids, offsets, special-token masks, tokens,
 /// overflowing windows and decoded text, case by case.

@@ -1,7 +1,7 @@
+import FlintJSON
 import Testing
 
 @testable import FlintTokenizers
-
 @Suite("JSON reader")
 struct JSONParserTests {
     @Test func parsesNestedValuesInOrder() throws {

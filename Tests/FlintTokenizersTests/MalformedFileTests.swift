@@ -1,8 +1,8 @@
+import FlintJSON
 import FlintTestSupport
 import Testing
 
 @testable import FlintTokenizers
-
 /// Broken tokenizer files must give a `TokenizerError` naming the file and the problem, never a crash.
 @Suite("Malformed tokenizer files")
 struct MalformedFileTests {

@@ -1,3 +1,4 @@
+import FlintJSON
 /// Loading byte-level BPE models: GPT-2's plain files (`vocab.json` + `merges.txt`, or OpenAI's
 /// `encoder.json` + `vocab.bpe`, which have the same formats) and the "model" object of a
 /// `tokenizer.json`.

@@ -1,3 +1,4 @@
+import FlintJSON
 /// Reads Hugging Face `tokenizer.json` files.
 ///
 /// Each component is decoded by its `type`; a type Flint does not implement is refused with

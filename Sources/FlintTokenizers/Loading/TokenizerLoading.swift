@@ -1,3 +1,4 @@
+import FlintJSON
 /// Finding and reading tokenizer files: `tokenizer.json`, BERT's `vocab.txt`
 /// (+ `tokenizer_config.json`), GPT-2's `vocab.json` + `merges.txt`, OpenAI's `encoder.json` +
 /// `vocab.bpe`, or a model folder holding any of them (in that order of preference).

@@ -1,3 +1,4 @@
+import FlintJSON
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -1,4 +1,4 @@
-/// A small JSON reader for tokenizer files.
+/// A small JSON reader for tokenizer, config and checkpoint-header files.
 ///
 /// Why not Foundation's decoders: objects must keep their key order and keep keys that Swift would
 /// consider canonically equal as distinct (a vocabulary may hold both "é" and "e\u{301}"), errors
@@ -344,5 +344,17 @@ extension JSONValue {
 
 extension JSONValue {
     public init(_ ints: [Int32]) { self = .array(ints.map { .number(Double($0)) }) }
-    public init(_ spans: [TokenSpan]) { self = .array(spans.map { .array([.number(Double($0.start)), .number(Double($0.end))]) }) }
+    public init(_ floats: [Float]) { self = .array(floats.map { .number(Double($0)) }) }
+
+    /// The value as `[Float]` if it is an array of numbers.
+    public var floats: [Float]? {
+        guard case let .array(items) = self else { return nil }
+        var out: [Float] = []
+        out.reserveCapacity(items.count)
+        for item in items {
+            guard case let .number(d) = item else { return nil }
+            out.append(Float(d))
+        }
+        return out
+    }
 }
