@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "flint", targets: ["flint"]),
         .library(name: "FlintTokenizers", targets: ["FlintTokenizers"]),
         .library(name: "FlintCore", targets: ["FlintCore"]),
+        .library(name: "FlintModels", targets: ["FlintModels"]),
+        .library(name: "FlintCPU", targets: ["FlintCPU"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -15,12 +17,21 @@ let package = Package(
     targets: [
         .target(name: "FlintJSON"),
         .target(name: "FlintCore"),
+        .target(name: "FlintCheckpoint", dependencies: ["FlintCore", "FlintJSON"]),
         .target(name: "FlintTokenizers", dependencies: ["FlintJSON"]),
+        // Fast fp32 kernels in C: ISA chosen at run time per function (no unsafeFlags).
+        .target(name: "CFlintCPU"),
+        .target(name: "FlintCPU", dependencies: ["FlintCore", "CFlintCPU"]),
+        .target(name: "FlintModels", dependencies: ["FlintCore", "FlintCheckpoint", "FlintTokenizers"]),
         .executableTarget(
             name: "flint",
             dependencies: [
                 "FlintTokenizers",
                 "FlintJSON",
+                "FlintCore",
+                "FlintCheckpoint",
+                "FlintCPU",
+                "FlintModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -28,6 +39,13 @@ let package = Package(
         .testTarget(
             name: "FlintTokenizersTests",
             dependencies: ["FlintTokenizers", "FlintJSON", "FlintTestSupport"]
+        ),
+        .testTarget(name: "FlintCheckpointTests", dependencies: ["FlintCheckpoint", "FlintTestSupport"]),
+        .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore"]),
+        .testTarget(name: "FlintCPUTests", dependencies: ["FlintCPU", "FlintTestSupport"]),
+        .testTarget(
+            name: "FlintModelsTests",
+            dependencies: ["FlintModels", "FlintCPU", "FlintCheckpoint", "FlintCore", "FlintJSON", "FlintTestSupport"]
         ),
     ]
 )

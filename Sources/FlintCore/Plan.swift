@@ -16,9 +16,13 @@ public struct Plan: Sendable {
     }
 
     public struct Weight: Sendable, Equatable {
+        /// Checkpoint key, or a descriptive name for a weight made of `parts`.
         public var name: String
         public var shape: Shape
         public var usage: WeightUsage
+        /// Checkpoint keys concatenated along the first dimension (fused QKV), equal parts;
+        /// `[name]` for a plain weight.
+        public var parts: [String]
     }
 
     public enum Rows: Sendable, Equatable {
@@ -79,13 +83,25 @@ public struct Plan: Sendable {
         self.maxSequences = maxSequences
     }
 
-    public mutating func weight(_ name: String, _ shape: Shape, _ usage: WeightUsage) -> Int {
+    public mutating func weight(_ name: String, _ shape: Shape, _ usage: WeightUsage, parts: [String]? = nil) -> Int {
         if let i = weights.firstIndex(where: { $0.name == name }) {
             precondition(weights[i].shape == shape && weights[i].usage == usage, "weight \(name) used with two shapes")
             return i
         }
-        weights.append(Weight(name: name, shape: shape, usage: usage))
+        weights.append(Weight(name: name, shape: shape, usage: usage, parts: parts ?? [name]))
         return weights.count - 1
+    }
+
+    /// Loads weight `w` as one f32 tensor, concatenating its parts.
+    public func load(weight w: Int, from source: any WeightSource) throws(FlintError) -> HostTensor {
+        let spec = weights[w]
+        if spec.parts.count == 1 { return try source.tensor(spec.parts[0], shape: spec.shape) }
+        var partShape = spec.shape
+        partShape.dims[0] /= spec.parts.count
+        var data: [Float] = []
+        data.reserveCapacity(spec.shape.count)
+        for part in spec.parts { data += try source.tensor(part, shape: partShape).data }
+        return HostTensor(shape: spec.shape, data: data)
     }
 
     public mutating func buffer(_ name: String, columns: Int, rows: Rows = .tokens) -> Int {

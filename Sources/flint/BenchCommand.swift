@@ -1,12 +1,12 @@
 import ArgumentParser
 
-/// `flint bench`: TensorRT-style measurements. Until the model benchmarks land, the default
-/// (and only) benchmark is the tokenizer's.
+/// `flint bench`: TensorRT-style measurements. With no benchmark named, the encoder table runs
+/// (built-in BERT-base with seeded random weights, on the best device present).
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks (the tokenizer benchmark runs when no benchmark is named).",
-        subcommands: [TokenizerBench.self],
-        defaultSubcommand: TokenizerBench.self
+        abstract: "Benchmarks: encoder latency (default), tokenizer throughput, CPU GEMM.",
+        subcommands: [ModelBench.self, TokenizerBench.self, GEMMBench.self],
+        defaultSubcommand: ModelBench.self
     )
 }
 

@@ -10,7 +10,7 @@ enum TokenizerJSON {
     static func load(_ path: String) throws(TokenizerError) -> Tokenizer {
         let root = try FileReading.json(path)
         guard case .object = root else { throw .malformedFile(path: path, reason: "top level is \(root.typeName), expected an object") }
-        var r = Reader(path: path)
+        let r = Reader(path: path)
         guard let modelJSON = root["model"], case .object = modelJSON else {
             throw .malformedFile(path: path, reason: "missing \"model\" section")
         }

@@ -1,0 +1,436 @@
+// Linear-layer GEMM  C[m, n] = act(A[m, k] · W[n, k]^T + bias[n])  and fused attention.
+//
+// Layout: W (PyTorch nn.Linear, row-major [out, in]) is packed once into ceil(n/NR) panels,
+// panel p = [k][NR] holding columns p*NR..p*NR+NR-1 (zero padded), 64-byte aligned.
+// NR = 32 for AVX-512 (two zmm), 16 for AVX2 (two ymm); the portable kernel reads either.
+// A is read in place (row-major, lda); the micro-kernel broadcasts A[i][k] and FMAs it into
+// MR x NR accumulators (AVX-512: 12x32 = 24 zmm; AVX2: 6x16 = 12 ymm).
+// Blocking, per task: for each K block (KC = 256: the KC x NR weight micro-panel, 32 KiB,
+// stays in L1) → for each panel of the task's column range → for each MR rows of the task's
+// row range (A block <= MC x KC in L2). C is accumulated across K blocks; the last K block adds
+// the bias and applies the activation on the tile while it is still in L1.
+// Threading: the (row range x panel range) grid is split into >= 4 tasks per thread (rows in
+// chunks of <= MC, then columns), handed out dynamically by the pool; M = 1 splits columns only.
+//
+// Attention: one task per (sequence, head, block of QB queries). K^T and V of that head are
+// copied into thread-local scratch padded to NR, S = Q·K^T and O = P·V run on the same
+// micro-kernels, softmax is max-subtracted fp32. No padding tokens are ever computed.
+#include "flint_internal.h"
+#include <float.h>
+#include <stdlib.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FLINT_X86 1
+#endif
+
+#define KC 128
+#define MC 192
+#define MR512 12
+#define MR256 6
+
+int flint_pack_nr(int isa) {
+    isa = isa == FLINT_ISA_AUTO ? flint_gemm_isa() : flint_resolve_isa(isa);
+    if (isa == FLINT_ISA_PORTABLE) isa = flint_cpu_isa();
+    return isa == FLINT_ISA_AVX2 ? 16 : (isa == FLINT_ISA_AVX512 ? 32 : 16);
+}
+
+size_t flint_pack_floats(int nr, long n, long k) {
+    long panels = (n + nr - 1) / nr;
+    return (size_t)panels * (size_t)k * (size_t)nr;
+}
+
+void flint_pack_weight(const float *w, long n, long k, long ldw, int nr, float *dst) {
+    long panels = (n + nr - 1) / nr;
+    for (long p = 0; p < panels; p++) {
+        float *d = dst + (size_t)p * k * nr;
+        long cols = FLINT_MIN((long)nr, n - p * nr);
+        for (long kk = 0; kk < k; kk++) {
+            for (long j = 0; j < cols; j++) d[kk * nr + j] = w[(p * nr + j) * ldw + kk];
+            for (long j = cols; j < nr; j++) d[kk * nr + j] = 0.0f;
+        }
+    }
+}
+
+// ---- micro-kernels ----------------------------------------------------------------------
+// C[0..mr)[0..ncols) (+)= A[0..mr)[0..kc) · B[0..kc)[0..NR)  (+ bias[0..ncols) when bias).
+// accum = 0 overwrites C, 1 adds to it.
+
+static void kern_portable(int mr, long kc, const float *a, long lda, long ak, const float *b, long ldb,
+                          float *c, long ldc, int accum, const float *bias, int ncols, int nr) {
+    float acc[64];
+    for (int i = 0; i < mr; i++) {
+        for (int j = 0; j < nr; j++) acc[j] = 0.0f;
+        const float *ar = a + i * lda;
+        for (long k = 0; k < kc; k++) {
+            float av = ar[k * ak];
+            const float *br = b + k * ldb;
+            for (int j = 0; j < nr; j++) acc[j] += av * br[j];
+        }
+        float *cr = c + i * ldc;
+        for (int j = 0; j < ncols; j++) {
+            float v = acc[j];
+            if (accum) v += cr[j];
+            if (bias) v += bias[j];
+            cr[j] = v;
+        }
+    }
+}
+
+#ifdef FLINT_X86
+FLINT_INLINE FLINT_T_AVX512 void kern512_body(const int MR, long kc, const float *a, long lda, long ak,
+                                              const float *b, long ldb, float *c, long ldc,
+                                              int accum, const float *bias, int ncols) {
+    __m512 acc0[MR512], acc1[MR512];
+    for (int i = 0; i < MR; i++) { acc0[i] = _mm512_setzero_ps(); acc1[i] = _mm512_setzero_ps(); }
+    for (long k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b + k * ldb);
+        __m512 b1 = _mm512_loadu_ps(b + k * ldb + 16);
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(a[i * lda + k * ak]);
+            acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);
+            acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);
+        }
+    }
+    __mmask16 m0 = ncols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ncols) - 1);
+    __mmask16 m1 = ncols >= 32 ? (__mmask16)0xffff : (ncols <= 16 ? 0 : (__mmask16)((1u << (ncols - 16)) - 1));
+    __m512 bv0 = _mm512_setzero_ps(), bv1 = _mm512_setzero_ps();
+    if (bias) { bv0 = _mm512_maskz_loadu_ps(m0, bias); bv1 = _mm512_maskz_loadu_ps(m1, bias + 16); }
+    for (int i = 0; i < MR; i++) {
+        float *cr = c + i * ldc;
+        __m512 r0 = _mm512_add_ps(acc0[i], bv0), r1 = _mm512_add_ps(acc1[i], bv1);
+        if (accum) {
+            r0 = _mm512_add_ps(r0, _mm512_maskz_loadu_ps(m0, cr));
+            r1 = _mm512_add_ps(r1, _mm512_maskz_loadu_ps(m1, cr + 16));
+        }
+        _mm512_mask_storeu_ps(cr, m0, r0);
+        _mm512_mask_storeu_ps(cr + 16, m1, r1);
+    }
+}
+
+FLINT_T_AVX512 static void kern512(int mr, long kc, const float *a, long lda, long ak, const float *b, long ldb,
+                                   float *c, long ldc, int accum, const float *bias, int ncols) {
+#define K512(R) case R: kern512_body(R, kc, a, lda, ak, b, ldb, c, ldc, accum, bias, ncols); break;
+    switch (mr) { K512(1) K512(2) K512(3) K512(4) K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(12) default: break; }
+#undef K512
+}
+
+FLINT_INLINE FLINT_T_AVX2 __m256i flint_mask8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+FLINT_INLINE FLINT_T_AVX2 void kern256_body(const int MR, long kc, const float *a, long lda, long ak,
+                                            const float *b, long ldb, float *c, long ldc,
+                                            int accum, const float *bias, int ncols) {
+    __m256 acc0[MR256], acc1[MR256];
+    for (int i = 0; i < MR; i++) { acc0[i] = _mm256_setzero_ps(); acc1[i] = _mm256_setzero_ps(); }
+    for (long k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(b + k * ldb);
+        __m256 b1 = _mm256_loadu_ps(b + k * ldb + 8);
+        for (int i = 0; i < MR; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i * lda + k * ak);
+            acc0[i] = _mm256_fmadd_ps(av, b0, acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(av, b1, acc1[i]);
+        }
+    }
+    __m256i m0 = flint_mask8(ncols), m1 = flint_mask8(ncols - 8);
+    __m256 bv0 = _mm256_setzero_ps(), bv1 = _mm256_setzero_ps();
+    if (bias) { bv0 = _mm256_maskload_ps(bias, m0); bv1 = _mm256_maskload_ps(bias + 8, m1); }
+    for (int i = 0; i < MR; i++) {
+        float *cr = c + i * ldc;
+        __m256 r0 = _mm256_add_ps(acc0[i], bv0), r1 = _mm256_add_ps(acc1[i], bv1);
+        if (accum) {
+            r0 = _mm256_add_ps(r0, _mm256_maskload_ps(cr, m0));
+            r1 = _mm256_add_ps(r1, _mm256_maskload_ps(cr + 8, m1));
+        }
+        if (ncols >= 16) { _mm256_storeu_ps(cr, r0); _mm256_storeu_ps(cr + 8, r1); }
+        else { _mm256_maskstore_ps(cr, m0, r0); _mm256_maskstore_ps(cr + 8, m1, r1); }
+    }
+}
+
+FLINT_T_AVX2 static void kern256(int mr, long kc, const float *a, long lda, long ak, const float *b, long ldb,
+                                 float *c, long ldc, int accum, const float *bias, int ncols) {
+#define K256(R) case R: kern256_body(R, kc, a, lda, ak, b, ldb, c, ldc, accum, bias, ncols); break;
+    switch (mr) { K256(1) K256(2) K256(3) K256(4) K256(5) K256(6) default: break; }
+#undef K256
+}
+#endif
+
+/// MR of the micro-kernel an ISA/panel width runs.
+static long kern_mr(int isa, int nr) {
+#ifdef FLINT_X86
+    if (isa == FLINT_ISA_AVX512 && nr == 32) return MR512;
+    if (isa == FLINT_ISA_AVX2 && nr == 16) return MR256;
+#endif
+    (void)isa; (void)nr;
+    return 4;
+}
+
+/// Runs the micro-kernel for `isa` over rows [0, m) of one panel.
+/// packedA = 0: A row-major (row stride lda). packedA = 1: A packed by pack_a (blocks of MR rows,
+/// each [kc][MR]; lda ignored), so the broadcasts read one contiguous stream.
+static void kern_rows(int isa, int nr, long m, long kc, const float *a, long lda, int packedA, const float *b,
+                      long ldb, float *c, long ldc, int accum, const float *bias, int ncols) {
+    long MR = kern_mr(isa, nr);
+    for (long i = 0; i < m; i += MR) {
+        int mr = (int)FLINT_MIN(MR, m - i);
+        const float *ap = packedA ? a + i * kc : a + i * lda;
+        long ai = packedA ? 1 : lda, ak = packedA ? MR : 1;
+#ifdef FLINT_X86
+        if (MR == MR512 && isa == FLINT_ISA_AVX512) { kern512(mr, kc, ap, ai, ak, b, ldb, c + i * ldc, ldc, accum, bias, ncols); continue; }
+        if (MR == MR256 && isa == FLINT_ISA_AVX2) { kern256(mr, kc, ap, ai, ak, b, ldb, c + i * ldc, ldc, accum, bias, ncols); continue; }
+#endif
+        kern_portable(mr, kc, ap, ai, ak, b, ldb, c + i * ldc, ldc, accum, bias, ncols, nr);
+    }
+}
+
+/// Packs A[0..m)[0..kc) (row stride lda) into blocks of MR rows, each [kc][MR] (in the last
+/// block the missing rows are left unset: the kernel never reads them). Row-major A with a power-of-two lda puts every row of a micro-tile in
+/// the same L1 set; the packed copy streams instead.
+static void pack_a(const float *a, long lda, long m, long kc, long MR, float *dst) {
+    for (long i0 = 0; i0 < m; i0 += MR) {
+        long rows = FLINT_MIN(MR, m - i0);
+        float *d = dst + i0 * kc;
+        for (long r = 0; r < rows; r++) {
+            const float *ar = a + (i0 + r) * lda;
+            for (long k = 0; k < kc; k++) d[k * MR + r] = ar[k];
+        }
+    }
+}
+
+static void act_rows(int isa, float *c, long ldc, long m, long ncols, int act) {
+    for (long i = 0; i < m; i++) {
+        float *r = c + i * ldc;
+        if (isa == FLINT_ISA_AVX512) flint__act_avx512(r, ncols, act);
+        else if (isa == FLINT_ISA_AVX2) flint__act_avx2(r, ncols, act);
+        else flint__act_portable(r, ncols, act);
+    }
+}
+
+// ---- GEMM driver ------------------------------------------------------------------------
+typedef struct {
+    int isa, nr, act;
+    const float *a, *packed, *bias;
+    float *c;
+    long m, n, k, lda, ldc;
+    long mchunk, mtasks, ptasks, panels_per_task, panels;
+} gemm_ctx;
+
+static void gemm_task(void *vctx, long t) {
+    const gemm_ctx *g = vctx;
+    long mt = t % g->mtasks, pt = t / g->mtasks;
+    long m0 = mt * g->mchunk, m1 = FLINT_MIN(g->m, m0 + g->mchunk);
+    long p0 = pt * g->panels_per_task, p1 = FLINT_MIN(g->panels, p0 + g->panels_per_task);
+    if (m0 >= m1 || p0 >= p1) return;
+    int nr = g->nr;
+    long MR = kern_mr(g->isa, nr);
+    long mpad = (m1 - m0 + MR - 1) / MR * MR;
+    int pack = m1 - m0 > 4; // a few rows: read A in place (packing would not pay)
+    float *apack = pack ? flint__scratch((size_t)(mpad * KC)) : NULL;
+    for (long k0 = 0; k0 < g->k; k0 += KC) {
+        long kc = FLINT_MIN((long)KC, g->k - k0);
+        int last = k0 + kc >= g->k;
+        if (pack) pack_a(g->a + m0 * g->lda + k0, g->lda, m1 - m0, kc, MR, apack);
+        for (long p = p0; p < p1; p++) {
+            long col = p * nr;
+            int ncols = (int)FLINT_MIN((long)nr, g->n - col);
+            const float *bp = g->packed + (size_t)p * g->k * nr + (size_t)k0 * nr;
+            float *cp = g->c + m0 * g->ldc + col;
+            kern_rows(g->isa, nr, m1 - m0, kc, pack ? apack : g->a + m0 * g->lda + k0, g->lda, pack, bp, nr, cp, g->ldc,
+                      k0 > 0, last && g->bias ? g->bias + col : NULL, ncols);
+            if (last && g->act != FLINT_ACT_NONE) act_rows(g->isa, cp, g->ldc, m1 - m0, ncols, g->act);
+        }
+    }
+}
+
+void flint_linear(flint_pool *pool, int isa, const float *a, long m, long lda, const float *packed, int nr,
+                  long n, long k, const float *bias, int act, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    isa = flint_resolve_isa(isa);
+    if (k <= 0) { // degenerate: C = act(bias)
+        for (long i = 0; i < m; i++) {
+            for (long j = 0; j < n; j++) c[i * ldc + j] = bias ? bias[j] : 0.0f;
+            act_rows(isa, c + i * ldc, ldc, 1, n, act);
+        }
+        return;
+    }
+    gemm_ctx g = {.isa = isa, .nr = nr, .act = act, .a = a, .packed = packed, .bias = bias, .c = c,
+                  .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc};
+    g.panels = (n + nr - 1) / nr;
+    int threads = flint_pool_threads(pool);
+    long mr = kern_mr(isa, nr);
+    g.mtasks = (m + MC - 1) / MC;
+    long mchunk = (m + g.mtasks - 1) / g.mtasks;
+    g.mchunk = (mchunk + mr - 1) / mr * mr;
+    g.mtasks = (m + g.mchunk - 1) / g.mchunk;
+    long want = threads > 1 ? 4L * threads : 1;
+    long ptasks = (want + g.mtasks - 1) / g.mtasks;
+    if (ptasks > g.panels) ptasks = g.panels;
+    if (ptasks < 1) ptasks = 1;
+    g.panels_per_task = (g.panels + ptasks - 1) / ptasks;
+    g.ptasks = (g.panels + g.panels_per_task - 1) / g.panels_per_task;
+    flint_pool_run(pool, g.mtasks * g.ptasks, gemm_task, &g);
+}
+
+void flint_linear_reference(const float *a, long m, long lda, const float *w, long n, long k, long ldw,
+                            const float *bias, int act, float *c, long ldc) {
+    for (long i = 0; i < m; i++)
+        for (long j = 0; j < n; j++) {
+            double s = bias ? bias[j] : 0.0;
+            for (long kk = 0; kk < k; kk++) s += (double)a[i * lda + kk] * (double)w[j * ldw + kk];
+            float v = (float)s;
+            if (act != FLINT_ACT_NONE) flint__act_portable(&v, 1, act);
+            c[i * ldc + j] = v;
+        }
+}
+
+// ---- GEMM kernel choice ------------------------------------------------------------------
+// On an AVX-512 CPU the 12x32 zmm kernel is not always the faster one: on the Zen 5 VM this was
+// written on, the 6x16 ymm kernel measured ~15% faster (135 vs 117 GFLOP/s per core). So the
+// first call times both on a 96x256x256 single-thread GEMM (~2 ms) and keeps the faster.
+static double gemm_time(int isa, int nr, const float *a, const float *w, float *c) {
+    float *packed = NULL;
+    if (posix_memalign((void **)&packed, 64, flint_pack_floats(nr, 256, 256) * sizeof(float)) != 0) return 1e30;
+    flint_pack_weight(w, 256, 256, 256, nr, packed);
+    double best = 1e30;
+    for (int rep = 0; rep < 4; rep++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int it = 0; it < 8; it++) flint_linear(NULL, isa, a, 96, 256, packed, nr, 256, 256, NULL, 0, c, 256);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double t = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (t < best) best = t;
+    }
+    free(packed);
+    return best;
+}
+
+int flint_gemm_isa(void) {
+    static int cached = 0;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v) return v;
+    v = flint_cpu_isa();
+    const char *env = getenv("FLINT_GEMM_ISA"); // "avx2" / "avx512" / "portable": skip the timing
+    if (env && strcmp(env, "avx2") == 0 && v >= FLINT_ISA_AVX2) v = FLINT_ISA_AVX2;
+    else if (env && strcmp(env, "portable") == 0) v = FLINT_ISA_PORTABLE;
+    else if (!(env && strcmp(env, "avx512") == 0) && v == FLINT_ISA_AVX512) {
+        float *a = malloc(96 * 256 * sizeof(float)), *w = malloc(256 * 256 * sizeof(float)), *c = malloc(96 * 256 * sizeof(float));
+        if (a && w && c) {
+            for (int i = 0; i < 96 * 256; i++) a[i] = (float)((i * 37) % 101) * 0.01f;
+            for (int i = 0; i < 256 * 256; i++) w[i] = (float)((i * 53) % 97) * 0.01f;
+            double t512 = gemm_time(FLINT_ISA_AVX512, 32, a, w, c);
+            double t256 = gemm_time(FLINT_ISA_AVX2, 16, a, w, c);
+            if (t256 < t512) v = FLINT_ISA_AVX2;
+        }
+        free(a); free(w); free(c);
+    }
+    __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    return v;
+}
+
+// ---- attention --------------------------------------------------------------------------
+#define QB 64
+
+typedef struct {
+    int isa, nr, causal;
+    const float *qkv;
+    float *out;
+    long rowStride, outStride, heads, d;
+    float scale;
+    const int32_t *starts, *lengths;
+    const long *taskStart; // per sequence: first task index (prefix sum), batch+1 entries
+    long batch;
+} attn_ctx;
+
+static void softmax_row_isa(int isa, float *x, long n, long valid, float scale);
+
+static void attn_task(void *vctx, long t) {
+    const attn_ctx *A = vctx;
+    // find sequence b: taskStart[b] <= t < taskStart[b+1]
+    long lo = 0, hi = A->batch;
+    while (hi - lo > 1) { long mid = (lo + hi) / 2; if (A->taskStart[mid] <= t) lo = mid; else hi = mid; }
+    long b = lo, local = t - A->taskStart[b];
+    long L = A->lengths[b], s0 = A->starts[b];
+    long qblocks = (L + QB - 1) / QB;
+    long h = local / qblocks, qbi = local % qblocks;
+    long q0 = qbi * QB, q1 = FLINT_MIN(L, q0 + QB), qn = q1 - q0;
+    long d = A->d, nr = A->nr, hidden = A->heads * d;
+    long Lkv = A->causal ? q1 : L;                 // keys this block can see
+    long Lp = (Lkv + nr - 1) / nr * nr;            // padded key count (columns of S)
+    long dp = (d + nr - 1) / nr * nr;              // padded head dim (columns of O)
+    float *kt = flint__scratch((size_t)(d * Lp + qn * Lp + Lkv * dp + qn * dp));
+    float *S = kt + d * Lp, *vp = S + qn * Lp, *O = vp + Lkv * dp;
+    const float *base = A->qkv + s0 * A->rowStride + h * d;
+    for (long j = 0; j < Lkv; j++) {
+        const float *kr = base + j * A->rowStride + hidden;
+        const float *vr = kr + hidden;
+        for (long e = 0; e < d; e++) kt[e * Lp + j] = kr[e];
+        for (long e = 0; e < d; e++) vp[j * dp + e] = vr[e];
+        for (long e = d; e < dp; e++) vp[j * dp + e] = 0.0f;
+    }
+    for (long e = 0; e < d; e++)
+        for (long j = Lkv; j < Lp; j++) kt[e * Lp + j] = 0.0f;
+    // S = Q K^T
+    const float *q = base + q0 * A->rowStride;
+    for (long p = 0; p < Lp; p += nr)
+        kern_rows(A->isa, (int)nr, qn, d, q, A->rowStride, 0, kt + p, Lp, S + p, Lp, 0, NULL, (int)nr);
+    for (long i = 0; i < qn; i++) {
+        long valid = A->causal ? q0 + i + 1 : L;
+        softmax_row_isa(A->isa, S + i * Lp, Lkv, valid, A->scale);
+    }
+    // O = P V
+    for (long p = 0; p < dp; p += nr)
+        kern_rows(A->isa, (int)nr, qn, Lkv, S, Lp, 0, vp + p, dp, O + p, dp, 0, NULL, (int)nr);
+    for (long i = 0; i < qn; i++) {
+        float *orow = A->out + (s0 + q0 + i) * A->outStride + h * d;
+        memcpy(orow, O + i * dp, (size_t)d * sizeof(float));
+    }
+}
+
+// softmax of scale*x[0..valid) written to x[0..n); x[valid..n) = 0
+FLINT_INLINE void softmax_row_body(float *x, long n, long valid, float scale) {
+    float mx = -FLT_MAX;
+    for (long j = 0; j < valid; j++) mx = x[j] > mx ? x[j] : mx;
+    float sum = 0.0f;
+    {
+#pragma clang fp reassociate(on)
+        for (long j = 0; j < valid; j++) { float e = flint_expf((x[j] - mx) * scale); x[j] = e; sum += e; }
+    }
+    float inv = 1.0f / sum;
+    for (long j = 0; j < valid; j++) x[j] *= inv;
+    for (long j = valid; j < n; j++) x[j] = 0.0f;
+}
+static void softmax_row_portable(float *x, long n, long valid, float scale) { softmax_row_body(x, n, valid, scale); }
+#ifdef FLINT_X86
+FLINT_T_AVX2 static void softmax_row_avx2(float *x, long n, long valid, float scale) { softmax_row_body(x, n, valid, scale); }
+FLINT_T_AVX512 static void softmax_row_avx512(float *x, long n, long valid, float scale) { softmax_row_body(x, n, valid, scale); }
+#endif
+static void softmax_row_isa(int isa, float *x, long n, long valid, float scale) {
+#ifdef FLINT_X86
+    if (isa == FLINT_ISA_AVX512) { softmax_row_avx512(x, n, valid, scale); return; }
+    if (isa == FLINT_ISA_AVX2) { softmax_row_avx2(x, n, valid, scale); return; }
+#endif
+    softmax_row_portable(x, n, valid, scale);
+}
+
+void flint_softmax_rows_scaled(int isa, float *x, long n, long valid, float scale) { softmax_row_isa(flint_resolve_isa(isa), x, n, valid, scale); }
+
+void flint_attention(flint_pool *pool, int isa, const float *qkv, long rowStride, const int32_t *starts,
+                     const int32_t *lengths, long batch, long heads, long headDim, float scale, int causal,
+                     float *out, long outStride) {
+    if (batch <= 0 || heads <= 0 || headDim <= 0) return;
+    isa = isa == FLINT_ISA_AUTO ? flint_gemm_isa() : flint_resolve_isa(isa);
+    attn_ctx A = {.isa = isa, .nr = isa == FLINT_ISA_AVX512 ? 32 : 16, .causal = causal, .qkv = qkv, .out = out,
+                  .rowStride = rowStride, .outStride = outStride, .heads = heads, .d = headDim, .scale = scale,
+                  .starts = starts, .lengths = lengths, .batch = batch};
+    long small[65];
+    long *ts = batch + 1 <= 65 ? small : malloc((size_t)(batch + 1) * sizeof(long));
+    ts[0] = 0;
+    for (long b = 0; b < batch; b++) {
+        long L = lengths[b] > 0 ? lengths[b] : 0;
+        ts[b + 1] = ts[b] + heads * ((L + QB - 1) / QB);
+    }
+    A.taskStart = ts;
+    flint_pool_run(pool, ts[batch], attn_task, &A);
+    if (ts != small) free(ts);
+}

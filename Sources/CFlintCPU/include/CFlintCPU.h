@@ -1,0 +1,96 @@
+// CFlintCPU: fp32 CPU kernels for Flint (GEMM with packed weights, fused attention,
+// row kernels) plus a persistent thread pool. Every kernel has a portable C path and
+// AVX2+FMA / AVX-512 paths chosen at run time with __builtin_cpu_supports; no global
+// compiler flags are needed (ISAs are enabled per function with __attribute__((target))).
+//
+// ISA codes used by every `isa` argument: 0 = best available, 1 = portable C,
+// 2 = AVX2+FMA, 3 = AVX-512 (F/VL/BW/DQ). A request above what the CPU supports is
+// lowered to the best supported level.
+#ifndef CFLINTCPU_H
+#define CFLINTCPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { FLINT_ISA_AUTO = 0, FLINT_ISA_PORTABLE = 1, FLINT_ISA_AVX2 = 2, FLINT_ISA_AVX512 = 3 };
+enum { FLINT_ACT_NONE = 0, FLINT_ACT_GELU = 1, FLINT_ACT_GELU_TANH = 2, FLINT_ACT_TANH = 3 };
+
+/// Best ISA level of this CPU (1, 2 or 3).
+int flint_cpu_isa(void);
+/// `requested` (0 = auto) lowered to what the CPU supports.
+int flint_resolve_isa(int requested);
+/// Number of CPUs this process may run on (sched_getaffinity).
+int flint_cpu_count(void);
+
+// ---- thread pool --------------------------------------------------------------------
+typedef struct flint_pool flint_pool;
+typedef void (*flint_task_fn)(void *ctx, long index);
+/// threads = total threads including the caller (<= 0: flint_cpu_count()).
+flint_pool *flint_pool_create(int threads);
+void flint_pool_destroy(flint_pool *pool);
+int flint_pool_threads(const flint_pool *pool);
+/// Runs fn(ctx, i) for i in 0..<count on the workers and the caller; returns when all are done.
+/// Concurrent or nested calls on a busy pool run serially on the calling thread. pool may be NULL.
+void flint_pool_run(flint_pool *pool, long count, flint_task_fn fn, void *ctx);
+
+// ---- packed weights + GEMM ----------------------------------------------------------
+/// ISA the GEMM and attention use when asked for 0 (auto): on AVX-512 CPUs the faster of the
+/// AVX-512 and AVX2 kernels, timed once on first use (env FLINT_GEMM_ISA=avx2|avx512|portable
+/// overrides).
+int flint_gemm_isa(void);
+/// Panel width used by the packed layout for an ISA (portable packs like the best ISA).
+int flint_pack_nr(int isa);
+/// Floats needed by flint_pack_weight for a [n, k] weight.
+size_t flint_pack_floats(int nr, long n, long k);
+/// Packs W[n, k] (row-major, ldw >= k) into ceil(n/nr) panels of [k][nr] (zero padded).
+void flint_pack_weight(const float *w, long n, long k, long ldw, int nr, float *dst);
+
+/// C[m, n] = act(A[m, k] · W^T + bias), W packed by flint_pack_weight with panel width nr.
+void flint_linear(flint_pool *pool, int isa, const float *a, long m, long lda,
+                  const float *packed, int nr, long n, long k,
+                  const float *bias, int act, float *c, long ldc);
+
+/// Plain reference: C = act(A · W^T + bias) from the unpacked W[n, k] (double accumulation).
+void flint_linear_reference(const float *a, long m, long lda, const float *w, long n, long k,
+                            long ldw, const float *bias, int act, float *c, long ldc);
+
+// ---- attention ------------------------------------------------------------------------
+/// Packed variable-length multi-head attention. Sequence b is token rows
+/// starts[b] ..< starts[b]+lengths[b]; each qkv row is [Q | K | V] (hidden = heads*headDim each),
+/// row stride rowStride. out[row, h*headDim + e] = softmax(scale · q·K^T) · V per (sequence, head).
+/// causal: query i sees keys j <= i (positions within its sequence).
+void flint_attention(flint_pool *pool, int isa, const float *qkv, long rowStride,
+                     const int32_t *starts, const int32_t *lengths, long batch,
+                     long heads, long headDim, float scale, int causal,
+                     float *out, long outStride);
+
+// ---- row kernels ----------------------------------------------------------------------
+/// out[r] = LayerNorm(x[r] + residual[r]) * gamma + beta (biased variance, eps inside sqrt).
+/// out may alias x or residual. residual may be NULL. Row strides: cols.
+void flint_layernorm(flint_pool *pool, int isa, const float *x, const float *residual,
+                     const float *gamma, const float *beta, float eps, long rows, long cols,
+                     float *out);
+/// out[r] = LN(word[ids[r]] + position[positions[r]] + type[typeIds[r]]); type may be NULL
+/// (no type embedding); typeIds NULL with a type table means type row 0.
+void flint_embedding_layernorm(flint_pool *pool, int isa, const int32_t *ids,
+                               const int32_t *positions, const int32_t *typeIds,
+                               const float *word, const float *position, const float *type,
+                               const float *gamma, const float *beta, float eps,
+                               long rows, long cols, float *out);
+/// x[i] = act(x[i]) elementwise (act: FLINT_ACT_*), in place.
+void flint_activation(flint_pool *pool, int isa, float *x, long count, int act);
+/// Softmax over each row of x[rows][cols] in place (max-subtracted).
+void flint_softmax_rows(flint_pool *pool, int isa, float *x, long rows, long cols);
+/// Vectorized erf (the one GELU uses), for tests: y[i] = erf(x[i]).
+void flint_erf(int isa, const float *x, float *y, long count);
+/// Vectorized exp, for tests.
+void flint_exp(int isa, const float *x, float *y, long count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

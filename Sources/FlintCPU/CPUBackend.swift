@@ -1,0 +1,195 @@
+import FlintCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The reference backend: fp32 on the host, every step a call into `CPUKernels`
+/// (packed SIMD GEMM with fused epilogues, fused attention, fused residual+LayerNorm).
+/// All cores work on each step; one forward runs at a time per prepared plan.
+public final class CPUBackend: Backend {
+    public let pool: ThreadPool
+
+    public init(threads: Int? = nil) {
+        pool = ThreadPool(threads: threads)
+    }
+
+    public var deviceDescription: String { "cpu (\(CPUFeatures.isaName), \(pool.threadCount) threads)" }
+    public var dtype: DType { .f32 }
+
+    public func prepare(_ plan: Plan, weights source: any WeightSource) throws(FlintError) -> any PreparedPlan {
+        try CPUPreparedPlan(plan: plan, source: source, pool: pool)
+    }
+}
+
+final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
+    let plan: Plan
+    let pool: ThreadPool
+    /// Per plan weight: packed for GEMMs, plain otherwise.
+    private let packed: [PackedWeight?]
+    private let plain: [[Float]]
+    private let layout: ArenaLayout
+    private let arena: UnsafeMutableRawPointer
+    /// Guards the arena: forwards on one prepared plan run one at a time.
+    private let running = Mutex(())
+
+    var arenaBytes: Int { layout.totalBytes }
+
+    init(plan: Plan, source: any WeightSource, pool: ThreadPool) throws(FlintError) {
+        self.plan = plan
+        self.pool = pool
+        var packed: [PackedWeight?] = []
+        var plain: [[Float]] = []
+        for w in plan.weights.indices {
+            let t = try plan.load(weight: w, from: source)
+            if plan.weights[w].usage == .linear {
+                let n = t.shape[0]
+                let k = t.shape.count / n
+                packed.append(t.data.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k) })
+                plain.append([])
+            } else {
+                packed.append(nil)
+                plain.append(t.data)
+            }
+        }
+        self.packed = packed
+        self.plain = plain
+        layout = plan.arenaLayout()
+        arena = try Self.allocate(bytes: layout.totalBytes, what: "the activation arena for \(plan.maxTokens) tokens")
+    }
+
+    deinit { free(arena) }
+
+    static func allocate(bytes: Int, what: String) throws(FlintError) -> UnsafeMutableRawPointer {
+        // Refuse what cannot fit instead of letting the OS kill the process on first touch.
+        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        var p: UnsafeMutableRawPointer?
+        guard bytes < physical, posix_memalign(&p, ArenaLayout.alignment, max(bytes, 64)) == 0, let p else {
+            throw .outOfMemory(device: "cpu", bytes: bytes, what: what)
+        }
+        return p
+    }
+
+    @inline(__always)
+    private func buffer(_ b: Int) -> UnsafeMutablePointer<Float> {
+        (arena + layout.offsets[b]).assumingMemoryBound(to: Float.self)
+    }
+
+    private func rows(_ b: Int, _ batch: TokenBatch) -> Int {
+        plan.buffers[b].rows == .tokens ? batch.tokenCount : batch.sequenceCount
+    }
+
+    func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor] {
+        try validate(batch)
+        return running.withLock { _ in
+            for step in plan.steps { execute(step, batch) }
+            var out: [String: HostTensor] = [:]
+            for (name, b) in plan.outputs {
+                let r = rows(b, batch)
+                let cols = plan.buffers[b].columns
+                out[name] = HostTensor(shape: [r, cols], data: Array(UnsafeBufferPointer(start: buffer(b), count: r * cols)))
+            }
+            return out
+        }
+    }
+
+    private func validate(_ batch: TokenBatch) throws(FlintError) {
+        for case let .embed(word, position, tokenType, _, _, _, _) in plan.steps {
+            try validate(batch, vocabularySize: plan.weights[word].shape[0], maxPositions: plan.weights[position].shape[0],
+                         typeVocabularySize: tokenType.map { plan.weights[$0].shape[0] } ?? 1)
+        }
+    }
+
+    private func execute(_ step: Plan.Step, _ batch: TokenBatch) {
+        switch step {
+        case let .embed(word, position, tokenType, gamma, beta, eps, out):
+            let cols = plan.buffers[out].columns
+            batch.ids.withUnsafeBufferPointer { ids in
+                batch.positions.withUnsafeBufferPointer { pos in
+                    batch.typeIds.withUnsafeBufferPointer { types in
+                        CPUKernels.embeddingLayerNorm(
+                            ids: ids.baseAddress!, positions: pos.baseAddress!, typeIds: tokenType == nil ? nil : types.baseAddress!,
+                            word: plain[word], position: plain[position], type: tokenType.map { plain[$0] },
+                            gamma: plain[gamma], beta: plain[beta], eps: eps, rows: batch.tokenCount, cols: cols,
+                            out: buffer(out), pool: pool)
+                    }
+                }
+            }
+        case let .linear(input, weight, bias, epilogue, out):
+            let w = packed[weight]!
+            let activation: Activation
+            switch epilogue {
+            case .none: activation = .none
+            case .gelu: activation = .gelu
+            case .geluTanh: activation = .geluTanh
+            case .tanh: activation = .tanh
+            }
+            let run = { (b: UnsafePointer<Float>?) in
+                CPUKernels.linear(self.buffer(input), rows: self.rows(out, batch), lda: self.plan.buffers[input].columns, weight: w,
+                                  bias: b, activation: activation, out: self.buffer(out), ldc: self.plan.buffers[out].columns, pool: self.pool)
+            }
+            if let bias { plain[bias].withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
+        case let .attention(qkv, heads, headDim, causal, out):
+            CPUKernels.attention(qkv: buffer(qkv), rowStride: plan.buffers[qkv].columns, starts: batch.starts, lengths: batch.lengths,
+                                 heads: heads, headDim: headDim, scale: 1 / Float(headDim).squareRoot(), causal: causal,
+                                 out: buffer(out), outStride: plan.buffers[out].columns, pool: pool)
+        case let .layerNorm(input, residual, gamma, beta, eps, out):
+            CPUKernels.layerNorm(buffer(input), residual: residual.map { UnsafePointer(buffer($0)) }, gamma: plain[gamma], beta: plain[beta],
+                                 eps: eps, rows: rows(out, batch), cols: plan.buffers[out].columns, out: buffer(out), pool: pool)
+        case let .firstToken(input, out):
+            let cols = plan.buffers[out].columns
+            for s in 0..<batch.sequenceCount {
+                (buffer(out) + s * cols).update(from: buffer(input) + Int(batch.starts[s]) * plan.buffers[input].columns, count: cols)
+            }
+        case let .pool(input, mode, out):
+            Pooling.pool(buffer(input), inputStride: plan.buffers[input].columns, starts: batch.starts, lengths: batch.lengths,
+                         mode: mode, out: buffer(out), cols: plan.buffers[out].columns)
+        case let .l2Normalize(b):
+            Pooling.l2Normalize(buffer(b), rows: rows(b, batch), cols: plan.buffers[b].columns)
+        }
+    }
+}
+
+/// Sequence pooling for sentence embeddings (cheap next to the encoder: plain loops).
+enum Pooling {
+    static func pool(_ x: UnsafePointer<Float>, inputStride: Int, starts: [Int32], lengths: [Int32], mode: Plan.Pooling,
+                     out: UnsafeMutablePointer<Float>, cols: Int)
+    {
+        for s in starts.indices {
+            let o = out + s * cols
+            let first = x + Int(starts[s]) * inputStride
+            switch mode {
+            case .cls:
+                o.update(from: first, count: cols)
+            case .mean, .max:
+                o.update(from: first, count: cols)
+                for t in 1..<max(Int(lengths[s]), 1) {
+                    let row = first + t * inputStride
+                    if mode == .mean {
+                        for c in 0..<cols { o[c] += row[c] }
+                    } else {
+                        for c in 0..<cols { o[c] = Swift.max(o[c], row[c]) }
+                    }
+                }
+                if mode == .mean {
+                    let inv = 1 / Float(lengths[s])
+                    for c in 0..<cols { o[c] *= inv }
+                }
+            }
+        }
+    }
+
+    /// Row-wise x / max(‖x‖₂, 1e-12), as torch.nn.functional.normalize.
+    static func l2Normalize(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows {
+            let row = x + r * cols
+            var sum: Double = 0
+            for c in 0..<cols { sum += Double(row[c]) * Double(row[c]) }
+            let inv = Float(1 / Swift.max(sum.squareRoot(), 1e-12))
+            for c in 0..<cols { row[c] *= inv }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import FlintCheckpoint
+import FlintCore
+import FlintTokenizers
+
+/// A BERT model folder ready to use: tokenizer, checkpoint, plan prepared on a backend, and the
+/// sentence-transformers pooling when the folder has one.
+///
+/// Inputs longer than the model allows (sentence-transformers' `max_seq_length`, else
+/// `max_position_embeddings`) are truncated, and the result says so.
+public final class BertPipeline: Sendable {
+    public let model: Bert
+    public let tokenizer: Tokenizer
+    public let prepared: any PreparedPlan
+    public let sentenceConfig: SentenceTransformersConfig?
+    /// Tokens per input, special tokens included.
+    public let maxLength: Int
+    public let folder: String
+
+    /// One encoded input and what happened to it.
+    public struct Encoded: Sendable {
+        public var ids: [Int32]
+        public var typeIds: [Int32]
+        public var truncated: Bool
+    }
+
+    /// - Parameters:
+    ///   - maxBatchTokens: the arena is sized for this many tokens per forward (inputs beyond it are
+    ///     run in several forwards).
+    public init(folder: String, backend: any Backend, outputs: Set<Bert.Output>, maxBatchTokens: Int = 8192,
+                maxSequences: Int = 256, maxLength: Int? = nil) throws(FlintError)
+    {
+        let configPath = folder + "/config.json"
+        let config = try BertConfig.load(path: configPath)
+        let checkpoint = try Checkpoint(path: folder)
+        let model = Bert(config: config, hasTensor: { checkpoint.contains($0) })
+        let sentence = try SentenceTransformersConfig.load(folder: folder)
+        do {
+            tokenizer = try Tokenizer.load(folder)
+        } catch {
+            throw .unreadable(path: folder, reason: "tokenizer: \(error)")
+        }
+        var limit = min(sentence?.maxSeqLength ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings)
+        if let maxLength { limit = min(limit, maxLength) }
+        guard limit >= 2 else { throw .invalidInput("max length \(limit) leaves no room for [CLS] and [SEP]") }
+        self.maxLength = limit
+        let tokens = max(maxBatchTokens, limit)
+        // A plain BERT folder (no sentence-transformers files) gets mean pooling without normalization.
+        let plan = try model.plan(outputs: outputs, maxTokens: tokens, maxSequences: maxSequences,
+                                  pooling: sentence?.pooling ?? .mean, normalize: sentence?.normalize ?? false, configPath: configPath)
+        prepared = try backend.prepare(plan, weights: checkpoint)
+        self.model = model
+        self.sentenceConfig = sentence
+        self.folder = folder
+    }
+
+    /// Tokenizes with truncation to `maxLength` (HF's longest-first rule for pairs).
+    public func encode(_ text: String, pair: String? = nil) throws(FlintError) -> Encoded {
+        do {
+            let full = try tokenizer.encode(text, pair: pair)
+            if full.count <= maxLength { return Encoded(ids: full.ids, typeIds: full.typeIds, truncated: false) }
+            let cut = try tokenizer.encode(text, pair: pair, truncation: Truncation(maxLength: maxLength))
+            return Encoded(ids: cut.ids, typeIds: cut.typeIds, truncated: true)
+        } catch {
+            throw .invalidInput("tokenizer: \(error)")
+        }
+    }
+
+    /// Runs encoded inputs, splitting them into forwards that fit the plan. Returns, per output,
+    /// one tensor per input: `[length, columns]` for token outputs, `[1, columns]` for pooled ones.
+    public func run(_ inputs: [Encoded]) throws(FlintError) -> [String: [HostTensor]] {
+        var results: [String: [HostTensor]] = [:]
+        var i = 0
+        while i < inputs.count {
+            var sequences: [[Int32]] = []
+            var types: [[Int32]] = []
+            var tokens = 0
+            while i < inputs.count, sequences.count < prepared.plan.maxSequences,
+                  sequences.isEmpty || tokens + inputs[i].ids.count <= prepared.plan.maxTokens
+            {
+                sequences.append(inputs[i].ids)
+                types.append(inputs[i].typeIds)
+                tokens += inputs[i].ids.count
+                i += 1
+            }
+            let batch = TokenBatch(sequences: sequences, typeIds: types)
+            let out = try prepared.run(batch)
+            for (name, buffer) in prepared.plan.outputs {
+                let tensor = out[name]!
+                let perToken = prepared.plan.buffers[buffer].rows == .tokens
+                for s in 0..<batch.sequenceCount {
+                    let rows = perToken ? Int(batch.starts[s])..<Int(batch.starts[s] + batch.lengths[s]) : s..<(s + 1)
+                    results[name, default: []].append(tensor.rows(rows))
+                }
+            }
+        }
+        return results
+    }
+
+    /// Sentence embeddings for `texts`, pooled and normalized as the folder's sentence-transformers
+    /// configuration says. Also reports which inputs were truncated.
+    public func embed(_ texts: [String]) throws(FlintError) -> (embeddings: [[Float]], truncated: [Bool]) {
+        var encoded: [Encoded] = []
+        for t in texts { encoded.append(try encode(t)) }
+        let out = try run(encoded)
+        guard let e = out[Bert.Output.sentenceEmbedding.rawValue] else {
+            throw .invalidInput("this pipeline was built without sentence embeddings")
+        }
+        return (e.map(\.data), encoded.map(\.truncated))
+    }
+}

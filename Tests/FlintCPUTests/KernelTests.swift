@@ -1,0 +1,299 @@
+// CPU kernel tests: every kernel against a straightforward double-accumulating Swift reference,
+// on random inputs with odd sizes (M = 1, N not a multiple of the panel, K not a multiple of the
+// K block), on every ISA path this CPU supports (portable C always included).
+// Set FLINT_BENCH=1 to print GEMM GFLOP/s (meaningful in release builds only).
+import Testing
+import FlintCPU
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct Rng {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+    mutating func next() -> Float {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return Float(Int32(truncatingIfNeeded: state >> 33)) / Float(Int32.max)  // [-1, 1]
+    }
+    mutating func array(_ n: Int, scale: Float = 1) -> [Float] { (0..<n).map { _ in next() * scale } }
+}
+
+func refActivation(_ x: Double, _ act: Activation) -> Double {
+    switch act {
+    case .none: return x
+    case .gelu: return 0.5 * x * (1 + Glibc.erf(x / 2.0.squareRoot()))
+    case .geluTanh: return 0.5 * x * (1 + Glibc.tanh((2.0 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
+    case .tanh: return Glibc.tanh(x)
+    }
+}
+
+let pools: [Int: ThreadPool] = [1: ThreadPool(threads: 1), 2: ThreadPool(threads: 2), 3: ThreadPool(threads: 3)]
+
+@Suite("CPU kernels")
+struct KernelTests {
+    @Test func features() {
+        #expect(["avx512", "avx2", "portable"].contains(CPUFeatures.isaName))
+        #expect(CPUFeatures.supportedISAs.contains(.portable))
+        #expect(ThreadPool(threads: 2).threadCount == 2)
+    }
+
+    @Test func threadPoolCoversEveryIndexOnce() {
+        let pool = ThreadPool(threads: 3)
+        for count in [0, 1, 2, 5, 1000] {
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(1, count))
+            hits.initialize(repeating: 0, count: max(1, count))
+            for _ in 0..<20 { pool.parallelFor(count) { i in hits[i] += 1 } }
+            for i in 0..<count { #expect(hits[i] == 20) }
+            hits.deallocate()
+        }
+        // nested call runs serially instead of deadlocking
+        var inner = [Int](repeating: 0, count: 4)
+        inner.withUnsafeMutableBufferPointer { buf in
+            pool.parallelFor(4) { i in pool.parallelFor(1) { _ in buf[i] = i + 1 } }
+        }
+        #expect(inner == [1, 2, 3, 4])
+    }
+
+    @Test(arguments: CPUFeatures.supportedISAs)
+    func erfAndExp(isa: CPUISA) {
+        let n = 200_001
+        let xs = (0..<n).map { Float(-10.0 + 20.0 * Double($0) / Double(n - 1)) }
+        var ys = [Float](repeating: 0, count: n)
+        CPUKernels.erf(xs, &ys, count: n, isa: isa)
+        var maxErr = 0.0
+        for i in 0..<n { maxErr = max(maxErr, abs(Double(ys[i]) - Glibc.erf(Double(xs[i])))) }
+        #expect(maxErr <= 1e-6, "erf max abs error \(maxErr) (\(isa))")
+        let es = (0..<n).map { Float(-80.0 + 160.0 * Double($0) / Double(n - 1)) }
+        CPUKernels.exp(es, &ys, count: n, isa: isa)
+        var maxRel = 0.0
+        for i in 0..<n {
+            let r = Glibc.exp(Double(es[i]))
+            maxRel = max(maxRel, abs(Double(ys[i]) - r) / r)
+        }
+        #expect(maxRel <= 2e-6, "exp max rel error \(maxRel) (\(isa))")
+    }
+
+    static let gemmShapes: [(m: Int, n: Int, k: Int)] = [
+        (1, 7, 13), (1, 100, 300), (2, 33, 1), (5, 16, 16), (13, 32, 256), (12, 64, 257),
+        (25, 70, 300), (64, 129, 513), (200, 48, 40), (7, 1, 5),
+    ]
+
+    @Test(arguments: CPUFeatures.supportedISAs, [1, 2, 3])
+    func linear(isa: CPUISA, threads: Int) {
+        var rng = Rng(UInt64(threads) * 31 + UInt64(isa.rawValue))
+        let pool = pools[threads]!
+        for (si, s) in Self.gemmShapes.enumerated() {
+            let lda = s.k + (si % 3), ldc = s.n + (si % 2) * 5
+            let a = rng.array(s.m * lda), w = rng.array(s.n * s.k), bias = rng.array(s.n)
+            let packed = PackedWeight(weight: w, n: s.n, k: s.k, isa: isa)
+            for act in Activation.allCases {
+                for useBias in [false, true] where useBias || act == .none {
+                    var c = [Float](repeating: .nan, count: s.m * ldc)
+                    a.withUnsafeBufferPointer { ap in
+                        bias.withUnsafeBufferPointer { bp in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                CPUKernels.linear(ap.baseAddress!, rows: s.m, lda: lda, weight: packed,
+                                                  bias: useBias ? bp.baseAddress! : nil, activation: act,
+                                                  out: cp.baseAddress!, ldc: ldc, pool: pool, isa: isa)
+                            }
+                        }
+                    }
+                    var worst = 0.0
+                    for i in 0..<s.m {
+                        for j in 0..<s.n {
+                            var sum = useBias ? Double(bias[j]) : 0, mag = abs(sum)
+                            for kk in 0..<s.k {
+                                let p = Double(a[i * lda + kk]) * Double(w[j * s.k + kk])
+                                sum += p
+                                mag += abs(p)
+                            }
+                            let ref = refActivation(sum, act)
+                            let err = abs(Double(c[i * ldc + j]) - ref) / max(mag, 1e-3)
+                            if !(err <= worst) { worst = err.isNaN ? .infinity : err }
+                        }
+                    }
+                    #expect(worst <= 1e-5, "linear \(s) act \(act) bias \(useBias) isa \(isa) threads \(threads): rel err \(worst)")
+                }
+            }
+        }
+    }
+
+    func referenceAttention(_ qkv: [Float], rowStride: Int, starts: [Int32], lengths: [Int32], heads: Int, d: Int,
+                            scale: Float, causal: Bool, out: inout [Float], outStride: Int) {
+        let hidden = heads * d
+        for (b, start) in starts.enumerated() {
+            let s0 = Int(start), L = Int(lengths[b])
+            for h in 0..<heads {
+                for i in 0..<L {
+                    let nk = causal ? i + 1 : L
+                    var scores = [Double](repeating: 0, count: nk)
+                    for j in 0..<nk {
+                        var dot = 0.0
+                        for e in 0..<d {
+                            dot += Double(qkv[(s0 + i) * rowStride + h * d + e]) * Double(qkv[(s0 + j) * rowStride + hidden + h * d + e])
+                        }
+                        scores[j] = dot * Double(scale)
+                    }
+                    let mx = scores.max()!
+                    var z = 0.0
+                    for j in 0..<nk { scores[j] = Glibc.exp(scores[j] - mx); z += scores[j] }
+                    for e in 0..<d {
+                        var o = 0.0
+                        for j in 0..<nk { o += scores[j] * Double(qkv[(s0 + j) * rowStride + 2 * hidden + h * d + e]) }
+                        out[(s0 + i) * outStride + h * d + e] = Float(o / z)
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(arguments: CPUFeatures.supportedISAs, [false, true])
+    func attention(isa: CPUISA, causal: Bool) {
+        var rng = Rng(77 + UInt64(isa.rawValue))
+        for (heads, d) in [(3, 32), (2, 64), (2, 20), (1, 128)] {
+            let lengths: [Int32] = [1, 7, 64, 130]
+            var starts: [Int32] = []
+            var t: Int32 = 2  // leave two unused rows in front
+            for l in lengths { starts.append(t); t += l + 1 }  // and a gap row between sequences
+            let rows = Int(t), hidden = heads * d, rowStride = 3 * hidden + 3, outStride = hidden + 2
+            let qkv = rng.array(rows * rowStride, scale: 2)
+            var out = [Float](repeating: 0, count: rows * outStride)
+            var ref = out
+            let scale = 1 / Float(d).squareRoot()
+            qkv.withUnsafeBufferPointer { q in
+                out.withUnsafeMutableBufferPointer { o in
+                    CPUKernels.attention(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths,
+                                         heads: heads, headDim: d, scale: scale, causal: causal,
+                                         out: o.baseAddress!, outStride: outStride, pool: pools[2]!, isa: isa)
+                }
+            }
+            referenceAttention(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d,
+                               scale: scale, causal: causal, out: &ref, outStride: outStride)
+            var worst: Float = 0
+            for i in 0..<out.count { worst = max(worst, abs(out[i] - ref[i])) }
+            #expect(worst <= 2e-5, "attention heads \(heads) d \(d) causal \(causal) isa \(isa): max err \(worst)")
+        }
+    }
+
+    func refLayerNorm(_ v: [Double], gamma: [Float], beta: [Float], eps: Float) -> [Double] {
+        let n = Double(v.count)
+        let mean = v.reduce(0, +) / n
+        let variance = v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n
+        let rstd = 1 / (variance + Double(eps)).squareRoot()
+        return v.indices.map { (v[$0] - mean) * rstd * Double(gamma[$0]) + Double(beta[$0]) }
+    }
+
+    @Test(arguments: CPUFeatures.supportedISAs)
+    func layerNorm(isa: CPUISA) {
+        var rng = Rng(5 + UInt64(isa.rawValue))
+        for (rows, cols) in [(1, 7), (3, 384), (37, 768), (5, 1000)] {
+            let x = rng.array(rows * cols, scale: 3).map { $0 + 0.5 }, r = rng.array(rows * cols)
+            let gamma = rng.array(cols), beta = rng.array(cols)
+            for withResidual in [false, true] {
+                var out = [Float](repeating: 0, count: rows * cols)
+                var aliased = x
+                x.withUnsafeBufferPointer { xp in
+                    r.withUnsafeBufferPointer { rp in
+                        CPUKernels.layerNorm(xp.baseAddress!, residual: withResidual ? rp.baseAddress! : nil, gamma: gamma,
+                                             beta: beta, eps: 1e-12, rows: rows, cols: cols, out: &out, pool: pools[2]!, isa: isa)
+                        aliased.withUnsafeMutableBufferPointer { ap in
+                            CPUKernels.layerNorm(ap.baseAddress!, residual: withResidual ? rp.baseAddress! : nil, gamma: gamma,
+                                                 beta: beta, eps: 1e-12, rows: rows, cols: cols, out: ap.baseAddress!,
+                                                 pool: pools[2]!, isa: isa)
+                        }
+                    }
+                }
+                var worst = 0.0
+                for i in 0..<rows {
+                    let v = (0..<cols).map { Double(x[i * cols + $0]) + (withResidual ? Double(r[i * cols + $0]) : 0) }
+                    let ref = refLayerNorm(v, gamma: gamma, beta: beta, eps: 1e-12)
+                    for j in 0..<cols {
+                        worst = max(worst, abs(Double(out[i * cols + j]) - ref[j]), abs(Double(aliased[i * cols + j]) - ref[j]))
+                    }
+                }
+                #expect(worst <= 1e-5, "layerNorm \(rows)x\(cols) residual \(withResidual) isa \(isa): \(worst)")
+            }
+        }
+    }
+
+    @Test(arguments: CPUFeatures.supportedISAs)
+    func embeddingLayerNorm(isa: CPUISA) {
+        var rng = Rng(9 + UInt64(isa.rawValue))
+        let vocab = 50, maxPos = 20, types = 2, cols = 67, rows = 19
+        let word = rng.array(vocab * cols), pos = rng.array(maxPos * cols), type = rng.array(types * cols)
+        let gamma = rng.array(cols), beta = rng.array(cols)
+        let ids = (0..<rows).map { Int32(($0 * 7 + 3) % vocab) }
+        let positions = (0..<rows).map { Int32($0 % maxPos) }
+        let typeIds = (0..<rows).map { Int32($0 % 2) }
+        for mode in 0..<3 {  // 0: type ids, 1: type table without ids (row 0), 2: no type table
+            var out = [Float](repeating: 0, count: rows * cols)
+            typeIds.withUnsafeBufferPointer { tp in
+                type.withUnsafeBufferPointer { tt in
+                    CPUKernels.embeddingLayerNorm(ids: ids, positions: positions, typeIds: mode == 0 ? tp.baseAddress! : nil,
+                                                  word: word, position: pos, type: mode == 2 ? nil : tt.baseAddress!,
+                                                  gamma: gamma, beta: beta, eps: 1e-12, rows: rows, cols: cols, out: &out,
+                                                  pool: pools[2]!, isa: isa)
+                }
+            }
+            var worst = 0.0
+            for i in 0..<rows {
+                let v = (0..<cols).map { j -> Double in
+                    var s = Double(word[Int(ids[i]) * cols + j]) + Double(pos[Int(positions[i]) * cols + j])
+                    if mode == 0 { s += Double(type[Int(typeIds[i]) * cols + j]) }
+                    if mode == 1 { s += Double(type[j]) }
+                    return s
+                }
+                let ref = refLayerNorm(v, gamma: gamma, beta: beta, eps: 1e-12)
+                for j in 0..<cols { worst = max(worst, abs(Double(out[i * cols + j]) - ref[j])) }
+            }
+            #expect(worst <= 1e-5, "embeddingLayerNorm mode \(mode) isa \(isa): \(worst)")
+        }
+    }
+
+    @Test(arguments: CPUFeatures.supportedISAs)
+    func elementwiseAndSoftmax(isa: CPUISA) {
+        var rng = Rng(11 + UInt64(isa.rawValue))
+        let n = 100_003
+        let x = rng.array(n, scale: 8)
+        for act in [Activation.gelu, .geluTanh, .tanh] {
+            var y = x
+            CPUKernels.activate(&y, count: n, activation: act, pool: pools[2]!, isa: isa)
+            var worst = 0.0
+            for i in 0..<n { worst = max(worst, abs(Double(y[i]) - refActivation(Double(x[i]), act))) }
+            #expect(worst <= 2e-6, "\(act) isa \(isa): \(worst)")
+        }
+        for (rows, cols) in [(1, 1), (3, 7), (17, 130), (4, 1000)] {
+            var s = rng.array(rows * cols, scale: 20)
+            let orig = s
+            CPUKernels.softmaxRows(&s, rows: rows, cols: cols, pool: pools[2]!, isa: isa)
+            var worst = 0.0
+            for i in 0..<rows {
+                let row = (0..<cols).map { Double(orig[i * cols + $0]) }
+                let mx = row.max()!
+                let e = row.map { Glibc.exp($0 - mx) }
+                let z = e.reduce(0, +)
+                for j in 0..<cols { worst = max(worst, abs(Double(s[i * cols + j]) - e[j] / z)) }
+            }
+            #expect(worst <= 1e-6, "softmax \(rows)x\(cols) isa \(isa): \(worst)")
+        }
+    }
+
+    @Test func benchmark() {
+        guard getenv("FLINT_BENCH") != nil else { return }
+        // FLINT_BENCH_ISA=avx2|portable forces a lower path (the weight is packed for it).
+        let isa = getenv("FLINT_BENCH_ISA").flatMap { name in CPUISA.allCases.first { $0.description == String(cString: name) } } ?? .auto
+        let shapes = [(128, 768, 768), (128, 768, 3072), (128, 3072, 768), (1024, 768, 768), (1024, 1024, 1024),
+                      (1, 768, 768), (1, 50257, 768)]
+        for threads in [1, 2] {
+            let pool = ThreadPool(threads: threads)
+            for (m, n, k) in shapes {
+                let flops = 2.0 * Double(m * n * k)
+                let iters = max(3, Int(2e10 / flops))
+                let gf = CPUKernels.benchmarkGEMM(m: m, n: n, k: k, iterations: iters, pool: pool, isa: isa)
+                print("GEMM m=\(m) n=\(n) k=\(k) threads=\(threads) isa=\(isa == .auto ? CPUFeatures.gemmISA : isa.resolved): \(Int(gf.rounded())) GFLOP/s")
+            }
+        }
+    }
+}
