@@ -22,6 +22,8 @@ let package = Package(
         // Fast fp32 kernels in C: ISA chosen at run time per function (no unsafeFlags).
         .target(name: "CFlintCPU"),
         .target(name: "FlintCPU", dependencies: ["FlintCore", "CFlintCPU"]),
+        // CUDA through dlopen (no link-time dependency); kernels are embedded .cu sources.
+        .target(name: "FlintCUDA", dependencies: ["FlintCore"], exclude: ["Kernels"]),
         .target(name: "FlintModels", dependencies: ["FlintCore", "FlintCheckpoint", "FlintTokenizers"]),
         .executableTarget(
             name: "flint",
@@ -32,6 +34,7 @@ let package = Package(
                 "FlintCheckpoint",
                 "FlintCPU",
                 "FlintModels",
+                "FlintCUDA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -42,6 +45,7 @@ let package = Package(
         ),
         .testTarget(name: "FlintCheckpointTests", dependencies: ["FlintCheckpoint", "FlintTestSupport"]),
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore"]),
+        .testTarget(name: "FlintCUDATests", dependencies: ["FlintCUDA", "FlintCore", "FlintTestSupport"]),
         .testTarget(name: "FlintCPUTests", dependencies: ["FlintCPU", "FlintTestSupport"]),
         .testTarget(
             name: "FlintModelsTests",
