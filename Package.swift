@@ -23,7 +23,14 @@ let package = Package(
         .target(name: "CFlintCPU"),
         .target(name: "FlintCPU", dependencies: ["FlintCore", "CFlintCPU"]),
         // CUDA through dlopen (no link-time dependency); kernels are embedded .cu sources.
-        .target(name: "FlintCUDA", dependencies: ["FlintCore"], exclude: ["Kernels"]),
+        .target(
+            name: "FlintCUDA",
+            dependencies: ["FlintCore"],
+            resources: ["activation", "attention", "convert", "layernorm", "pooling"].map { .embedInCode("Kernels/\($0).cu") }
+        ),
+        // The CUDA kernels (Sources/FlintCUDA/Kernels/*.cu) compiled as C++ and run under an emulation of
+        // the CUDA execution model (tests without a GPU).
+        .target(name: "CFlintCUDAEmulation"),
         .target(name: "FlintModels", dependencies: ["FlintCore", "FlintCheckpoint", "FlintTokenizers"]),
         .executableTarget(
             name: "flint",
@@ -46,6 +53,7 @@ let package = Package(
         .testTarget(name: "FlintCheckpointTests", dependencies: ["FlintCheckpoint", "FlintTestSupport"]),
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore"]),
         .testTarget(name: "FlintCUDATests", dependencies: ["FlintCUDA", "FlintCore", "FlintTestSupport"]),
+        .testTarget(name: "FlintCUDAEmulationTests", dependencies: ["CFlintCUDAEmulation", "FlintCPU", "FlintCore"]),
         .testTarget(name: "FlintCPUTests", dependencies: ["FlintCPU", "FlintTestSupport"]),
         .testTarget(
             name: "FlintModelsTests",

@@ -121,21 +121,16 @@ public final class KernelCompiler: @unchecked Sendable {
     }
 }
 
-/// One embedded `.cu` file.
+/// One embedded `.cu` file and the `extern "C"` kernels it defines.
 public struct KernelSource: Sendable {
     /// File name without extension ("layernorm").
     public var name: String
     public var text: String
-    /// `extern "C" __global__` function names it defines (found by scanning the source).
-    public var kernels: [String] {
-        var names: [String] = []
-        var rest = Substring(text)
-        while let r = rest.firstRange(of: "__global__ void ") {
-            let after = rest[r.upperBound...]
-            let name = after.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
-            if !name.isEmpty { names.append(String(name)) }
-            rest = after
-        }
-        return names
+    public var kernels: [String]
+
+    public init(name: String, text: String, kernels: [String]) {
+        self.name = name
+        self.text = text
+        self.kernels = kernels
     }
 }

@@ -126,16 +126,16 @@ public struct Plan: Sendable {
         }
     }
 
-    /// Bytes of buffer `b` at the plan's limits.
-    public func bytes(of b: Int) -> Int {
+    /// Bytes of buffer `b` at the plan's limits, for elements of `elementBytes` (f32: 4, f16: 2).
+    public func bytes(of b: Int, elementBytes: Int = 4) -> Int {
         let rows = buffers[b].rows == .tokens ? maxTokens : maxSequences
-        return rows * buffers[b].columns * MemoryLayout<Float>.size
+        return rows * buffers[b].columns * elementBytes
     }
 
     /// Where every buffer lives in the arena: buffers are alive from the first step that touches
     /// them to the last (outputs until the end), and buffers that are never alive together share
     /// memory.
-    public func arenaLayout() -> ArenaLayout {
+    public func arenaLayout(elementBytes: Int = 4) -> ArenaLayout {
         var first = [Int](repeating: Int.max, count: buffers.count)
         var last = [Int](repeating: -1, count: buffers.count)
         for (i, step) in steps.enumerated() {
@@ -147,7 +147,7 @@ public struct Plan: Sendable {
         }
         for (_, b) in outputs { last[b] = steps.count }
         let requests = buffers.indices.map { b in
-            ArenaLayout.Request(bytes: bytes(of: b), firstStep: first[b] == Int.max ? 0 : first[b], lastStep: max(last[b], 0))
+            ArenaLayout.Request(bytes: bytes(of: b, elementBytes: elementBytes), firstStep: first[b] == Int.max ? 0 : first[b], lastStep: max(last[b], 0))
         }
         return ArenaLayout(requests)
     }

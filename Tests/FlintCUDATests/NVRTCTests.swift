@@ -14,7 +14,7 @@ struct NVRTCTests {
             int i = blockIdx.x * blockDim.x + threadIdx.x;
             if (i < n) x[i] = __float2half(__half2float(x[i]) * s);
         }
-        """)
+        """, kernels: ["scale_f16"])
 
     static func compiler(cache: String?) -> KernelCompiler? {
         do {
@@ -34,12 +34,26 @@ struct NVRTCTests {
             #expect(!r.fromCache)
             #expect((r.registers["scale_f16"] ?? 0) > 0, "ptxas reports registers: \(r.log)")
         }
-        #expect(Self.source.kernels == ["scale_f16"])
+    }
+
+    /// Every CI run: each embedded kernel compiles for sm_80 and sm_90, and every kernel the host
+    /// launches is in the CUBIN (ptxas reports it).
+    @Test(arguments: ["sm_80", "sm_90"])
+    func everyEmbeddedKernelCompiles(_ arch: String) throws {
+        guard let c = Self.compiler(cache: nil) else { return }
+        #expect(KernelSources.all.count >= 5)
+        for source in KernelSources.all {
+            let r = try c.compile(source, arch: arch, verbose: true)
+            for k in source.kernels {
+                #expect(r.registers[k] != nil, "\(k) missing from \(source.name).cu's CUBIN for \(arch)")
+            }
+            #expect(Set(r.registers.keys) == Set(source.kernels), "\(source.name).cu defines kernels the host does not list")
+        }
     }
 
     @Test func compileErrorsCarryTheLog() throws {
         guard let c = Self.compiler(cache: nil) else { return }
-        let broken = KernelSource(name: "broken", text: "extern \"C\" __global__ void k(float* x) { x[0] = undefined_name; }")
+        let broken = KernelSource(name: "broken", text: "extern \"C\" __global__ void k(float* x) { x[0] = undefined_name; }", kernels: ["k"])
         do {
             _ = try c.compile(broken, arch: "sm_90")
             Issue.record("a broken kernel compiled")

@@ -1,0 +1,235 @@
+import FlintCore
+import Synchronization
+
+/// Runs plans on a CUDA device (or the emulated driver) in fp32, fp16 or bf16.
+///
+/// Weights are converted to the activation dtype and uploaded once; every buffer of the plan lives
+/// at a fixed offset in one device arena. A batch is padded to its shape bucket (tokens to a
+/// multiple of 16, sequences to a power of two; padded rows belong to no sequence and are never
+/// read back), the bucket's steps are captured once as a graph, and each later forward is: copy
+/// the inputs, replay the graph, copy the outputs.
+public final class CUDABackend: Backend {
+    public let driver: any CUDADriver
+    public let dtype: DType
+    let compiler: KernelCompiler?
+
+    /// - Parameter compiler: NVRTC compiler for drivers that need CUBINs (nil for the emulated driver).
+    public init(driver: any CUDADriver, dtype: DType = .f32, compiler: KernelCompiler? = nil) throws(FlintError) {
+        guard [.f32, .f16, .bf16].contains(dtype) else { throw .invalidInput("the CUDA backend runs f32, f16 or bf16, not \(dtype)") }
+        if driver.architecture != nil, compiler == nil { throw .cudaUnavailable("a NVRTC compiler is needed to build kernels for \(driver.deviceName)") }
+        self.driver = driver
+        self.dtype = dtype
+        self.compiler = compiler
+    }
+
+    public var deviceDescription: String { "cuda (\(driver.deviceName))" }
+
+    public func prepare(_ plan: Plan, weights: any WeightSource) throws(FlintError) -> any PreparedPlan {
+        for source in KernelSources.all {
+            let cubin = try driver.architecture.map { arch throws(FlintError) in try compiler!.compile(source, arch: arch).cubin }
+            try driver.load(source, cubin: cubin)
+        }
+        return try CUDAPreparedPlan(plan: plan, weights: weights, backend: self)
+    }
+}
+
+final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
+    let plan: Plan
+    let backend: CUDABackend
+    var driver: any CUDADriver { backend.driver }
+    let dtype: DType
+    private let weights: [DevicePointer]
+    private let layout: ArenaLayout
+    private let arena: DevicePointer
+    /// Device copies of ids, positions, type ids (maxTokens each), starts, lengths (maxSequences each).
+    private let inputs: DevicePointer
+    private let state = Mutex<[Bucket: Int]>([:])
+
+    struct Bucket: Hashable {
+        var tokens: Int
+        var sequences: Int
+    }
+
+    var arenaBytes: Int { layout.totalBytes }
+
+    init(plan: Plan, weights source: any WeightSource, backend: CUDABackend) throws(FlintError) {
+        self.plan = plan
+        self.backend = backend
+        dtype = backend.dtype
+        let driver = backend.driver
+        var uploaded: [DevicePointer] = []
+        for w in plan.weights.indices {
+            let t = try plan.load(weight: w, from: source)
+            let bytes = Self.encode(t.data, as: dtype)
+            let p = try driver.allocate(bytes: bytes.count, what: "weight \(plan.weights[w].name)")
+            try driver.copy(toDevice: p, bytes)
+            uploaded.append(p)
+        }
+        weights = uploaded
+        layout = plan.arenaLayout(elementBytes: dtype.byteSize)
+        arena = try driver.allocate(bytes: layout.totalBytes, what: "the activation arena for \(plan.maxTokens) tokens")
+        inputs = try driver.allocate(bytes: 4 * (3 * plan.maxTokens + 2 * plan.maxSequences), what: "the input staging area")
+    }
+
+    deinit {
+        for w in weights { driver.free(w) }
+        driver.free(arena)
+        driver.free(inputs)
+    }
+
+    /// f32 values as the bytes of `dtype` (round to nearest even).
+    static func encode(_ values: [Float], as dtype: DType) -> [UInt8] {
+        switch dtype {
+        case .f16:
+            return values.withUnsafeBufferPointer { v in
+                [UInt16](unsafeUninitializedCapacity: v.count) { out, n in
+                    for i in 0..<v.count { out[i] = Float16(v[i]).bitPattern }
+                    n = v.count
+                }.withUnsafeBytes { Array($0) }
+            }
+        case .bf16:
+            return values.map { FloatConversion.bfloat16(from: $0) }.withUnsafeBytes { Array($0) }
+        default:
+            return values.withUnsafeBytes { Array($0) }
+        }
+    }
+
+    static func decode(_ raw: UnsafeRawBufferPointer, as dtype: DType, count: Int) -> [Float] {
+        switch dtype {
+        case .f16: return (0..<count).map { FloatConversion.float(fromHalf: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) }
+        case .bf16: return (0..<count).map { FloatConversion.float(fromBFloat16: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) }
+        default: return (0..<count).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+        }
+    }
+
+    func bucket(for batch: TokenBatch) -> Bucket {
+        var s = 1
+        while s < batch.sequenceCount { s <<= 1 }
+        return Bucket(tokens: min((batch.tokenCount + 15) / 16 * 16, plan.maxTokens), sequences: min(s, plan.maxSequences))
+    }
+
+    func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor] {
+        for case let .embed(word, position, tokenType, _, _, _, _) in plan.steps {
+            try validate(batch, vocabularySize: plan.weights[word].shape[0], maxPositions: plan.weights[position].shape[0],
+                         typeVocabularySize: tokenType.map { plan.weights[$0].shape[0] } ?? 1)
+        }
+        let b = bucket(for: batch)
+        return try state.withLock { (graphs) throws(FlintError) -> [String: HostTensor] in
+            try upload(batch, bucket: b)
+            if let graph = graphs[b] {
+                try driver.replay(graph)
+            } else {
+                try driver.beginCapture()
+                do throws(FlintError) {
+                    for step in plan.steps { try enqueue(step, b) }
+                } catch {
+                    _ = try? driver.endCapture()
+                    throw error
+                }
+                let graph = try driver.endCapture()
+                graphs[b] = graph
+                try driver.replay(graph)
+            }
+            try driver.synchronize()
+            var out: [String: HostTensor] = [:]
+            for (name, buffer) in plan.outputs {
+                let rows = plan.buffers[buffer].rows == .tokens ? batch.tokenCount : batch.sequenceCount
+                let cols = plan.buffers[buffer].columns
+                let raw = try driver.copyToHost(from: address(buffer), bytes: rows * cols * dtype.byteSize)
+                out[name] = raw.withUnsafeBytes { HostTensor(shape: [rows, cols], data: Self.decode($0, as: dtype, count: rows * cols)) }
+            }
+            return out
+        }
+    }
+
+    /// Copies the batch, padded to its bucket, into the input area.
+    private func upload(_ batch: TokenBatch, bucket b: Bucket) throws(FlintError) {
+        func padded(_ v: [Int32], to n: Int, with fill: Int32) -> [Int32] { v + [Int32](repeating: fill, count: n - v.count) }
+        let tokens = plan.maxTokens, seqs = plan.maxSequences
+        var area = padded(batch.ids, to: tokens, with: 0) + padded(batch.positions, to: tokens, with: 0) + padded(batch.typeIds, to: tokens, with: 0)
+        // Padding sequences start after the real tokens and are empty: kernels skip them.
+        area += padded(batch.starts, to: seqs, with: Int32(batch.tokenCount)) + padded(batch.lengths, to: seqs, with: 0)
+        try driver.copy(toDevice: inputs, area.withUnsafeBytes { Array($0) })
+    }
+
+    private var ids: DevicePointer { inputs }
+    private var positions: DevicePointer { inputs + UInt64(4 * plan.maxTokens) }
+    private var typeIds: DevicePointer { inputs + UInt64(8 * plan.maxTokens) }
+    private var starts: DevicePointer { inputs + UInt64(12 * plan.maxTokens) }
+    private var lengths: DevicePointer { inputs + UInt64(12 * plan.maxTokens + 4 * plan.maxSequences) }
+
+    private func address(_ buffer: Int) -> DevicePointer { arena + UInt64(layout.offsets[buffer]) }
+
+    private func rows(_ buffer: Int, _ b: Bucket) -> Int32 {
+        Int32(plan.buffers[buffer].rows == .tokens ? b.tokens : b.sequences)
+    }
+
+    /// Queues one plan step as kernel launches / GEMMs for bucket `b`.
+    private func enqueue(_ step: Plan.Step, _ b: Bucket) throws(FlintError) {
+        let t = dtype.kernelSuffix
+        let null = KernelArgument.pointer(0)
+        switch step {
+        case let .embed(word, position, tokenType, gamma, beta, eps, out):
+            let cols = plan.buffers[out].columns
+            try launchRows("embedding_layernorm_\(t)", rows: b.tokens, [
+                .pointer(ids), .pointer(positions), tokenType == nil ? null : .pointer(typeIds), .pointer(weights[word]),
+                .pointer(weights[position]), tokenType.map { .pointer(weights[$0]) } ?? null, .pointer(weights[gamma]),
+                .pointer(weights[beta]), .float(eps), .int32(Int32(b.tokens)), .int32(Int32(cols)), .pointer(address(out)),
+            ])
+        case let .linear(input, weight, bias, epilogue, out):
+            let shape = plan.weights[weight].shape
+            let n = shape[0], k = shape.count / shape[0]
+            let m = Int(rows(out, b))
+            try driver.gemm(GEMMDescriptor(m: m, n: n, k: k, a: address(input), lda: plan.buffers[input].columns, w: weights[weight], ldw: k,
+                                           c: address(out), ldc: plan.buffers[out].columns, bias: nil, dtype: dtype))
+            let activation: Int32
+            switch epilogue {
+            case .none: activation = 0
+            case .gelu: activation = 1
+            case .geluTanh: activation = 2
+            case .tanh: activation = 3
+            }
+            if bias != nil || activation != 0 {
+                try launchRows("bias_activation_\(t)", rows: m, [
+                    .pointer(address(out)), bias.map { .pointer(weights[$0]) } ?? null, .int32(Int32(m)), .int32(Int32(n)),
+                    .int32(Int32(plan.buffers[out].columns)), .int32(activation),
+                ])
+            }
+        case let .attention(qkv, heads, headDim, causal, out):
+            let geometry = KernelGeometry.attention(maxLength: b.tokens, heads: heads, sequences: b.sequences, headDim: headDim)
+            try driver.launch("attention_\(t)", grid: geometry.grid, block: geometry.block, sharedBytes: geometry.shared, arguments: [
+                .pointer(address(qkv)), .int32(Int32(plan.buffers[qkv].columns)), .pointer(starts), .pointer(lengths), .int32(Int32(heads)),
+                .int32(Int32(headDim)), .float(1 / Float(headDim).squareRoot()), .int32(causal ? 1 : 0), .pointer(address(out)),
+                .int32(Int32(plan.buffers[out].columns)),
+            ])
+        case let .layerNorm(input, residual, gamma, beta, eps, out):
+            let r = rows(out, b)
+            try launchRows("layernorm_\(t)", rows: Int(r), [
+                .pointer(address(input)), residual.map { .pointer(address($0)) } ?? null, null, .pointer(weights[gamma]), .pointer(weights[beta]),
+                .float(eps), .int32(r), .int32(Int32(plan.buffers[out].columns)), .int32(Int32(plan.buffers[input].columns)),
+                .pointer(address(out)), .int32(Int32(plan.buffers[out].columns)),
+            ])
+        case let .firstToken(input, out):
+            try launchRows("first_token_\(t)", rows: b.sequences, [
+                .pointer(address(input)), .int32(Int32(plan.buffers[input].columns)), .pointer(starts), .int32(Int32(b.sequences)),
+                .int32(Int32(plan.buffers[out].columns)), .pointer(address(out)),
+            ])
+        case let .pool(input, mode, out):
+            if mode == .cls { return try enqueue(.firstToken(input: input, out: out), b) }
+            try launchRows("\(mode == .mean ? "mean" : "max")_pool_\(t)", rows: b.sequences, [
+                .pointer(address(input)), .int32(Int32(plan.buffers[input].columns)), .pointer(starts), .pointer(lengths),
+                .int32(Int32(b.sequences)), .int32(Int32(plan.buffers[out].columns)), .pointer(address(out)),
+            ])
+        case let .l2Normalize(buffer):
+            try launchRows("l2_normalize_\(t)", rows: Int(rows(buffer, b)), [
+                .pointer(address(buffer)), .int32(rows(buffer, b)), .int32(Int32(plan.buffers[buffer].columns)),
+            ])
+        }
+    }
+
+    /// Row kernels: one block per row.
+    private func launchRows(_ kernel: String, rows: Int, _ arguments: [KernelArgument]) throws(FlintError) {
+        let g = KernelGeometry.rows(rows)
+        try driver.launch(kernel, grid: g.grid, block: g.block, sharedBytes: g.shared, arguments: arguments)
+    }
+}

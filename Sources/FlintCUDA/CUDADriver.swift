@@ -1,0 +1,89 @@
+import FlintCore
+
+/// A device address (CUdeviceptr). Under the emulated driver it is a host address.
+public typealias DevicePointer = UInt64
+
+/// One kernel argument, passed by value as cuLaunchKernel's `kernelParams` expects.
+public enum KernelArgument: Sendable, Equatable {
+    case pointer(DevicePointer)
+    case int32(Int32)
+    case int64(Int64)
+    case float(Float)
+}
+
+/// `C[m, n] = A[m, k] · W[n, k]ᵀ (+ bias[n])`, all row-major in `dtype`, fp32 accumulation:
+/// the linear layers (cuBLASLt on a GPU).
+public struct GEMMDescriptor: Sendable, Equatable {
+    public var m: Int, n: Int, k: Int
+    public var a: DevicePointer, lda: Int
+    public var w: DevicePointer, ldw: Int
+    public var c: DevicePointer, ldc: Int
+    public var bias: DevicePointer?
+    public var dtype: DType
+}
+
+/// Everything the CUDA backend needs from CUDA, as one protocol: the real implementation calls the
+/// dlopen'd driver and cuBLASLt; the emulated one (FlintCUDAEmulation) keeps "device" memory on the
+/// host, runs launches on the same .cu sources compiled for the CPU, uses a CPU GEMM for cuBLASLt,
+/// and records/replays graph captures, so the whole plan runs in CI.
+public protocol CUDADriver: AnyObject, Sendable {
+    /// "NVIDIA H100 80GB HBM3 (sm_90)", "emulated".
+    var deviceName: String { get }
+    /// The real architecture kernels are compiled for ("sm_90"); nil when kernels need no compiling.
+    var architecture: String? { get }
+
+    func allocate(bytes: Int, what: String) throws(FlintError) -> DevicePointer
+    func free(_ pointer: DevicePointer)
+    /// Host -> device copy (synchronous with respect to the stream's previous work).
+    func copy(toDevice destination: DevicePointer, from source: UnsafeRawPointer, bytes: Int) throws(FlintError)
+    /// Device -> host copy after all queued work finished.
+    func copy(toHost destination: UnsafeMutableRawPointer, from source: DevicePointer, bytes: Int) throws(FlintError)
+
+    /// Makes the functions of `source` launchable (loads the CUBIN on a GPU).
+    func load(_ source: KernelSource, cubin: [UInt8]?) throws(FlintError)
+    /// Queues `kernel` with the given launch geometry on the driver's stream.
+    func launch(_ kernel: String, grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedBytes: UInt32,
+                arguments: [KernelArgument]) throws(FlintError)
+    /// Queues a GEMM on the driver's stream.
+    func gemm(_ g: GEMMDescriptor) throws(FlintError)
+    /// Waits for all queued work.
+    func synchronize() throws(FlintError)
+
+    /// Starts recording the stream's work into a graph instead of running it.
+    func beginCapture() throws(FlintError)
+    /// Stops recording; returns a graph handle to replay.
+    func endCapture() throws(FlintError) -> Int
+    /// Replays a captured graph (one launch on a GPU).
+    func replay(_ graph: Int) throws(FlintError)
+}
+
+extension DType {
+    /// The kernel name suffix for activations of this type.
+    var kernelSuffix: String {
+        switch self {
+        case .f16: return "f16"
+        case .bf16: return "bf16"
+        default: return "f32"
+        }
+    }
+}
+
+extension CUDADriver {
+    /// Copies a host array to the device.
+    public func copy(toDevice destination: DevicePointer, _ bytes: [UInt8]) throws(FlintError) {
+        let r: Result<Void, FlintError> = bytes.withUnsafeBytes { raw in
+            Result { () throws(FlintError) in try copy(toDevice: destination, from: raw.baseAddress!, bytes: raw.count) }
+        }
+        try r.get()
+    }
+
+    /// Copies `bytes` bytes from the device into a new host array.
+    public func copyToHost(from source: DevicePointer, bytes: Int) throws(FlintError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: bytes)
+        let r: Result<Void, FlintError> = out.withUnsafeMutableBytes { raw in
+            Result { () throws(FlintError) in try copy(toHost: raw.baseAddress!, from: source, bytes: raw.count) }
+        }
+        try r.get()
+        return out
+    }
+}

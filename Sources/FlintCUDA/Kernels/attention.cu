@@ -1,0 +1,169 @@
+// Flint CUDA kernels: fused multi-head self-attention over a packed (padding-free) batch.
+//
+// What:   attention_<T>: for sequence s, head h and query row i of that sequence,
+//         out[starts[s] + i, h*head_dim + d] = sum_j softmax_j(scale · q_i·k_j) · v_j[d]
+//         over keys j < lengths[s] (causal != 0: j <= i). Scale, mask, softmax and P·V are fused:
+//         online softmax (running max and sum, rescaled per key tile), all in fp32.
+//         T = float (f32) / __half (f16) / __nv_bfloat16 (bf16): storage only, math in fp32.
+// Layout: qkv is a packed batch [tokens, row_stride]; each row is [Q | K | V], hidden = heads·head_dim
+//         elements each (row_stride >= 3·hidden); head h is columns h·head_dim ..< (h+1)·head_dim of each
+//         part. Sequence s is rows starts[s] ..< starts[s] + lengths[s] (int32 arrays in device memory).
+//         out: [tokens, out_stride], head h of token row r at out + r·out_stride + h·head_dim.
+//         head_dim: 1 ... 128 (larger: the kernel writes nothing; the host must reject it).
+//         Sequence length: any (keys stream through shared memory in tiles of 32).
+// Launch: grid (ceil(max_len / 16), heads, sequences) with max_len = max(lengths);
+//         block (128, 1, 1) exactly (4 warps; each warp owns 4 of the block's 16 query rows);
+//         no dynamic shared memory (about 41 KB static: Q tile 16x128, K tile 32x129, V tile 32x128
+//         floats, 4x32 probabilities). Query blocks past a sequence's length exit at once.
+// Method: per key tile of 32: the block stages K and V (as fp32) in shared memory; for each of its
+//         query rows a warp computes 32 scores at once (lane j: q·k_j), the tile max by warp shuffles,
+//         p_j = exp(s_j - m), rescales its accumulators (lane owns dims lane, lane+32, ...), and
+//         accumulates p·V from shared memory. Simple and exact; no tensor cores.
+#ifndef FLINT_CUDA_EMULATION
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#endif
+#ifndef INFINITY  // NVRTC has no <math.h>
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
+static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
+static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
+static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
+static __device__ __forceinline__ void flint_store(float* p, long i, float v) { p[i] = v; }
+static __device__ __forceinline__ void flint_store(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
+static __device__ __forceinline__ void flint_store(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+static __device__ __forceinline__ float flint_warp_sum(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+static __device__ __forceinline__ float flint_warp_max(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+
+#define FLINT_ATT_QB 16                                  // query rows per block
+#define FLINT_ATT_KB 32                                  // keys per tile (one per lane)
+#define FLINT_ATT_WARPS 4                                // block = 128 threads
+#define FLINT_ATT_ROWS (FLINT_ATT_QB / FLINT_ATT_WARPS)  // query rows per warp
+#define FLINT_ATT_MAX_HD 128
+#define FLINT_ATT_DPL (FLINT_ATT_MAX_HD / 32)            // head dims per lane
+
+template <typename T>
+static __device__ __forceinline__ void flint_attention(const T* qkv, int row_stride, const int* starts,
+                                                        const int* lengths, int heads, int head_dim, float scale,
+                                                        int causal, T* out, int out_stride) {
+    __shared__ float q_s[FLINT_ATT_QB][FLINT_ATT_MAX_HD];
+    __shared__ float k_s[FLINT_ATT_KB][FLINT_ATT_MAX_HD + 1];  // +1: lane j reads row j without bank conflicts
+    __shared__ float v_s[FLINT_ATT_KB][FLINT_ATT_MAX_HD];
+    __shared__ float p_s[FLINT_ATT_WARPS][FLINT_ATT_KB];
+
+    const int seq = blockIdx.z;
+    const int head = blockIdx.y;
+    const int len = lengths[seq];
+    const int q0 = blockIdx.x * FLINT_ATT_QB;
+    if (q0 >= len || head_dim <= 0 || head_dim > FLINT_ATT_MAX_HD) return;  // whole block: before any barrier
+
+    const int tid = threadIdx.x;
+    const int lane = tid & 31;
+    const int warp = tid >> 5;
+    const int nt = blockDim.x;
+    const long first = starts[seq];
+    const long hidden = (long)heads * head_dim;
+    const T* q_base = qkv + first * row_stride + (long)head * head_dim;
+    const T* k_base = q_base + hidden;
+    const T* v_base = q_base + 2 * hidden;
+
+    for (int i = tid; i < FLINT_ATT_QB * head_dim; i += nt) {
+        const int r = i / head_dim;
+        const int d = i - r * head_dim;
+        q_s[r][d] = q0 + r < len ? flint_load(q_base, (long)(q0 + r) * row_stride + d) * scale : 0.0f;
+    }
+
+    float m[FLINT_ATT_ROWS], l[FLINT_ATT_ROWS], acc[FLINT_ATT_ROWS][FLINT_ATT_DPL];
+#pragma unroll
+    for (int r = 0; r < FLINT_ATT_ROWS; ++r) {
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < FLINT_ATT_DPL; ++i) acc[r][i] = 0.0f;
+    }
+
+    const int q_end = q0 + FLINT_ATT_QB < len ? q0 + FLINT_ATT_QB : len;
+    const int kv_end = causal ? q_end : len;
+    for (int k0 = 0; k0 < kv_end; k0 += FLINT_ATT_KB) {
+        __syncthreads();  // the previous tile is consumed (first tile: Q is staged)
+        for (int i = tid; i < FLINT_ATT_KB * head_dim; i += nt) {
+            const int j = i / head_dim;
+            const int d = i - j * head_dim;
+            const int key = k0 + j;
+            const bool ok = key < kv_end;
+            k_s[j][d] = ok ? flint_load(k_base, (long)key * row_stride + d) : 0.0f;
+            v_s[j][d] = ok ? flint_load(v_base, (long)key * row_stride + d) : 0.0f;
+        }
+        __syncthreads();
+        const int tile = kv_end - k0 < FLINT_ATT_KB ? kv_end - k0 : FLINT_ATT_KB;
+
+#pragma unroll
+        for (int r = 0; r < FLINT_ATT_ROWS; ++r) {
+            const int qr = warp * FLINT_ATT_ROWS + r;
+            const int qi = q0 + qr;
+            if (qi >= len) continue;            // warp-uniform
+            if (causal && k0 > qi) continue;    // warp-uniform: the whole tile is masked for this row
+            const int key = k0 + lane;
+            float s = -INFINITY;
+            if (key < kv_end && (!causal || key <= qi)) {
+                float dot = 0.0f;
+                for (int d = 0; d < head_dim; ++d) dot += q_s[qr][d] * k_s[lane][d];
+                s = dot;
+            }
+            // Key k0 is unmasked for this row (k0 < len, and k0 <= qi when causal): m_new is finite.
+            const float m_new = fmaxf(m[r], flint_warp_max(s));
+            const float corr = expf(m[r] - m_new);  // 0 on the first tile (m = -inf)
+            const float p = s == -INFINITY ? 0.0f : expf(s - m_new);
+            l[r] = l[r] * corr + p;  // per-lane partial sum, reduced at the end
+            m[r] = m_new;
+            p_s[warp][lane] = p;
+            __syncwarp();
+#pragma unroll
+            for (int i = 0; i < FLINT_ATT_DPL; ++i) acc[r][i] *= corr;
+            for (int j = 0; j < tile; ++j) {
+                const float pj = p_s[warp][j];
+#pragma unroll
+                for (int i = 0; i < FLINT_ATT_DPL; ++i) {
+                    const int d = lane + 32 * i;
+                    if (d < head_dim) acc[r][i] += pj * v_s[j][d];
+                }
+            }
+            __syncwarp();  // p_s is rewritten by the next row
+        }
+    }
+
+#pragma unroll
+    for (int r = 0; r < FLINT_ATT_ROWS; ++r) {
+        const int qi = q0 + warp * FLINT_ATT_ROWS + r;
+        if (qi >= len) continue;  // warp-uniform
+        const float inv = 1.0f / flint_warp_sum(l[r]);
+        T* o = out + (first + qi) * out_stride + (long)head * head_dim;
+#pragma unroll
+        for (int i = 0; i < FLINT_ATT_DPL; ++i) {
+            const int d = lane + 32 * i;
+            if (d < head_dim) flint_store(o, d, acc[r][i] * inv);
+        }
+    }
+}
+
+#define FLINT_ATTENTION_KERNELS(SUFFIX, T)                                                                        \
+    extern "C" __global__ void attention_##SUFFIX(const T* qkv, int row_stride, const int* starts,               \
+                                                  const int* lengths, int heads, int head_dim, float scale,      \
+                                                  int causal, T* out, int out_stride) {                          \
+        flint_attention<T>(qkv, row_stride, starts, lengths, heads, head_dim, scale, causal, out, out_stride);  \
+    }
+
+FLINT_ATTENTION_KERNELS(f32, float)
+FLINT_ATTENTION_KERNELS(f16, __half)
+FLINT_ATTENTION_KERNELS(bf16, __nv_bfloat16)

@@ -1,0 +1,164 @@
+// Flint CUDA kernels: LayerNorm family.
+//
+// What:   embedding_layernorm_<T>: out[r] = LN(word[ids[r]] + position[positions[r]] + type[type_ids[r]])
+//         layernorm_<T>:           out[r] = LN(x[r] + bias + residual[r])
+//         LN(v) = (v - mean) / sqrt(var + eps) * gamma + beta, per row, two passes in fp32
+//         (mean first, then the biased variance of (v - mean); eps inside the sqrt, like PyTorch).
+//         T = float (f32) / __half (f16) / __nv_bfloat16 (bf16): storage type only, all math in fp32.
+// Layout: row-major. Embedding tables are [vocab|positions|types, cols] with row stride cols; out of
+//         embedding_layernorm is [rows, cols] with stride cols. layernorm: x row r at x + r*ldx,
+//         out and residual row r at out/residual + r*ldo (residual has out's layout; out may alias x or
+//         residual: every element is read and written by the same thread). bias, gamma, beta: [cols].
+//         Nullable: type_ids (type row 0 is used when a type table is given), type (no token-type
+//         embedding), residual, bias. ids/positions/type_ids are int32 in device memory, not range-checked.
+// Launch: grid (rows, 1, 1); block (256, 1, 1) (any multiple of 32 up to 1024 is correct);
+//         no dynamic shared memory (128 bytes static). One block per row: each thread keeps up to 8 of
+//         its row's values in registers (cols <= 8*blockDim.x stay in registers; longer rows are
+//         recomputed from global memory in the later passes, still correct).
+#ifndef FLINT_CUDA_EMULATION
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#endif
+
+static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
+static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
+static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
+static __device__ __forceinline__ void flint_store(float* p, long i, float v) { p[i] = v; }
+static __device__ __forceinline__ void flint_store(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
+static __device__ __forceinline__ void flint_store(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+static __device__ __forceinline__ float flint_warp_sum(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+// Sum of v over the block, returned to every thread (bit-identical in all threads).
+// blockDim.x: multiple of 32, <= 1024. red: 32 floats of shared memory.
+static __device__ __forceinline__ float flint_block_sum(float v, float* red) {
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    v = flint_warp_sum(v);
+    __syncthreads();  // red may still be read by the previous flint_block_sum
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = lane < (int)(blockDim.x >> 5) ? red[lane] : 0.0f;
+    return flint_warp_sum(v);
+}
+
+#define FLINT_LN_CACHE 8
+
+// Normalizes one row whose value at column c is src(c). Called by the whole block.
+template <typename T, typename Src>
+static __device__ __forceinline__ void flint_layernorm_row(const Src& src, const T* gamma, const T* beta, float eps,
+                                                            int cols, T* out, float* red) {
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    float cache[FLINT_LN_CACHE];
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < FLINT_LN_CACHE; ++i) {
+        const int c = tid + i * nt;
+        cache[i] = c < cols ? src(c) : 0.0f;
+        sum += cache[i];
+    }
+    for (int c = tid + FLINT_LN_CACHE * nt; c < cols; c += nt) sum += src(c);
+    const float mean = flint_block_sum(sum, red) / (float)cols;
+
+    float sq = 0.0f;
+#pragma unroll
+    for (int i = 0; i < FLINT_LN_CACHE; ++i) {
+        const int c = tid + i * nt;
+        if (c < cols) {
+            const float d = cache[i] - mean;
+            sq += d * d;
+        }
+    }
+    for (int c = tid + FLINT_LN_CACHE * nt; c < cols; c += nt) {
+        const float d = src(c) - mean;
+        sq += d * d;
+    }
+    const float var = flint_block_sum(sq, red) / (float)cols;
+    const float rstd = rsqrtf(var + eps);
+
+#pragma unroll
+    for (int i = 0; i < FLINT_LN_CACHE; ++i) {
+        const int c = tid + i * nt;
+        if (c < cols) flint_store(out, c, (cache[i] - mean) * rstd * flint_load(gamma, c) + flint_load(beta, c));
+    }
+    for (int c = tid + FLINT_LN_CACHE * nt; c < cols; c += nt) {
+        const float v = src(c);
+        flint_store(out, c, (v - mean) * rstd * flint_load(gamma, c) + flint_load(beta, c));
+    }
+}
+
+template <typename T>
+struct FlintEmbeddingRow {
+    const T* word;
+    const T* position;
+    const T* type;  // null: no token-type embedding
+    __device__ __forceinline__ float operator()(int c) const {
+        float v = flint_load(word, c) + flint_load(position, c);
+        if (type) v += flint_load(type, c);
+        return v;
+    }
+};
+
+template <typename T>
+struct FlintResidualRow {
+    const T* x;
+    const T* bias;      // nullable
+    const T* residual;  // nullable
+    __device__ __forceinline__ float operator()(int c) const {
+        float v = flint_load(x, c);
+        if (bias) v += flint_load(bias, c);
+        if (residual) v += flint_load(residual, c);
+        return v;
+    }
+};
+
+template <typename T>
+static __device__ __forceinline__ void flint_embedding_layernorm(const int* ids, const int* positions, const int* type_ids,
+                                                                  const T* word, const T* position, const T* type,
+                                                                  const T* gamma, const T* beta, float eps, int rows,
+                                                                  int cols, T* out) {
+    __shared__ float red[32];
+    const int row = blockIdx.x;
+    if (row >= rows) return;
+    FlintEmbeddingRow<T> src;
+    src.word = word + (long)ids[row] * cols;
+    src.position = position + (long)positions[row] * cols;
+    src.type = type ? type + (long)(type_ids ? type_ids[row] : 0) * cols : (const T*)0;
+    flint_layernorm_row(src, gamma, beta, eps, cols, out + (long)row * cols, red);
+}
+
+template <typename T>
+static __device__ __forceinline__ void flint_layernorm(const T* x, const T* residual, const T* bias, const T* gamma,
+                                                        const T* beta, float eps, int rows, int cols, int ldx, T* out,
+                                                        int ldo) {
+    __shared__ float red[32];
+    const int row = blockIdx.x;
+    if (row >= rows) return;
+    FlintResidualRow<T> src;
+    src.x = x + (long)row * ldx;
+    src.bias = bias;
+    src.residual = residual ? residual + (long)row * ldo : (const T*)0;
+    flint_layernorm_row(src, gamma, beta, eps, cols, out + (long)row * ldo, red);
+}
+
+#define FLINT_LAYERNORM_KERNELS(SUFFIX, T)                                                                          \
+    extern "C" __global__ void embedding_layernorm_##SUFFIX(                                                        \
+        const int* ids, const int* positions, const int* type_ids, const T* word, const T* position, const T* type, \
+        const T* gamma, const T* beta, float eps, int rows, int cols, T* out) {                                     \
+        flint_embedding_layernorm<T>(ids, positions, type_ids, word, position, type, gamma, beta, eps, rows, cols,  \
+                                     out);                                                                          \
+    }                                                                                                               \
+    extern "C" __global__ void layernorm_##SUFFIX(const T* x, const T* residual, const T* bias, const T* gamma,     \
+                                                  const T* beta, float eps, int rows, int cols, int ldx, T* out,    \
+                                                  int ldo) {                                                        \
+        flint_layernorm<T>(x, residual, bias, gamma, beta, eps, rows, cols, ldx, out, ldo);                         \
+    }
+
+FLINT_LAYERNORM_KERNELS(f32, float)
+FLINT_LAYERNORM_KERNELS(f16, __half)
+FLINT_LAYERNORM_KERNELS(bf16, __nv_bfloat16)

@@ -1,0 +1,119 @@
+// Flint CUDA kernels: sequence pooling and L2 normalization (sentence embeddings).
+//
+// What:   first_token_<T>:  out[s, c] = x[starts[s], c]                       ([CLS] pooling)
+//         mean_pool_<T>:    out[s, c] = mean of x[starts[s] + i, c], i < lengths[s]   (0 if length is 0)
+//         max_pool_<T>:     out[s, c] = max  of x[starts[s] + i, c], i < lengths[s]   (0 if length is 0)
+//         l2_normalize_<T>: x[r, c] = x[r, c] / max(||x[r]||_2, 1e-12), in place
+//         T = float (f32) / __half (f16) / __nv_bfloat16 (bf16): storage only, sums in fp32.
+// Layout: x is a packed batch [tokens, cols] with row stride ld; sequence s is rows
+//         starts[s] ..< starts[s] + lengths[s] (int32 arrays in device memory). out is
+//         [sequences, cols], contiguous (stride cols). l2_normalize: x [rows, cols], stride cols.
+// Launch: first_token / mean_pool / max_pool: grid (sequences, 1, 1), block (256, 1, 1)
+//         (any block size is correct), no shared memory.
+//         l2_normalize: grid (rows, 1, 1), block (256, 1, 1) (any multiple of 32 up to 1024),
+//         no dynamic shared memory (128 bytes static).
+#ifndef FLINT_CUDA_EMULATION
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#endif
+#ifndef INFINITY  // NVRTC has no <math.h>
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
+static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
+static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
+static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
+static __device__ __forceinline__ void flint_store(float* p, long i, float v) { p[i] = v; }
+static __device__ __forceinline__ void flint_store(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
+static __device__ __forceinline__ void flint_store(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+static __device__ __forceinline__ float flint_warp_sum(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+// Sum of v over the block, returned to every thread. blockDim.x: multiple of 32, <= 1024.
+static __device__ __forceinline__ float flint_block_sum(float v, float* red) {
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    v = flint_warp_sum(v);
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = lane < (int)(blockDim.x >> 5) ? red[lane] : 0.0f;
+    return flint_warp_sum(v);
+}
+
+template <typename T>
+static __device__ __forceinline__ void flint_first_token(const T* x, int ld, const int* starts, int sequences, int cols,
+                                                          T* out) {
+    const int s = blockIdx.x;
+    if (s >= sequences) return;
+    const T* row = x + (long)starts[s] * ld;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long)s * cols + c] = row[c];
+}
+
+template <typename T>
+static __device__ __forceinline__ void flint_mean_pool(const T* x, int ld, const int* starts, const int* lengths,
+                                                        int sequences, int cols, T* out) {
+    const int s = blockIdx.x;
+    if (s >= sequences) return;
+    const long start = starts[s];
+    const int length = lengths[s];
+    const float inv = length > 0 ? 1.0f / (float)length : 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float sum = 0.0f;
+        for (int i = 0; i < length; ++i) sum += flint_load(x, (start + i) * ld + c);
+        flint_store(out, (long)s * cols + c, sum * inv);
+    }
+}
+
+template <typename T>
+static __device__ __forceinline__ void flint_max_pool(const T* x, int ld, const int* starts, const int* lengths,
+                                                       int sequences, int cols, T* out) {
+    const int s = blockIdx.x;
+    if (s >= sequences) return;
+    const long start = starts[s];
+    const int length = lengths[s];
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        float m = length > 0 ? -INFINITY : 0.0f;
+        for (int i = 0; i < length; ++i) m = fmaxf(m, flint_load(x, (start + i) * ld + c));
+        flint_store(out, (long)s * cols + c, m);
+    }
+}
+
+template <typename T>
+static __device__ __forceinline__ void flint_l2_normalize(T* x, int rows, int cols) {
+    __shared__ float red[32];
+    const int row = blockIdx.x;
+    if (row >= rows) return;
+    T* xr = x + (long)row * cols;
+    float sq = 0.0f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+        const float v = flint_load(xr, c);
+        sq += v * v;
+    }
+    const float norm = sqrtf(flint_block_sum(sq, red));
+    const float inv = 1.0f / fmaxf(norm, 1e-12f);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) flint_store(xr, c, flint_load(xr, c) * inv);
+}
+
+#define FLINT_POOLING_KERNELS(SUFFIX, T)                                                                        \
+    extern "C" __global__ void first_token_##SUFFIX(const T* x, int ld, const int* starts, int sequences,      \
+                                                    int cols, T* out) {                                        \
+        flint_first_token<T>(x, ld, starts, sequences, cols, out);                                             \
+    }                                                                                                          \
+    extern "C" __global__ void mean_pool_##SUFFIX(const T* x, int ld, const int* starts, const int* lengths,   \
+                                                  int sequences, int cols, T* out) {                           \
+        flint_mean_pool<T>(x, ld, starts, lengths, sequences, cols, out);                                      \
+    }                                                                                                          \
+    extern "C" __global__ void max_pool_##SUFFIX(const T* x, int ld, const int* starts, const int* lengths,    \
+                                                 int sequences, int cols, T* out) {                            \
+        flint_max_pool<T>(x, ld, starts, lengths, sequences, cols, out);                                       \
+    }                                                                                                          \
+    extern "C" __global__ void l2_normalize_##SUFFIX(T* x, int rows, int cols) { flint_l2_normalize<T>(x, rows, cols); }
+
+FLINT_POOLING_KERNELS(f32, float)
+FLINT_POOLING_KERNELS(f16, __half)
+FLINT_POOLING_KERNELS(bf16, __nv_bfloat16)
