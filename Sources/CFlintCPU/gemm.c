@@ -5,9 +5,9 @@
 // NR = 32 for AVX-512 (two zmm), 16 for AVX2 (two ymm); the portable kernel reads either.
 // A is read in place (row-major, lda); the micro-kernel broadcasts A[i][k] and FMAs it into
 // MR x NR accumulators (AVX-512: 12x32 = 24 zmm; AVX2: 6x16 = 12 ymm).
-// Blocking, per task: for each K block (KC = 256: the KC x NR weight micro-panel, 32 KiB,
+// Blocking, per task: for each K block (KC = 256: the KC x NR weight micro-panel, <= 32 KiB,
 // stays in L1) → for each panel of the task's column range → for each MR rows of the task's
-// row range (A block <= MC x KC in L2). C is accumulated across K blocks; the last K block adds
+// row range (A rows read in place, from L2). C is accumulated across K blocks; the last K block adds
 // the bias and applies the activation on the tile while it is still in L1.
 // Threading: the (row range x panel range) grid is split into >= 4 tasks per thread (rows in
 // chunks of <= MC, then columns), handed out dynamically by the pool; M = 1 splits columns only.
@@ -24,7 +24,7 @@
 #define FLINT_X86 1
 #endif
 
-#define KC 128
+#define KC 256
 #define MC 192
 #define MR512 12
 #define MR256 6
@@ -56,14 +56,14 @@ void flint_pack_weight(const float *w, long n, long k, long ldw, int nr, float *
 // C[0..mr)[0..ncols) (+)= A[0..mr)[0..kc) · B[0..kc)[0..NR)  (+ bias[0..ncols) when bias).
 // accum = 0 overwrites C, 1 adds to it.
 
-static void kern_portable(int mr, long kc, const float *a, long lda, long ak, const float *b, long ldb,
+static void kern_portable(int mr, long kc, const float *a, long lda, const float *b, long ldb,
                           float *c, long ldc, int accum, const float *bias, int ncols, int nr) {
     float acc[64];
     for (int i = 0; i < mr; i++) {
         for (int j = 0; j < nr; j++) acc[j] = 0.0f;
         const float *ar = a + i * lda;
         for (long k = 0; k < kc; k++) {
-            float av = ar[k * ak];
+            float av = ar[k];
             const float *br = b + k * ldb;
             for (int j = 0; j < nr; j++) acc[j] += av * br[j];
         }
@@ -78,16 +78,18 @@ static void kern_portable(int mr, long kc, const float *a, long lda, long ak, co
 }
 
 #ifdef FLINT_X86
-FLINT_INLINE FLINT_T_AVX512 void kern512_body(const int MR, long kc, const float *a, long lda, long ak,
+FLINT_INLINE FLINT_T_AVX512 void kern512_body(const int MR, long kc, const float *a, long lda,
                                               const float *b, long ldb, float *c, long ldc,
                                               int accum, const float *bias, int ncols) {
     __m512 acc0[MR512], acc1[MR512];
+    #pragma clang loop unroll(full)
     for (int i = 0; i < MR; i++) { acc0[i] = _mm512_setzero_ps(); acc1[i] = _mm512_setzero_ps(); }
     for (long k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(b + k * ldb);
         __m512 b1 = _mm512_loadu_ps(b + k * ldb + 16);
+        #pragma clang loop unroll(full)
         for (int i = 0; i < MR; i++) {
-            __m512 av = _mm512_set1_ps(a[i * lda + k * ak]);
+            __m512 av = _mm512_set1_ps(a[i * lda + k]);
             acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);
             acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);
         }
@@ -96,6 +98,7 @@ FLINT_INLINE FLINT_T_AVX512 void kern512_body(const int MR, long kc, const float
     __mmask16 m1 = ncols >= 32 ? (__mmask16)0xffff : (ncols <= 16 ? 0 : (__mmask16)((1u << (ncols - 16)) - 1));
     __m512 bv0 = _mm512_setzero_ps(), bv1 = _mm512_setzero_ps();
     if (bias) { bv0 = _mm512_maskz_loadu_ps(m0, bias); bv1 = _mm512_maskz_loadu_ps(m1, bias + 16); }
+    #pragma clang loop unroll(full)
     for (int i = 0; i < MR; i++) {
         float *cr = c + i * ldc;
         __m512 r0 = _mm512_add_ps(acc0[i], bv0), r1 = _mm512_add_ps(acc1[i], bv1);
@@ -108,9 +111,9 @@ FLINT_INLINE FLINT_T_AVX512 void kern512_body(const int MR, long kc, const float
     }
 }
 
-FLINT_T_AVX512 static void kern512(int mr, long kc, const float *a, long lda, long ak, const float *b, long ldb,
+FLINT_T_AVX512 static void kern512(int mr, long kc, const float *a, long lda, const float *b, long ldb,
                                    float *c, long ldc, int accum, const float *bias, int ncols) {
-#define K512(R) case R: kern512_body(R, kc, a, lda, ak, b, ldb, c, ldc, accum, bias, ncols); break;
+#define K512(R) case R: kern512_body(R, kc, a, lda, b, ldb, c, ldc, accum, bias, ncols); break;
     switch (mr) { K512(1) K512(2) K512(3) K512(4) K512(5) K512(6) K512(7) K512(8) K512(9) K512(10) K512(11) K512(12) default: break; }
 #undef K512
 }
@@ -119,16 +122,18 @@ FLINT_INLINE FLINT_T_AVX2 __m256i flint_mask8(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-FLINT_INLINE FLINT_T_AVX2 void kern256_body(const int MR, long kc, const float *a, long lda, long ak,
+FLINT_INLINE FLINT_T_AVX2 void kern256_body(const int MR, long kc, const float *a, long lda,
                                             const float *b, long ldb, float *c, long ldc,
                                             int accum, const float *bias, int ncols) {
     __m256 acc0[MR256], acc1[MR256];
+    #pragma clang loop unroll(full)
     for (int i = 0; i < MR; i++) { acc0[i] = _mm256_setzero_ps(); acc1[i] = _mm256_setzero_ps(); }
     for (long k = 0; k < kc; k++) {
         __m256 b0 = _mm256_loadu_ps(b + k * ldb);
         __m256 b1 = _mm256_loadu_ps(b + k * ldb + 8);
+        #pragma clang loop unroll(full)
         for (int i = 0; i < MR; i++) {
-            __m256 av = _mm256_broadcast_ss(a + i * lda + k * ak);
+            __m256 av = _mm256_broadcast_ss(a + i * lda + k);
             acc0[i] = _mm256_fmadd_ps(av, b0, acc0[i]);
             acc1[i] = _mm256_fmadd_ps(av, b1, acc1[i]);
         }
@@ -136,6 +141,7 @@ FLINT_INLINE FLINT_T_AVX2 void kern256_body(const int MR, long kc, const float *
     __m256i m0 = flint_mask8(ncols), m1 = flint_mask8(ncols - 8);
     __m256 bv0 = _mm256_setzero_ps(), bv1 = _mm256_setzero_ps();
     if (bias) { bv0 = _mm256_maskload_ps(bias, m0); bv1 = _mm256_maskload_ps(bias + 8, m1); }
+    #pragma clang loop unroll(full)
     for (int i = 0; i < MR; i++) {
         float *cr = c + i * ldc;
         __m256 r0 = _mm256_add_ps(acc0[i], bv0), r1 = _mm256_add_ps(acc1[i], bv1);
@@ -148,9 +154,9 @@ FLINT_INLINE FLINT_T_AVX2 void kern256_body(const int MR, long kc, const float *
     }
 }
 
-FLINT_T_AVX2 static void kern256(int mr, long kc, const float *a, long lda, long ak, const float *b, long ldb,
+FLINT_T_AVX2 static void kern256(int mr, long kc, const float *a, long lda, const float *b, long ldb,
                                  float *c, long ldc, int accum, const float *bias, int ncols) {
-#define K256(R) case R: kern256_body(R, kc, a, lda, ak, b, ldb, c, ldc, accum, bias, ncols); break;
+#define K256(R) case R: kern256_body(R, kc, a, lda, b, ldb, c, ldc, accum, bias, ncols); break;
     switch (mr) { K256(1) K256(2) K256(3) K256(4) K256(5) K256(6) default: break; }
 #undef K256
 }
@@ -166,35 +172,20 @@ static long kern_mr(int isa, int nr) {
     return 4;
 }
 
-/// Runs the micro-kernel for `isa` over rows [0, m) of one panel.
-/// packedA = 0: A row-major (row stride lda). packedA = 1: A packed by pack_a (blocks of MR rows,
-/// each [kc][MR]; lda ignored), so the broadcasts read one contiguous stream.
-static void kern_rows(int isa, int nr, long m, long kc, const float *a, long lda, int packedA, const float *b,
+/// Runs the micro-kernel for `isa` over rows [0, m) of one panel; A is row-major (row stride lda)
+/// and read in place. (Packing A into [kc][MR] blocks was measured slower on Zen 5, even at
+/// strides that are multiples of 4 KiB: each task re-packed its whole row block of A.)
+static void kern_rows(int isa, int nr, long m, long kc, const float *a, long lda, const float *b,
                       long ldb, float *c, long ldc, int accum, const float *bias, int ncols) {
     long MR = kern_mr(isa, nr);
     for (long i = 0; i < m; i += MR) {
         int mr = (int)FLINT_MIN(MR, m - i);
-        const float *ap = packedA ? a + i * kc : a + i * lda;
-        long ai = packedA ? 1 : lda, ak = packedA ? MR : 1;
+        const float *ap = a + i * lda;
 #ifdef FLINT_X86
-        if (MR == MR512 && isa == FLINT_ISA_AVX512) { kern512(mr, kc, ap, ai, ak, b, ldb, c + i * ldc, ldc, accum, bias, ncols); continue; }
-        if (MR == MR256 && isa == FLINT_ISA_AVX2) { kern256(mr, kc, ap, ai, ak, b, ldb, c + i * ldc, ldc, accum, bias, ncols); continue; }
+        if (MR == MR512 && isa == FLINT_ISA_AVX512) { kern512(mr, kc, ap, lda, b, ldb, c + i * ldc, ldc, accum, bias, ncols); continue; }
+        if (MR == MR256 && isa == FLINT_ISA_AVX2) { kern256(mr, kc, ap, lda, b, ldb, c + i * ldc, ldc, accum, bias, ncols); continue; }
 #endif
-        kern_portable(mr, kc, ap, ai, ak, b, ldb, c + i * ldc, ldc, accum, bias, ncols, nr);
-    }
-}
-
-/// Packs A[0..m)[0..kc) (row stride lda) into blocks of MR rows, each [kc][MR] (in the last
-/// block the missing rows are left unset: the kernel never reads them). Row-major A with a power-of-two lda puts every row of a micro-tile in
-/// the same L1 set; the packed copy streams instead.
-static void pack_a(const float *a, long lda, long m, long kc, long MR, float *dst) {
-    for (long i0 = 0; i0 < m; i0 += MR) {
-        long rows = FLINT_MIN(MR, m - i0);
-        float *d = dst + i0 * kc;
-        for (long r = 0; r < rows; r++) {
-            const float *ar = a + (i0 + r) * lda;
-            for (long k = 0; k < kc; k++) d[k * MR + r] = ar[k];
-        }
+        kern_portable(mr, kc, ap, lda, b, ldb, c + i * ldc, ldc, accum, bias, ncols, nr);
     }
 }
 
@@ -223,20 +214,15 @@ static void gemm_task(void *vctx, long t) {
     long p0 = pt * g->panels_per_task, p1 = FLINT_MIN(g->panels, p0 + g->panels_per_task);
     if (m0 >= m1 || p0 >= p1) return;
     int nr = g->nr;
-    long MR = kern_mr(g->isa, nr);
-    long mpad = (m1 - m0 + MR - 1) / MR * MR;
-    int pack = m1 - m0 > 4; // a few rows: read A in place (packing would not pay)
-    float *apack = pack ? flint__scratch((size_t)(mpad * KC)) : NULL;
     for (long k0 = 0; k0 < g->k; k0 += KC) {
         long kc = FLINT_MIN((long)KC, g->k - k0);
         int last = k0 + kc >= g->k;
-        if (pack) pack_a(g->a + m0 * g->lda + k0, g->lda, m1 - m0, kc, MR, apack);
         for (long p = p0; p < p1; p++) {
             long col = p * nr;
             int ncols = (int)FLINT_MIN((long)nr, g->n - col);
             const float *bp = g->packed + (size_t)p * g->k * nr + (size_t)k0 * nr;
             float *cp = g->c + m0 * g->ldc + col;
-            kern_rows(g->isa, nr, m1 - m0, kc, pack ? apack : g->a + m0 * g->lda + k0, g->lda, pack, bp, nr, cp, g->ldc,
+            kern_rows(g->isa, nr, m1 - m0, kc, g->a + m0 * g->lda + k0, g->lda, bp, nr, cp, g->ldc,
                       k0 > 0, last && g->bias ? g->bias + col : NULL, ncols);
             if (last && g->act != FLINT_ACT_NONE) act_rows(g->isa, cp, g->ldc, m1 - m0, ncols, g->act);
         }
@@ -285,24 +271,42 @@ void flint_linear_reference(const float *a, long m, long lda, const float *w, lo
 }
 
 // ---- GEMM kernel choice ------------------------------------------------------------------
-// On an AVX-512 CPU the 12x32 zmm kernel is not always the faster one: on the Zen 5 VM this was
-// written on, the 6x16 ymm kernel measured ~15% faster (135 vs 117 GFLOP/s per core). So the
-// first call times both on a 96x256x256 single-thread GEMM (~2 ms) and keeps the faster.
-static double gemm_time(int isa, int nr, const float *a, const float *w, float *c) {
-    float *packed = NULL;
-    if (posix_memalign((void **)&packed, 64, flint_pack_floats(nr, 256, 256) * sizeof(float)) != 0) return 1e30;
-    flint_pack_weight(w, 256, 256, 256, nr, packed);
-    double best = 1e30;
-    for (int rep = 0; rep < 4; rep++) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (int it = 0; it < 8; it++) flint_linear(NULL, isa, a, 96, 256, packed, nr, 256, 256, NULL, 0, c, 256);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double t = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        if (t < best) best = t;
+// On an AVX-512 CPU the 12x32 zmm kernel is not always the faster one (CPUs that split 512-bit
+// FMAs in two, or down-clock under zmm load, can favour the 6x16 ymm kernel). So the first call
+// times both on a 96x256x256 single-thread GEMM (~5 ms once) and keeps the faster. On the Zen 5 VM
+// this was tuned on: zmm ~260, ymm ~135 GFLOP/s per core (peak FMA: 277 / 138).
+// Note: the MR loops of the micro-kernels need `unroll(full)`: at -O2 clang left the 12-row zmm
+// loop rolled, with the 24 accumulators in memory (~110 GFLOP/s per core).
+static double gemm_time1(int isa, int nr, const float *a, const float *packed, float *c) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int it = 0; it < 4; it++) flint_linear(NULL, isa, a, 96, 256, packed, nr, 256, 256, NULL, 0, c, 256);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}
+
+/// 1 when the ymm kernel is clearly (> 10%) faster than the zmm one. The two are timed in
+/// alternation (best of 8 each), so a burst of load from other processes hits both alike.
+static int gemm_prefer_ymm(const float *a, const float *w, float *c) {
+    float *p512 = NULL, *p256 = NULL;
+    int ok = posix_memalign((void **)&p512, 64, flint_pack_floats(32, 256, 256) * sizeof(float)) == 0 &&
+             posix_memalign((void **)&p256, 64, flint_pack_floats(16, 256, 256) * sizeof(float)) == 0;
+    int ymm = 0;
+    if (ok) {
+        flint_pack_weight(w, 256, 256, 256, 32, p512);
+        flint_pack_weight(w, 256, 256, 256, 16, p256);
+        double t512 = 1e30, t256 = 1e30;
+        for (int rep = 0; rep < 8; rep++) {
+            double t = gemm_time1(FLINT_ISA_AVX512, 32, a, p512, c);
+            if (t < t512) t512 = t;
+            t = gemm_time1(FLINT_ISA_AVX2, 16, a, p256, c);
+            if (t < t256) t256 = t;
+        }
+        ymm = t256 < 0.9 * t512;
     }
-    free(packed);
-    return best;
+    free(p512);
+    free(p256);
+    return ymm;
 }
 
 int flint_gemm_isa(void) {
@@ -318,9 +322,7 @@ int flint_gemm_isa(void) {
         if (a && w && c) {
             for (int i = 0; i < 96 * 256; i++) a[i] = (float)((i * 37) % 101) * 0.01f;
             for (int i = 0; i < 256 * 256; i++) w[i] = (float)((i * 53) % 97) * 0.01f;
-            double t512 = gemm_time(FLINT_ISA_AVX512, 32, a, w, c);
-            double t256 = gemm_time(FLINT_ISA_AVX2, 16, a, w, c);
-            if (t256 < t512) v = FLINT_ISA_AVX2;
+            if (gemm_prefer_ymm(a, w, c)) v = FLINT_ISA_AVX2;
         }
         free(a); free(w); free(c);
     }
@@ -373,14 +375,14 @@ static void attn_task(void *vctx, long t) {
     // S = Q K^T
     const float *q = base + q0 * A->rowStride;
     for (long p = 0; p < Lp; p += nr)
-        kern_rows(A->isa, (int)nr, qn, d, q, A->rowStride, 0, kt + p, Lp, S + p, Lp, 0, NULL, (int)nr);
+        kern_rows(A->isa, (int)nr, qn, d, q, A->rowStride, kt + p, Lp, S + p, Lp, 0, NULL, (int)nr);
     for (long i = 0; i < qn; i++) {
         long valid = A->causal ? q0 + i + 1 : L;
         softmax_row_isa(A->isa, S + i * Lp, Lkv, valid, A->scale);
     }
     // O = P V
     for (long p = 0; p < dp; p += nr)
-        kern_rows(A->isa, (int)nr, qn, Lkv, S, Lp, 0, vp + p, dp, O + p, dp, 0, NULL, (int)nr);
+        kern_rows(A->isa, (int)nr, qn, Lkv, S, Lp, vp + p, dp, O + p, dp, 0, NULL, (int)nr);
     for (long i = 0; i < qn; i++) {
         float *orow = A->out + (s0 + q0 + i) * A->outStride + h * d;
         memcpy(orow, O + i * dp, (size_t)d * sizeof(float));
