@@ -31,6 +31,8 @@ let package = Package(
         // The CUDA kernels (Sources/FlintCUDA/Kernels/*.cu) compiled as C++ and run under an emulation of
         // the CUDA execution model (tests without a GPU).
         .target(name: "CFlintCUDAEmulation"),
+        // The emulated CUDA driver: the CUDA backend's plans run in CI without a GPU.
+        .target(name: "FlintCUDAEmulation", dependencies: ["FlintCUDA", "FlintCPU", "FlintCore", "CFlintCUDAEmulation"]),
         .target(name: "FlintModels", dependencies: ["FlintCore", "FlintCheckpoint", "FlintTokenizers"]),
         .executableTarget(
             name: "flint",
@@ -42,6 +44,7 @@ let package = Package(
                 "FlintCPU",
                 "FlintModels",
                 "FlintCUDA",
+                "FlintCUDAEmulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -52,6 +55,10 @@ let package = Package(
         ),
         .testTarget(name: "FlintCheckpointTests", dependencies: ["FlintCheckpoint", "FlintTestSupport"]),
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore"]),
+        .testTarget(
+            name: "FlintCUDABackendTests",
+            dependencies: ["FlintCUDA", "FlintCUDAEmulation", "FlintCPU", "FlintModels", "FlintCheckpoint", "FlintCore", "FlintTestSupport"]
+        ),
         .testTarget(name: "FlintCUDATests", dependencies: ["FlintCUDA", "FlintCore", "FlintTestSupport"]),
         .testTarget(name: "FlintCUDAEmulationTests", dependencies: ["CFlintCUDAEmulation", "FlintCPU", "FlintCore"]),
         .testTarget(name: "FlintCPUTests", dependencies: ["FlintCPU", "FlintTestSupport"]),

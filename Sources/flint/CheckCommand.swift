@@ -1,7 +1,11 @@
 import ArgumentParser
 import FlintCUDA
+import FlintCUDAEmulation
 import FlintCore
 import FlintJSON
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `flint check`: verify the CUDA backend. `--compile-only` compiles every embedded kernel with
 /// NVRTC for each architecture (no GPU needed: this runs in CI).
@@ -20,19 +24,20 @@ struct Check: ParsableCommand {
     @Option(name: .long, help: "Comma-separated architectures for --compile-only.")
     var arch = "sm_80,sm_90"
 
-    @Option(name: .long, help: "Device to check (cuda).")
+    @Option(name: .long, help: "Device to check: cuda, or cuda-emulated (the emulated driver, no GPU).")
     var device = "cuda"
+
+    @Option(name: .long, help: "Folder of the tiny BERT fixtures.")
+    var fixtures = "Tests/Fixtures/bert"
+
+    @Option(name: .long, help: "all-MiniLM-L6-v2 folder for the fp16 cosine check (skipped when absent).")
+    var minilm = ".cache/assets/all-MiniLM-L6-v2"
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
     func run() throws {
-        guard compileOnly else {
-            throw CommandError("""
-                flint check --device \(device): the CUDA backend's on-device op checks are not built yet (issue 5); \
-                use --compile-only to check that every kernel compiles
-                """)
-        }
+        guard compileOnly else { return try checkDevice() }
         let archs = arch.split(separator: ",").map { String($0).filter { $0 != " " } }
         guard !archs.isEmpty, archs.allSatisfy({ $0.hasPrefix("sm_") && Int($0.dropFirst(3)) != nil }) else {
             throw ValidationError("--arch takes real architectures such as sm_80,sm_90")
@@ -73,5 +78,46 @@ struct Check: ParsableCommand {
             print("\(rows.count) kernel builds, \(failures) failures")
         }
         if failures > 0 { throw ExitCode(1) }
+    }
+
+    func checkDevice() throws {
+        let makeBackend: (DType) throws -> any Backend
+        switch device {
+        case "cuda":
+            let driver = try RealCUDADriver()
+            let compiler = KernelCompiler(nvrtc: try NVRTC())
+            makeBackend = { try CUDABackend(driver: driver, dtype: $0, compiler: compiler) }
+        case "cuda-emulated":
+            makeBackend = { try CUDABackend(driver: EmulatedCUDADriver(), dtype: $0) }
+        default:
+            throw ValidationError("--device must be cuda or cuda-emulated")
+        }
+        let check = ParityCheck(makeBackend: makeBackend, fixtures: fixtures)
+        var rows = try check.run(progress: { if !json { Console.progress($0) } })
+        if rows.isEmpty { throw CommandError("no tiny BERT fixtures in \(fixtures) (run from the repository root or pass --fixtures)") }
+        var cosine: Float?
+        if access(minilm + "/model.safetensors", R_OK) == 0 {
+            if !json { Console.progress("checking all-MiniLM-L6-v2 fp16 embeddings...") }
+            cosine = try check.miniLMCosine(folder: minilm, dtype: .f16)
+            rows.append(ParityCheck.Row(name: "all-MiniLM-L6-v2", dtype: .f16, output: "1 - min cosine", maxError: 1 - cosine!, tolerance: 1e-4))
+        }
+        let failed = rows.filter { !$0.ok }
+        if json {
+            print(JSONValue.object([
+                ("device", .string(device)),
+                ("checks", .array(rows.map { r in
+                    .object([("model", .string(r.name)), ("dtype", .string(r.dtype.description)), ("output", .string(r.output)),
+                             ("max_error", .number(Double(r.maxError))), ("tolerance", .number(Double(r.tolerance))), ("ok", .bool(r.ok))])
+                })),
+                ("minilm_fp16_min_cosine", cosine.map { .number(Double($0)) } ?? .null),
+            ]).serialized)
+        } else {
+            print(Table.row(["result", "dtype", "max error", "tolerance"]) + "model / output")
+            for r in rows {
+                print(Table.row([r.ok ? "ok" : "FAIL", r.dtype.description, "\(r.maxError)", "\(r.tolerance)"]) + "\(r.name) / \(r.output)")
+            }
+            print("\(rows.count) checks, \(failed.count) failed")
+        }
+        if !failed.isEmpty { throw ExitCode(1) }
     }
 }

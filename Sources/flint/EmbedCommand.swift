@@ -21,6 +21,9 @@ struct Embed: ParsableCommand {
     @Option(name: .long, help: "auto, cpu or cuda.")
     var device = "auto"
 
+    @Option(name: .long, help: "auto (f16 on a GPU, f32 on the CPU), f32, f16 or bf16.")
+    var dtype = "auto"
+
     @Option(name: .long, help: "Truncate inputs to this many tokens (at most the model's limit).")
     var maxLength: Int?
 
@@ -51,7 +54,7 @@ struct Embed: ParsableCommand {
             }
             if inputs.isEmpty { throw CommandError("\(jsonl): no inputs") }
         }
-        let backend = try Devices.backend(device, threads: threads)
+        let backend = try Devices.backend(device, threads: threads, dtype: dtype)
         let pipeline = try BertPipeline(folder: model, backend: backend, outputs: [.sentenceEmbedding], maxLength: maxLength)
         let (embeddings, truncated) = try pipeline.embed(inputs)
         let truncatedIndices = truncated.indices.filter { truncated[$0] }

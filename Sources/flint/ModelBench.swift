@@ -18,6 +18,9 @@ struct ModelBench: ParsableCommand {
     @Option(name: .long, help: "auto, cpu or cuda.")
     var device = "auto"
 
+    @Option(name: .long, help: "auto (f16 on a GPU, f32 on the CPU), f32, f16 or bf16.")
+    var dtype = "auto"
+
     @Option(name: .long, help: "Comma-separated batch sizes.")
     var batch = "1,8"
 
@@ -52,7 +55,7 @@ struct ModelBench: ParsableCommand {
         let batches = try parseList(batch, "--batch")
         let seqs = try parseList(seq, "--seq")
         let m = try BenchModel.resolve(model)
-        let backend = try Devices.backend(device, threads: threads)
+        let backend = try Devices.backend(device, threads: threads, dtype: dtype)
         let bert = Bert(config: m.config, hasTensor: m.hasTensor)
         guard let longest = seqs.max(), longest <= m.config.maxPositionEmbeddings else {
             throw ValidationError("--seq exceeds the model's max_position_embeddings (\(m.config.maxPositionEmbeddings))")

@@ -2,18 +2,40 @@ import ArgumentParser
 import FlintCPU
 import FlintCheckpoint
 import FlintCore
+import FlintCUDA
 import FlintModels
 
 /// Picking a backend (`--device`) and a model (`--model`: built-in name or folder) for the CLI.
 enum Devices {
-    static func backend(_ name: String, threads: Int?) throws -> any Backend {
+    /// `auto` picks the GPU when CUDA works here, else the CPU; `cuda` insists on the GPU.
+    static func backend(_ name: String, threads: Int?, dtype: String = "auto") throws -> any Backend {
         switch name {
-        case "cpu", "auto":
+        case "cpu":
+            guard dtype == "auto" || dtype == "f32" else { throw ValidationError("the CPU backend computes in f32 (--dtype f32)") }
             return CPUBackend(threads: threads)
-        case "cuda":
-            throw CommandError("the CUDA backend is not built yet (issue 5); use --device cpu")
+        case "cuda", "auto":
+            do {
+                let driver = try RealCUDADriver()
+                let compiler = KernelCompiler(nvrtc: try NVRTC())
+                let d: DType = dtype == "auto" ? .f16 : try parse(dtype)
+                Console.progress("using \(driver.deviceName); kernels compile for \(driver.architecture ?? "?") at first use (cached in \(compiler.cacheFolder ?? "no cache"))")
+                return try CUDABackend(driver: driver, dtype: d, compiler: compiler)
+            } catch let error as FlintError {
+                if name == "cuda" { throw error }
+                guard dtype == "auto" || dtype == "f32" else { throw CommandError("\(error); the CPU fallback computes in f32") }
+                return CPUBackend(threads: threads)
+            }
         default:
             throw ValidationError("--device must be auto, cpu or cuda")
+        }
+    }
+
+    static func parse(_ dtype: String) throws -> DType {
+        switch dtype {
+        case "f32": return .f32
+        case "f16": return .f16
+        case "bf16": return .bf16
+        default: throw ValidationError("--dtype must be auto, f32, f16 or bf16")
         }
     }
 }

@@ -20,6 +20,8 @@ public struct Bert: Sendable {
     /// Key of the masked-LM decoder matrix: its own key when saved untied, else the word embeddings.
     let decoderWeightKey: String
     let decoderBiasKey: String
+    /// HF builds masked-LM, token-classification and QA models without the pooler.
+    public let hasPooler: Bool
 
     /// Results a plan can produce.
     public enum Output: String, Sendable, CaseIterable {
@@ -42,13 +44,14 @@ public struct Bert: Sendable {
         self.architecture = config.architecture
         let prefix = hasTensor("bert.embeddings.word_embeddings.weight") ? "bert." : ""
         self.prefix = prefix
+        hasPooler = hasTensor(prefix + "pooler.dense.weight")
         decoderWeightKey = hasTensor("cls.predictions.decoder.weight") ? "cls.predictions.decoder.weight" : prefix + "embeddings.word_embeddings.weight"
         decoderBiasKey = hasTensor("cls.predictions.bias") || !hasTensor("cls.predictions.decoder.bias") ? "cls.predictions.bias" : "cls.predictions.decoder.bias"
     }
 
     /// The outputs this model's checkpoint can produce.
     public var availableOutputs: [Output] {
-        var out: [Output] = [.lastHiddenState, .poolerOutput]
+        var out: [Output] = hasPooler ? [.lastHiddenState, .poolerOutput] : [.lastHiddenState]
         switch architecture {
         case .model: break
         case .maskedLM, .sequenceClassification, .tokenClassification: out.append(.logits)

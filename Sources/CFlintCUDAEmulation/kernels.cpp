@@ -1,0 +1,144 @@
+// The Flint CUDA kernels compiled for the host, and the name -> launcher table behind
+// flint_emu_launch. Each .cu file is included inside its own namespace (their static helpers share
+// names); the kernels are extern "C" as NVRTC sees them. Adding a kernel is one FLINT_EMU_KERNEL line:
+// the launcher unpacks cuLaunchKernel-style params by the kernel's declared parameter types.
+#include "cuda_emulation.h"
+#include "include/CFlintCUDAEmulation.h"
+#include "emulation_internal.h"
+
+#include <cstring>
+#include <string>
+#include <tuple>
+#include <utility>
+
+namespace flint_kernels_layernorm {
+#include "../FlintCUDA/Kernels/layernorm.cu"
+}
+namespace flint_kernels_activation {
+#include "../FlintCUDA/Kernels/activation.cu"
+}
+namespace flint_kernels_attention {
+#include "../FlintCUDA/Kernels/attention.cu"
+}
+namespace flint_kernels_pooling {
+#include "../FlintCUDA/Kernels/pooling.cu"
+}
+namespace flint_kernels_convert {
+#include "../FlintCUDA/Kernels/convert.cu"
+}
+namespace flint_kernels_emu_test {
+#include "test_kernels.h"
+}
+
+namespace {
+
+struct Geometry {
+    unsigned gx, gy, gz, bx, by, bz, shared;
+};
+
+template <typename... A, size_t... I>
+int launch_unpacked(void (*kernel)(A...), const char* name, const Geometry& g, void** params,
+                    std::index_sequence<I...>) {
+    using Args = std::tuple<std::decay_t<A>...>;
+    struct Context {
+        void (*kernel)(A...);
+        Args args;
+    };
+    for (size_t i = 0; i < sizeof...(A); ++i) {
+        if (params == nullptr || params[i] == nullptr) {
+            flint_emu::set_last_error(std::string(name) + ": parameter " + std::to_string(i) + " is missing");
+            return FLINT_EMU_ERR_INVALID_CONFIG;
+        }
+    }
+    Context context{kernel, Args(*static_cast<std::decay_t<A>*>(params[I])...)};
+    // Every fiber calls the kernel with its own copies of the by-value arguments.
+    auto entry = [](void* c) {
+        Context* ctx = static_cast<Context*>(c);
+        std::apply(ctx->kernel, Args(ctx->args));
+    };
+    return flint_emu::launch_grid(name, g.gx, g.gy, g.gz, g.bx, g.by, g.bz, g.shared, entry, &context);
+}
+
+template <typename... A>
+int launch_kernel(void (*kernel)(A...), const char* name, const Geometry& g, void** params) {
+    return launch_unpacked(kernel, name, g, params, std::index_sequence_for<A...>{});
+}
+
+struct KernelEntry {
+    const char* name;
+    int (*launch)(const char* name, const Geometry& g, void** params);
+};
+
+#define FLINT_EMU_KERNEL(NS, NAME) \
+    {#NAME, [](const char* n, const Geometry& g, void** p) { return launch_kernel(&NS::NAME, n, g, p); }},
+#define FLINT_EMU_KERNEL_DTYPES(NS, OP) FLINT_EMU_KERNEL(NS, OP##_f32) FLINT_EMU_KERNEL(NS, OP##_f16) FLINT_EMU_KERNEL(NS, OP##_bf16)
+
+const KernelEntry kKernels[] = {
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_layernorm, embedding_layernorm)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_layernorm, layernorm)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_activation, bias_activation)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_attention, attention)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, first_token)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, mean_pool)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, max_pool)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, l2_normalize)
+    FLINT_EMU_KERNEL(flint_kernels_convert, convert_f32_to_f32)
+    FLINT_EMU_KERNEL(flint_kernels_convert, convert_f32_to_f16)
+    FLINT_EMU_KERNEL(flint_kernels_convert, convert_f16_to_f32)
+    FLINT_EMU_KERNEL(flint_kernels_convert, convert_f32_to_bf16)
+    FLINT_EMU_KERNEL(flint_kernels_convert, convert_bf16_to_f32)
+    // Test-only kernels of the emulation itself (test_kernels.h).
+    FLINT_EMU_KERNEL(flint_kernels_emu_test, emu_test_block_reduce)
+    FLINT_EMU_KERNEL(flint_kernels_emu_test, emu_test_warp_ops)
+    FLINT_EMU_KERNEL(flint_kernels_emu_test, emu_test_atomic_add)
+    FLINT_EMU_KERNEL(flint_kernels_emu_test, emu_test_barrier_deadlock)
+    FLINT_EMU_KERNEL(flint_kernels_emu_test, emu_test_warp_mismatch)
+};
+
+constexpr int kKernelCount = sizeof(kKernels) / sizeof(kKernels[0]);
+
+}  // namespace
+
+extern "C" {
+
+int flint_emu_kernel_count(void) { return kKernelCount; }
+
+const char* flint_emu_kernel_name(int i) { return i >= 0 && i < kKernelCount ? kKernels[i].name : nullptr; }
+
+int flint_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                     unsigned shared_bytes, void** params) {
+    if (name) {
+        for (const KernelEntry& k : kKernels) {
+            if (strcmp(k.name, name) == 0) {
+                const int rc = k.launch(k.name, Geometry{gx, gy, gz, bx, by, bz, shared_bytes}, params);
+                return rc;
+            }
+        }
+    }
+    flint_emu::set_last_error(std::string("unknown kernel '") + (name ? name : "(null)") + "'");
+    return FLINT_EMU_ERR_UNKNOWN_KERNEL;
+}
+
+const char* flint_emu_last_error(void) { return flint_emu::last_error_message(); }
+
+void flint_emu_set_threads(int threads) { flint_emu::set_threads(threads); }
+
+uint16_t flint_emu_float_to_half(float v) { return flint_emu::float_to_half_bits(v); }
+float flint_emu_half_to_float(uint16_t h) { return flint_emu::half_bits_to_float(h); }
+uint16_t flint_emu_float_to_bfloat16(float v) { return flint_emu::float_to_bfloat16_bits(v); }
+float flint_emu_bfloat16_to_float(uint16_t h) { return flint_emu::bfloat16_bits_to_float(h); }
+
+void flint_emu_floats_to_half(const float* src, uint16_t* dst, size_t n) {
+    for (size_t i = 0; i < n; ++i) dst[i] = flint_emu::float_to_half_bits(src[i]);
+}
+void flint_emu_half_to_floats(const uint16_t* src, float* dst, size_t n) {
+    for (size_t i = 0; i < n; ++i) dst[i] = flint_emu::half_bits_to_float(src[i]);
+}
+void flint_emu_floats_to_bfloat16(const float* src, uint16_t* dst, size_t n) {
+    for (size_t i = 0; i < n; ++i) dst[i] = flint_emu::float_to_bfloat16_bits(src[i]);
+}
+void flint_emu_bfloat16_to_floats(const uint16_t* src, float* dst, size_t n) {
+    for (size_t i = 0; i < n; ++i) dst[i] = flint_emu::bfloat16_bits_to_float(src[i]);
+}
+
+}  // extern "C"

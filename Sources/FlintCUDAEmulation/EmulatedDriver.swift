@@ -1,0 +1,212 @@
+import CFlintCUDAEmulation
+import FlintCPU
+import FlintCUDA
+import FlintCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `CUDADriver` without a GPU, so the CUDA backend's whole plan runs in CI:
+/// - "device" memory is host memory, and every launch's pointer arguments are checked to lie in a
+///   live allocation (arena offsets and buffer sizes are exercised this way);
+/// - launches run the same `.cu` sources compiled for the CPU under the emulated execution model
+///   (CFlintCUDAEmulation), with the launch geometry the real backend uses;
+/// - the GEMM is FlintCPU's, on values rounded through the storage dtype as cuBLASLt reads them;
+/// - stream capture records operations and `replay` runs the recording, like a CUDA graph.
+public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
+    public let deviceName = "emulated (CPU)"
+    public let architecture: String? = nil
+    private let pool: ThreadPool
+
+    private enum Operation {
+        case launch(String, (UInt32, UInt32, UInt32), (UInt32, UInt32, UInt32), UInt32, [KernelArgument])
+        case gemm(GEMMDescriptor)
+    }
+
+    private struct State {
+        var allocations: [DevicePointer: Int] = [:]
+        var recording: [Operation]?
+        var graphs: [[Operation]] = []
+        var loaded: Set<String> = []
+        var launches = 0
+        var replays = 0
+    }
+    private let state = Mutex(State())
+
+    public init(threads: Int? = 1) {
+        pool = ThreadPool(threads: threads)
+    }
+
+    /// Kernel launches executed so far (captured launches count when replayed).
+    public var launchCount: Int { state.withLock { $0.launches } }
+    /// Graph replays so far.
+    public var replayCount: Int { state.withLock { $0.replays } }
+    /// Graphs captured so far.
+    public var graphCount: Int { state.withLock { $0.graphs.count } }
+
+    public func allocate(bytes: Int, what: String) throws(FlintError) -> DevicePointer {
+        var p: UnsafeMutableRawPointer?
+        guard bytes >= 0, posix_memalign(&p, 256, max(bytes, 1)) == 0, let p else {
+            throw .outOfMemory(device: deviceName, bytes: bytes, what: what)
+        }
+        let address = DevicePointer(UInt(bitPattern: p))
+        state.withLock { $0.allocations[address] = bytes }
+        return address
+    }
+
+    public func free(_ pointer: DevicePointer) {
+        state.withLock { _ = $0.allocations.removeValue(forKey: pointer) }
+        Glibc.free(UnsafeMutableRawPointer(bitPattern: UInt(pointer)))
+    }
+
+    /// Throws unless `[pointer, pointer + bytes)` lies inside one live allocation.
+    func checkRange(_ pointer: DevicePointer, _ bytes: Int, _ what: String) throws(FlintError) {
+        let ok = state.withLock { s in s.allocations.contains { base, size in pointer >= base && pointer + UInt64(bytes) <= base + UInt64(size) } }
+        if !ok { throw .backend("emulated CUDA: \(what) touches \(bytes) bytes at 0x\(String(pointer, radix: 16)) outside every allocation") }
+    }
+
+    public func copy(toDevice destination: DevicePointer, from source: UnsafeRawPointer, bytes: Int) throws(FlintError) {
+        try checkRange(destination, bytes, "host-to-device copy")
+        UnsafeMutableRawPointer(bitPattern: UInt(destination))!.copyMemory(from: source, byteCount: bytes)
+    }
+
+    public func copy(toHost destination: UnsafeMutableRawPointer, from source: DevicePointer, bytes: Int) throws(FlintError) {
+        try checkRange(source, bytes, "device-to-host copy")
+        destination.copyMemory(from: UnsafeRawPointer(bitPattern: UInt(source))!, byteCount: bytes)
+    }
+
+    public func load(_ source: KernelSource, cubin: [UInt8]?) throws(FlintError) {
+        let available = Set((0..<flint_emu_kernel_count()).map { String(cString: flint_emu_kernel_name($0)) })
+        for k in source.kernels where !available.contains(k) {
+            throw .backend("emulated CUDA: kernel \(k) of \(source.name).cu is not in the emulation build")
+        }
+        state.withLock { $0.loaded.formUnion(source.kernels) }
+    }
+
+    public func launch(_ kernel: String, grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedBytes: UInt32,
+                       arguments: [KernelArgument]) throws(FlintError)
+    {
+        guard state.withLock({ $0.loaded.contains(kernel) }) else { throw .backend("emulated CUDA: kernel \(kernel) was never loaded") }
+        guard block.0 * block.1 * block.2 <= 1024, block.0 * block.1 * block.2 > 0 else {
+            throw .backend("emulated CUDA: \(kernel) launched with \(block) threads per block (1...1024 allowed)")
+        }
+        for case let .pointer(p) in arguments where p != 0 {
+            try checkRange(p, 1, "a pointer argument of \(kernel)")
+        }
+        try enqueue(.launch(kernel, grid, block, sharedBytes, arguments))
+    }
+
+    public func gemm(_ g: GEMMDescriptor) throws(FlintError) {
+        let e = g.dtype.byteSize
+        try checkRange(g.a, ((g.m - 1) * g.lda + g.k) * e, "GEMM A")
+        try checkRange(g.w, ((g.n - 1) * g.ldw + g.k) * e, "GEMM W")
+        try checkRange(g.c, ((g.m - 1) * g.ldc + g.n) * e, "GEMM C")
+        try enqueue(.gemm(g))
+    }
+
+    public func synchronize() throws(FlintError) {}
+
+    public func beginCapture() throws(FlintError) {
+        try state.withLock { (s) throws(FlintError) in
+            if s.recording != nil { throw .backend("emulated CUDA: capture already in progress") }
+            s.recording = []
+        }
+    }
+
+    public func endCapture() throws(FlintError) -> Int {
+        try state.withLock { (s) throws(FlintError) -> Int in
+            guard let ops = s.recording else { throw .backend("emulated CUDA: endCapture without beginCapture") }
+            s.recording = nil
+            s.graphs.append(ops)
+            return s.graphs.count - 1
+        }
+    }
+
+    public func replay(_ graph: Int) throws(FlintError) {
+        let ops = state.withLock { s -> [Operation]? in
+            guard graph >= 0, graph < s.graphs.count else { return nil }
+            s.replays += 1
+            return s.graphs[graph]
+        }
+        guard let ops else { throw .backend("emulated CUDA: no graph \(graph)") }
+        for op in ops { try execute(op) }
+    }
+
+    private func enqueue(_ op: Operation) throws(FlintError) {
+        let captured = state.withLock { s -> Bool in
+            guard s.recording != nil else { return false }
+            s.recording!.append(op)
+            return true
+        }
+        if !captured { try execute(op) }
+    }
+
+    private func execute(_ op: Operation) throws(FlintError) {
+        switch op {
+        case let .launch(kernel, grid, block, shared, arguments):
+            state.withLock { $0.launches += 1 }
+            // cuLaunchKernel convention: params[i] points at the i-th argument's value.
+            let storage = UnsafeMutableRawPointer.allocate(byteCount: 8 * max(arguments.count, 1), alignment: 8)
+            defer { storage.deallocate() }
+            var params: [UnsafeMutableRawPointer?] = []
+            for (i, a) in arguments.enumerated() {
+                let slot = storage + 8 * i
+                switch a {
+                case let .pointer(p): slot.storeBytes(of: UInt(p), as: UInt.self)
+                case let .int32(v): slot.storeBytes(of: v, as: Int32.self)
+                case let .int64(v): slot.storeBytes(of: v, as: Int64.self)
+                case let .float(v): slot.storeBytes(of: v, as: Float.self)
+                }
+                params.append(slot)
+            }
+            let rc = params.withUnsafeMutableBufferPointer { p in
+                flint_emu_launch(kernel, grid.0, grid.1, grid.2, block.0, block.1, block.2, shared, p.baseAddress)
+            }
+            if rc != 0 { throw .backend("emulated CUDA: launching \(kernel) failed (code \(rc))") }
+        case let .gemm(g):
+            runGEMM(g)
+        }
+    }
+
+    /// cuBLASLt's contract on the CPU: read A and W in their dtype, accumulate in fp32, round C.
+    private func runGEMM(_ g: GEMMDescriptor) {
+        func load(_ p: DevicePointer, rows: Int, cols: Int, ld: Int) -> [Float] {
+            let raw = UnsafeRawPointer(bitPattern: UInt(p))!
+            var out = [Float](repeating: 0, count: rows * cols)
+            for r in 0..<rows {
+                for c in 0..<cols {
+                    let i = r * ld + c
+                    switch g.dtype {
+                    case .f16: out[r * cols + c] = FloatConversion.float(fromHalf: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                    case .bf16: out[r * cols + c] = FloatConversion.float(fromBFloat16: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                    default: out[r * cols + c] = raw.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
+                    }
+                }
+            }
+            return out
+        }
+        let a = load(g.a, rows: g.m, cols: g.k, ld: g.lda)
+        let w = load(g.w, rows: g.n, cols: g.k, ld: g.ldw)
+        var c = [Float](repeating: 0, count: g.m * g.n)
+        let packed = PackedWeight(weight: w, n: g.n, k: g.k)
+        a.withUnsafeBufferPointer { ap in
+            c.withUnsafeMutableBufferPointer { cp in
+                CPUKernels.linear(ap.baseAddress!, rows: g.m, lda: g.k, weight: packed, bias: nil, activation: .none,
+                                  out: cp.baseAddress!, ldc: g.n, pool: pool)
+            }
+        }
+        let out = UnsafeMutableRawPointer(bitPattern: UInt(g.c))!
+        for r in 0..<g.m {
+            for col in 0..<g.n {
+                let v = c[r * g.n + col], i = r * g.ldc + col
+                switch g.dtype {
+                case .f16: out.storeBytes(of: Float16(v).bitPattern, toByteOffset: 2 * i, as: UInt16.self)
+                case .bf16: out.storeBytes(of: FloatConversion.bfloat16(from: v), toByteOffset: 2 * i, as: UInt16.self)
+                default: out.storeBytes(of: v, toByteOffset: 4 * i, as: Float.self)
+                }
+            }
+        }
+    }
+}

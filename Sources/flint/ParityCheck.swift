@@ -1,0 +1,81 @@
+import FlintCPU
+import FlintCUDA
+import FlintCheckpoint
+import FlintCore
+import FlintJSON
+import FlintModels
+
+/// `flint check --device ...`: whole models on a CUDA backend against the CPU backend — every
+/// tiny BERT fixture (all heads, a sharded and f16/bf16 checkpoints) in f32, f16 and bf16, and
+/// all-MiniLM-L6-v2 when its folder is present (fp16 embeddings must reach cosine ≥ 0.9999).
+struct ParityCheck {
+    struct Row {
+        var name: String
+        var dtype: DType
+        var output: String
+        var maxError: Float
+        var tolerance: Float
+        var ok: Bool { maxError <= tolerance }
+    }
+
+    /// Relative to max(1, |reference|); fp16/bf16 from their mantissa widths over two layers.
+    static func tolerance(_ d: DType) -> Float {
+        switch d {
+        case .f16: return 2e-2
+        case .bf16: return 1e-1
+        default: return 1e-4
+        }
+    }
+
+    static let tinyModels = ["tiny-bert-model", "tiny-bert-mlm", "tiny-bert-seqcls", "tiny-bert-tokcls", "tiny-bert-qa", "tiny-bert-sharded",
+                             "tiny-bert-fp16", "tiny-bert-bf16"]
+
+    let makeBackend: (DType) throws -> any Backend
+    let fixtures: String
+    let cpu = CPUBackend()
+
+    func run(progress: (String) -> Void) throws -> [Row] {
+        var rows: [Row] = []
+        let batch = TokenBatch(sequences: [[2, 17, 45, 9, 3], [2, 8, 8, 71, 30, 12, 55, 3, 60, 61, 62, 63, 64, 65, 66, 67, 68, 3], [2, 3]],
+                               typeIds: [[0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [0, 0]])
+        for name in Self.tinyModels {
+            let folder = fixtures + "/" + name
+            guard access(folder + "/config.json", R_OK) == 0 else { continue }
+            let config = try BertConfig.load(path: folder + "/config.json")
+            let checkpoint = try Checkpoint(path: folder)
+            let bert = Bert(config: config, hasTensor: { checkpoint.contains($0) })
+            let plan = try bert.plan(outputs: Set(bert.availableOutputs + [.sentenceEmbedding]), maxTokens: 64, maxSequences: 8, normalize: true)
+            let reference = try cpu.prepare(plan, weights: checkpoint).run(batch)
+            for dtype in [DType.f32, .f16, .bf16] {
+                progress("checking \(name) in \(dtype)...")
+                let got = try makeBackend(dtype).prepare(plan, weights: checkpoint).run(batch)
+                for (output, want) in reference.sorted(by: { $0.key < $1.key }) {
+                    let err = got[output].map { Self.maxError($0.data, want.data) } ?? .infinity
+                    rows.append(Row(name: name, dtype: dtype, output: output, maxError: err, tolerance: Self.tolerance(dtype)))
+                }
+            }
+        }
+        return rows
+    }
+
+    static func maxError(_ a: [Float], _ b: [Float]) -> Float {
+        guard a.count == b.count else { return .infinity }
+        return zip(a, b).reduce(0) { $1.0.isNaN ? .infinity : max($0, abs($1.0 - $1.1) / max(1, abs($1.1))) }
+    }
+
+    /// fp16 MiniLM sentence embeddings against CPU fp32: the smallest cosine similarity.
+    func miniLMCosine(folder: String, dtype: DType) throws -> Float {
+        let texts = ["Hello world", "A man is eating a piece of bread.", "The quick brown fox jumps over the lazy dog, again and again."]
+        let cpuEmbeddings = try BertPipeline(folder: folder, backend: cpu, outputs: [.sentenceEmbedding]).embed(texts).embeddings
+        let gpuEmbeddings = try BertPipeline(folder: folder, backend: makeBackend(dtype), outputs: [.sentenceEmbedding]).embed(texts).embeddings
+        return zip(cpuEmbeddings, gpuEmbeddings).map { a, b in
+            let dot = zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+            let na = a.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot(), nb = b.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+            return Float(dot / max(na * nb, 1e-30))
+        }.min() ?? 0
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

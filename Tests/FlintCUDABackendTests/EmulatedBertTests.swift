@@ -1,0 +1,76 @@
+import FlintCPU
+import FlintCUDA
+import FlintCUDAEmulation
+import FlintCheckpoint
+import FlintCore
+import FlintModels
+import FlintTestSupport
+import Testing
+
+/// The CUDA backend's whole BERT plan (weights upload, arena, launch geometry, shape buckets,
+/// graph capture and replay) under the emulated driver, against the CPU backend.
+@Suite("CUDA backend under the emulated driver")
+struct EmulatedBertTests {
+    static let cpu = CPUBackend(threads: 1)
+
+    /// Tolerances per dtype, relative to max(1, |cpu value|): fp32 as DESIGN.md asks; fp16 / bf16
+    /// from their 11- / 8-bit mantissas accumulated over two small layers (measured, with margin).
+    static func tolerance(_ d: DType) -> Float {
+        switch d {
+        case .f16: return 2e-2
+        case .bf16: return 1e-1
+        default: return 1e-4
+        }
+    }
+
+    static func maxError(_ a: [Float], _ b: [Float]) -> Float {
+        zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1) / max(1, abs($1.1))) }
+    }
+
+    @Test(arguments: [("tiny-bert-seqcls", DType.f32), ("tiny-bert-mlm", .f32), ("tiny-bert-qa", .f32), ("tiny-bert-tokcls", .f32),
+                      ("tiny-bert-model", .f32), ("tiny-bert-model", .f16), ("tiny-bert-model", .bf16), ("tiny-bert-seqcls", .f16)])
+    func tinyBertMatchesCPU(_ name: String, _ dtype: DType) throws {
+        let folder = TestPaths.fixture("bert/" + name)
+        let config = try BertConfig.load(path: folder + "/config.json")
+        let checkpoint = try Checkpoint(path: folder)
+        let bert = Bert(config: config, hasTensor: { checkpoint.contains($0) })
+        let outputs = Set(bert.availableOutputs + [.sentenceEmbedding])
+        let plan = try bert.plan(outputs: outputs, maxTokens: 64, maxSequences: 8, normalize: true)
+        let driver = EmulatedCUDADriver()
+        let gpu = try CUDABackend(driver: driver, dtype: dtype).prepare(plan, weights: checkpoint)
+        let reference = try Self.cpu.prepare(plan, weights: checkpoint)
+        let batch = TokenBatch(sequences: [[2, 17, 45, 9, 3], [2, 8, 8, 71, 30, 12, 55, 3], [2, 3]], typeIds: [[0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1, 1, 1], [0, 0]])
+        let want = try reference.run(batch)
+        let got = try gpu.run(batch)
+        for (key, expected) in want {
+            let actual = try #require(got[key], "output \(key) missing")
+            #expect(actual.shape == expected.shape, "\(name) \(dtype) \(key) shape")
+            let err = Self.maxError(actual.data, expected.data)
+            #expect(err <= Self.tolerance(dtype), "\(name) \(dtype) \(key): max error \(err)")
+        }
+        // Same bucket again: replayed, not re-captured.
+        let graphs = driver.graphCount
+        _ = try gpu.run(TokenBatch(sequences: [[2, 5, 6, 3], [2, 7, 3]]))
+        #expect(driver.graphCount == graphs + 1, "a 2-sequence bucket is new")
+        _ = try gpu.run(TokenBatch(sequences: [[2, 9, 3], [2, 7, 7, 7, 3]]))
+        #expect(driver.graphCount == graphs + 1, "the same bucket replays its graph")
+        #expect(driver.replayCount == 3)
+    }
+
+    @Test func inputsOutsideTheModelAreRefused() throws {
+        let folder = TestPaths.fixture("bert/tiny-bert-model")
+        let config = try BertConfig.load(path: folder + "/config.json")
+        let checkpoint = try Checkpoint(path: folder)
+        let bert = Bert(config: config, hasTensor: { checkpoint.contains($0) })
+        let plan = try bert.plan(outputs: [.lastHiddenState], maxTokens: 16, maxSequences: 2)
+        let gpu = try CUDABackend(driver: EmulatedCUDADriver()).prepare(plan, weights: checkpoint)
+        #expect(throws: FlintError.self) { try gpu.run(TokenBatch(sequences: [[1, 2, 999]])) }
+        #expect(throws: FlintError.self) { try gpu.run(TokenBatch(sequences: [Array(repeating: 1, count: 17)])) }
+        #expect(throws: FlintError.self) { try gpu.run(TokenBatch(sequences: [[1], [2], [3]])) }
+    }
+
+    @Test func outOfMemoryIsATypedError() throws {
+        let driver = EmulatedCUDADriver()
+        #expect(throws: FlintError.self) { _ = try driver.allocate(bytes: -1, what: "test") }
+    }
+}
