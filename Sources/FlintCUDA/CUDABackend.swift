@@ -12,21 +12,32 @@ public final class CUDABackend: Backend {
     public let driver: any CUDADriver
     public let dtype: DType
     let compiler: KernelCompiler?
+    let progress: (@Sendable (String) -> Void)?
 
-    /// - Parameter compiler: NVRTC compiler for drivers that need CUBINs (nil for the emulated driver).
-    public init(driver: any CUDADriver, dtype: DType = .f32, compiler: KernelCompiler? = nil) throws(FlintError) {
+    /// - Parameters:
+    ///   - compiler: NVRTC compiler for drivers that need CUBINs (nil for the emulated driver).
+    ///   - progress: told about slow one-time work (kernel compilation on a cache miss).
+    public init(driver: any CUDADriver, dtype: DType = .f32, compiler: KernelCompiler? = nil,
+                progress: (@Sendable (String) -> Void)? = nil) throws(FlintError) {
         guard [.f32, .f16, .bf16].contains(dtype) else { throw .invalidInput("the CUDA backend runs f32, f16 or bf16, not \(dtype)") }
         if driver.architecture != nil, compiler == nil { throw .cudaUnavailable("a NVRTC compiler is needed to build kernels for \(driver.deviceName)") }
         self.driver = driver
         self.dtype = dtype
         self.compiler = compiler
+        self.progress = progress
     }
 
     public var deviceDescription: String { "cuda (\(driver.deviceName))" }
 
     public func prepare(_ plan: Plan, weights: any WeightSource) throws(FlintError) -> any PreparedPlan {
         for source in KernelSources.all {
-            let cubin = try driver.architecture.map { arch throws(FlintError) in try compiler!.compile(source, arch: arch).cubin }
+            var cubin: [UInt8]?
+            if let arch = driver.architecture, let compiler {
+                let started = ContinuousClock.now
+                let r = try compiler.compile(source, arch: arch)
+                if !r.fromCache { progress?("compiled \(source.name).cu for \(arch) in \(ContinuousClock.now - started) (now cached)") }
+                cubin = r.cubin
+            }
             try driver.load(source, cubin: cubin)
         }
         return try CUDAPreparedPlan(plan: plan, weights: weights, backend: self)

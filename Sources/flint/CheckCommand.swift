@@ -86,7 +86,7 @@ struct Check: ParsableCommand {
         case "cuda":
             let driver = try RealCUDADriver()
             let compiler = KernelCompiler(nvrtc: try NVRTC())
-            makeBackend = { try CUDABackend(driver: driver, dtype: $0, compiler: compiler) }
+            makeBackend = { try CUDABackend(driver: driver, dtype: $0, compiler: compiler, progress: { Console.progress($0) }) }
         case "cuda-emulated":
             makeBackend = { try CUDABackend(driver: EmulatedCUDADriver(), dtype: $0) }
         default:
@@ -97,9 +97,13 @@ struct Check: ParsableCommand {
         if rows.isEmpty { throw CommandError("no tiny BERT fixtures in \(fixtures) (run from the repository root or pass --fixtures)") }
         var cosine: Float?
         if access(minilm + "/model.safetensors", R_OK) == 0 {
-            if !json { Console.progress("checking all-MiniLM-L6-v2 fp16 embeddings...") }
-            cosine = try check.miniLMCosine(folder: minilm, dtype: .f16)
+            if !json { Console.progress("checking all-MiniLM-L6-v2 embeddings (f32, f16)...") }
+            let f32 = try check.miniLM(folder: minilm, dtype: .f32)
+            rows.append(ParityCheck.Row(name: "all-MiniLM-L6-v2", dtype: .f32, output: "sentence_embedding", maxError: f32.maxError, tolerance: 1e-4))
+            cosine = try check.miniLM(folder: minilm, dtype: .f16).minCosine
             rows.append(ParityCheck.Row(name: "all-MiniLM-L6-v2", dtype: .f16, output: "1 - min cosine", maxError: 1 - cosine!, tolerance: 1e-4))
+        } else if !json {
+            Console.progress("note: \(minilm) not found, MiniLM checks skipped (scripts/fetch-assets)")
         }
         let failed = rows.filter { !$0.ok }
         if json {

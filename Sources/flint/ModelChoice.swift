@@ -19,7 +19,7 @@ enum Devices {
                 let compiler = KernelCompiler(nvrtc: try NVRTC())
                 let d: DType = dtype == "auto" ? .f16 : try parse(dtype)
                 Console.progress("using \(driver.deviceName); kernels compile for \(driver.architecture ?? "?") at first use (cached in \(compiler.cacheFolder ?? "no cache"))")
-                return try CUDABackend(driver: driver, dtype: d, compiler: compiler)
+                return try CUDABackend(driver: driver, dtype: d, compiler: compiler, progress: { Console.progress($0) })
             } catch let error as FlintError {
                 if name == "cuda" { throw error }
                 guard dtype == "auto" || dtype == "f32" else { throw CommandError("\(error); the CPU fallback computes in f32") }

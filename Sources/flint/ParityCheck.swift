@@ -63,16 +63,21 @@ struct ParityCheck {
         return zip(a, b).reduce(0) { $1.0.isNaN ? .infinity : max($0, abs($1.0 - $1.1) / max(1, abs($1.1))) }
     }
 
-    /// fp16 MiniLM sentence embeddings against CPU fp32: the smallest cosine similarity.
-    func miniLMCosine(folder: String, dtype: DType) throws -> Float {
-        let texts = ["Hello world", "A man is eating a piece of bread.", "The quick brown fox jumps over the lazy dog, again and again."]
-        let cpuEmbeddings = try BertPipeline(folder: folder, backend: cpu, outputs: [.sentenceEmbedding]).embed(texts).embeddings
-        let gpuEmbeddings = try BertPipeline(folder: folder, backend: makeBackend(dtype), outputs: [.sentenceEmbedding]).embed(texts).embeddings
-        return zip(cpuEmbeddings, gpuEmbeddings).map { a, b in
+    static let miniLMTexts = ["Hello world", "A man is eating a piece of bread.", "The quick brown fox jumps over the lazy dog, again and again."]
+
+    /// MiniLM sentence embeddings in `dtype` against CPU fp32: the smallest cosine similarity and
+    /// the largest absolute difference.
+    func miniLM(folder: String, dtype: DType) throws -> (minCosine: Float, maxError: Float) {
+        let cpuEmbeddings = try BertPipeline(folder: folder, backend: cpu, outputs: [.sentenceEmbedding]).embed(Self.miniLMTexts).embeddings
+        let gpuEmbeddings = try BertPipeline(folder: folder, backend: makeBackend(dtype), outputs: [.sentenceEmbedding])
+            .embed(Self.miniLMTexts).embeddings
+        let cosines = zip(cpuEmbeddings, gpuEmbeddings).map { a, b in
             let dot = zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) }
             let na = a.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot(), nb = b.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
             return Float(dot / max(na * nb, 1e-30))
-        }.min() ?? 0
+        }
+        let err = zip(cpuEmbeddings, gpuEmbeddings).map { Self.maxError($0.1, $0.0) }.max() ?? .infinity
+        return (cosines.min() ?? 0, err)
     }
 }
 
