@@ -26,7 +26,7 @@ let package = Package(
         .target(
             name: "FlintCUDA",
             dependencies: ["FlintCore"],
-            resources: ["activation", "attention", "convert", "layernorm", "pooling"].map { .embedInCode("Kernels/\($0).cu") }
+            resources: ["activation", "attention", "convert", "layernorm", "pooling", "sampling"].map { .embedInCode("Kernels/\($0).cu") }
         ),
         // The CUDA kernels (Sources/FlintCUDA/Kernels/*.cu) compiled as C++ and run under an emulation of
         // the CUDA execution model (tests without a GPU).

@@ -15,6 +15,8 @@
 // Attention: one task per (sequence, head, block of QB queries). K^T and V of that head are
 // copied into thread-local scratch padded to NR, S = Q·K^T and O = P·V run on the same
 // micro-kernels, softmax is max-subtracted fp32. No padding tokens are ever computed.
+// With a KV cache (GPT-2) the keys and values come from the sequence's cache slot instead of its
+// own qkv rows: the batch's K/V are appended first, then a query at position p sees keys 0...p.
 #include "flint_internal.h"
 #include <float.h>
 #include <stdlib.h>
@@ -342,6 +344,10 @@ typedef struct {
     const int32_t *starts, *lengths;
     const long *taskStart; // per sequence: first task index (prefix sum), batch+1 entries
     long batch;
+    // KV cache (NULL keyCache: keys and values come from the qkv rows of the sequence itself).
+    const float *keyCache, *valueCache;
+    const int32_t *positions, *slots;
+    long maxContext;
 } attn_ctx;
 
 static void softmax_row_isa(int isa, float *x, long n, long valid, float scale);
@@ -357,15 +363,25 @@ static void attn_task(void *vctx, long t) {
     long h = local / qblocks, qbi = local % qblocks;
     long q0 = qbi * QB, q1 = FLINT_MIN(L, q0 + QB), qn = q1 - q0;
     long d = A->d, nr = A->nr, hidden = A->heads * d;
-    long Lkv = A->causal ? q1 : L;                 // keys this block can see
+    // Position of the sequence's first query: keys before it are already in the cache.
+    long offset = A->keyCache ? A->positions[s0] : 0;
+    long Lkv = A->causal ? offset + q1 : L;        // keys this block can see
     long Lp = (Lkv + nr - 1) / nr * nr;            // padded key count (columns of S)
     long dp = (d + nr - 1) / nr * nr;              // padded head dim (columns of O)
     float *kt = flint__scratch((size_t)(d * Lp + qn * Lp + Lkv * dp + qn * dp));
     float *S = kt + d * Lp, *vp = S + qn * Lp, *O = vp + Lkv * dp;
     const float *base = A->qkv + s0 * A->rowStride + h * d;
+    const float *kbase = base + hidden, *vbase = base + 2 * hidden;
+    long kvStride = A->rowStride;
+    if (A->keyCache) {
+        long row0 = (long)A->slots[b] * A->maxContext;
+        kbase = A->keyCache + row0 * hidden + h * d;
+        vbase = A->valueCache + row0 * hidden + h * d;
+        kvStride = hidden;
+    }
     for (long j = 0; j < Lkv; j++) {
-        const float *kr = base + j * A->rowStride + hidden;
-        const float *vr = kr + hidden;
+        const float *kr = kbase + j * kvStride;
+        const float *vr = vbase + j * kvStride;
         for (long e = 0; e < d; e++) kt[e * Lp + j] = kr[e];
         for (long e = 0; e < d; e++) vp[j * dp + e] = vr[e];
         for (long e = d; e < dp; e++) vp[j * dp + e] = 0.0f;
@@ -377,7 +393,7 @@ static void attn_task(void *vctx, long t) {
     for (long p = 0; p < Lp; p += nr)
         kern_rows(A->isa, (int)nr, qn, d, q, A->rowStride, kt + p, Lp, S + p, Lp, 0, NULL, (int)nr);
     for (long i = 0; i < qn; i++) {
-        long valid = A->causal ? q0 + i + 1 : L;
+        long valid = A->causal ? offset + q0 + i + 1 : L;
         softmax_row_isa(A->isa, S + i * Lp, Lkv, valid, A->scale);
     }
     // O = P V
@@ -417,14 +433,9 @@ static void softmax_row_isa(int isa, float *x, long n, long valid, float scale) 
 
 void flint_softmax_rows_scaled(int isa, float *x, long n, long valid, float scale) { softmax_row_isa(flint_resolve_isa(isa), x, n, valid, scale); }
 
-void flint_attention(flint_pool *pool, int isa, const float *qkv, long rowStride, const int32_t *starts,
-                     const int32_t *lengths, long batch, long heads, long headDim, float scale, int causal,
-                     float *out, long outStride) {
-    if (batch <= 0 || heads <= 0 || headDim <= 0) return;
-    isa = isa == FLINT_ISA_AUTO ? flint_gemm_isa() : flint_resolve_isa(isa);
-    attn_ctx A = {.isa = isa, .nr = isa == FLINT_ISA_AVX512 ? 32 : 16, .causal = causal, .qkv = qkv, .out = out,
-                  .rowStride = rowStride, .outStride = outStride, .heads = heads, .d = headDim, .scale = scale,
-                  .starts = starts, .lengths = lengths, .batch = batch};
+static void attention_run(flint_pool *pool, attn_ctx A) {
+    long batch = A.batch, heads = A.heads;
+    const int32_t *lengths = A.lengths;
     long small[65];
     long *ts = batch + 1 <= 65 ? small : malloc((size_t)(batch + 1) * sizeof(long));
     ts[0] = 0;
@@ -435,4 +446,43 @@ void flint_attention(flint_pool *pool, int isa, const float *qkv, long rowStride
     A.taskStart = ts;
     flint_pool_run(pool, ts[batch], attn_task, &A);
     if (ts != small) free(ts);
+}
+
+void flint_attention(flint_pool *pool, int isa, const float *qkv, long rowStride, const int32_t *starts,
+                     const int32_t *lengths, long batch, long heads, long headDim, float scale, int causal,
+                     float *out, long outStride) {
+    if (batch <= 0 || heads <= 0 || headDim <= 0) return;
+    isa = isa == FLINT_ISA_AUTO ? flint_gemm_isa() : flint_resolve_isa(isa);
+    attn_ctx A = {.isa = isa, .nr = isa == FLINT_ISA_AVX512 ? 32 : 16, .causal = causal, .qkv = qkv, .out = out,
+                  .rowStride = rowStride, .outStride = outStride, .heads = heads, .d = headDim, .scale = scale,
+                  .starts = starts, .lengths = lengths, .batch = batch};
+    attention_run(pool, A);
+}
+
+// K and V of each token into the caches at row slot * maxContext + position, one task per sequence.
+static void kv_append_task(void *vctx, long b) {
+    const attn_ctx *A = vctx;
+    long hidden = A->heads * A->d;
+    for (long i = 0; i < A->lengths[b]; i++) {
+        long row = A->starts[b] + i;
+        long dst = ((long)A->slots[b] * A->maxContext + A->positions[row]) * hidden;
+        const float *k = A->qkv + row * A->rowStride + hidden;
+        memcpy((float *)A->keyCache + dst, k, (size_t)hidden * sizeof(float));
+        memcpy((float *)A->valueCache + dst, k + hidden, (size_t)hidden * sizeof(float));
+    }
+}
+
+void flint_cached_attention(flint_pool *pool, int isa, const float *qkv, long rowStride,
+                            const int32_t *starts, const int32_t *lengths, const int32_t *positions,
+                            const int32_t *slots, long batch, long heads, long headDim, float scale,
+                            float *keyCache, float *valueCache, long maxContext,
+                            float *out, long outStride) {
+    if (batch <= 0 || heads <= 0 || headDim <= 0) return;
+    isa = isa == FLINT_ISA_AUTO ? flint_gemm_isa() : flint_resolve_isa(isa);
+    attn_ctx A = {.isa = isa, .nr = isa == FLINT_ISA_AVX512 ? 32 : 16, .causal = 1, .qkv = qkv, .out = out,
+                  .rowStride = rowStride, .outStride = outStride, .heads = heads, .d = headDim, .scale = scale,
+                  .starts = starts, .lengths = lengths, .batch = batch, .keyCache = keyCache,
+                  .valueCache = valueCache, .positions = positions, .slots = slots, .maxContext = maxContext};
+    flint_pool_run(pool, batch, kv_append_task, &A);
+    attention_run(pool, A);
 }

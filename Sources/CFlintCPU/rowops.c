@@ -53,12 +53,14 @@ void flint_erf(int isa, const float *x, float *y, long n) { isa = flint_resolve_
 void flint_exp(int isa, const float *x, float *y, long n) { isa = flint_resolve_isa(isa); FLINT_DISPATCH(isa, exp, (x, y, n)); }
 
 // ---- LayerNorm --------------------------------------------------------------------------
-// v = x + r (stored to out, which may alias x or r), two-pass mean / biased variance.
+// v = x + r (stored to out, which may alias x or r, and to sum when given, which may alias x or r
+// but not out), two-pass mean / biased variance.
 FLINT_INLINE void ln_row_body(const float *x, const float *r, const float *g, const float *b, float eps,
-                              long n, float *out) {
+                              long n, float *out, float *sum) {
 #pragma clang fp reassociate(on)
     float s = 0.0f;
-    if (r) { for (long j = 0; j < n; j++) { float v = x[j] + r[j]; out[j] = v; s += v; } }
+    if (r && sum) { for (long j = 0; j < n; j++) { float v = x[j] + r[j]; out[j] = v; sum[j] = v; s += v; } }
+    else if (r) { for (long j = 0; j < n; j++) { float v = x[j] + r[j]; out[j] = v; s += v; } }
     else { for (long j = 0; j < n; j++) { float v = x[j]; out[j] = v; s += v; } }
     float mean = s / (float)n;
     float q = 0.0f;
@@ -66,16 +68,16 @@ FLINT_INLINE void ln_row_body(const float *x, const float *r, const float *g, co
     float rstd = 1.0f / sqrtf(q / (float)n + eps);
     for (long j = 0; j < n; j++) out[j] = (out[j] - mean) * rstd * g[j] + b[j];
 }
-static void ln_row_portable(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out) { ln_row_body(x, r, g, b, eps, n, out); }
-FLINT_T_AVX2 static void ln_row_avx2(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out) { ln_row_body(x, r, g, b, eps, n, out); }
-FLINT_T_AVX512 static void ln_row_avx512(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out) { ln_row_body(x, r, g, b, eps, n, out); }
+static void ln_row_portable(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out, float *sum) { ln_row_body(x, r, g, b, eps, n, out, sum); }
+FLINT_T_AVX2 static void ln_row_avx2(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out, float *sum) { ln_row_body(x, r, g, b, eps, n, out, sum); }
+FLINT_T_AVX512 static void ln_row_avx512(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out, float *sum) { ln_row_body(x, r, g, b, eps, n, out, sum); }
 
 typedef struct {
     int isa;
     const float *x, *r, *g, *b;
     float eps;
     long rows, cols, chunk;
-    float *out;
+    float *out, *sum;
     const int32_t *ids, *pos, *types;
     const float *word, *position, *type;
 } ln_ctx;
@@ -91,20 +93,21 @@ static void ln_task(void *v, long t) {
     long r0 = t * c->chunk, r1 = FLINT_MIN(c->rows, r0 + c->chunk);
     for (long i = r0; i < r1; i++) {
         const float *x = c->x + i * c->cols, *r = c->r ? c->r + i * c->cols : NULL;
-        FLINT_DISPATCH(c->isa, ln_row, (x, r, c->g, c->b, c->eps, c->cols, c->out + i * c->cols));
+        float *sum = c->sum ? c->sum + i * c->cols : NULL;
+        FLINT_DISPATCH(c->isa, ln_row, (x, r, c->g, c->b, c->eps, c->cols, c->out + i * c->cols, sum));
     }
 }
 
 void flint_layernorm(flint_pool *pool, int isa, const float *x, const float *residual, const float *gamma,
-                     const float *beta, float eps, long rows, long cols, float *out) {
+                     const float *beta, float eps, long rows, long cols, float *out, float *sum) {
     if (rows <= 0 || cols <= 0) return;
     ln_ctx c = {.isa = flint_resolve_isa(isa), .x = x, .r = residual, .g = gamma, .b = beta, .eps = eps,
-                .rows = rows, .cols = cols, .out = out};
+                .rows = rows, .cols = cols, .out = out, .sum = residual ? sum : NULL};
     c.chunk = rows_chunk(rows, cols, flint_pool_threads(pool));
     flint_pool_run(pool, (rows + c.chunk - 1) / c.chunk, ln_task, &c);
 }
 
-// ---- embeddings + LayerNorm -------------------------------------------------------------
+// ---- embeddings + LayerNorm (GPT-2: no LayerNorm, gamma NULL) ----------------------------
 FLINT_INLINE void emb_row_body(const float *w, const float *p, const float *t, long n, float *out) {
     if (t) for (long j = 0; j < n; j++) out[j] = w[j] + p[j] + t[j];
     else for (long j = 0; j < n; j++) out[j] = w[j] + p[j];
@@ -122,7 +125,7 @@ static void emb_task(void *v, long t) {
         const float *p = c->position + (long)c->pos[i] * c->cols;
         const float *ty = c->type ? c->type + (c->types ? (long)c->types[i] : 0L) * c->cols : NULL;
         FLINT_DISPATCH(c->isa, emb_row, (w, p, ty, c->cols, o));
-        FLINT_DISPATCH(c->isa, ln_row, (o, NULL, c->g, c->b, c->eps, c->cols, o));
+        if (c->g) FLINT_DISPATCH(c->isa, ln_row, (o, NULL, c->g, c->b, c->eps, c->cols, o, NULL));
     }
 }
 

@@ -23,6 +23,9 @@ namespace flint_kernels_attention {
 namespace flint_kernels_pooling {
 #include "../FlintCUDA/Kernels/pooling.cu"
 }
+namespace flint_kernels_sampling {
+#include "../FlintCUDA/Kernels/sampling.cu"
+}
 namespace flint_kernels_convert {
 #include "../FlintCUDA/Kernels/convert.cu"
 }
@@ -37,13 +40,18 @@ struct Geometry {
 };
 
 template <typename... A, size_t... I>
-int launch_unpacked(void (*kernel)(A...), const char* name, const Geometry& g, void** params,
+int launch_unpacked(void (*kernel)(A...), const char* name, const Geometry& g, void** params, int count,
                     std::index_sequence<I...>) {
     using Args = std::tuple<std::decay_t<A>...>;
     struct Context {
         void (*kernel)(A...);
         Args args;
     };
+    if (count != (int)sizeof...(A)) {
+        flint_emu::set_last_error(std::string(name) + " takes " + std::to_string(sizeof...(A)) + " parameters, " +
+                                  std::to_string(count) + " given");
+        return FLINT_EMU_ERR_INVALID_CONFIG;
+    }
     for (size_t i = 0; i < sizeof...(A); ++i) {
         if (params == nullptr || params[i] == nullptr) {
             flint_emu::set_last_error(std::string(name) + ": parameter " + std::to_string(i) + " is missing");
@@ -60,17 +68,17 @@ int launch_unpacked(void (*kernel)(A...), const char* name, const Geometry& g, v
 }
 
 template <typename... A>
-int launch_kernel(void (*kernel)(A...), const char* name, const Geometry& g, void** params) {
-    return launch_unpacked(kernel, name, g, params, std::index_sequence_for<A...>{});
+int launch_kernel(void (*kernel)(A...), const char* name, const Geometry& g, void** params, int count) {
+    return launch_unpacked(kernel, name, g, params, count, std::index_sequence_for<A...>{});
 }
 
 struct KernelEntry {
     const char* name;
-    int (*launch)(const char* name, const Geometry& g, void** params);
+    int (*launch)(const char* name, const Geometry& g, void** params, int count);
 };
 
 #define FLINT_EMU_KERNEL(NS, NAME) \
-    {#NAME, [](const char* n, const Geometry& g, void** p) { return launch_kernel(&NS::NAME, n, g, p); }},
+    {#NAME, [](const char* n, const Geometry& g, void** p, int c) { return launch_kernel(&NS::NAME, n, g, p, c); }},
 #define FLINT_EMU_KERNEL_DTYPES(NS, OP) FLINT_EMU_KERNEL(NS, OP##_f32) FLINT_EMU_KERNEL(NS, OP##_f16) FLINT_EMU_KERNEL(NS, OP##_bf16)
 
 const KernelEntry kKernels[] = {
@@ -78,10 +86,13 @@ const KernelEntry kKernels[] = {
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_layernorm, layernorm)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_activation, bias_activation)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_attention, attention)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_attention, cached_attention)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, first_token)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, last_token)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, mean_pool)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, max_pool)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, l2_normalize)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_sampling, sample_tokens)
     FLINT_EMU_KERNEL(flint_kernels_convert, convert_f32_to_f32)
     FLINT_EMU_KERNEL(flint_kernels_convert, convert_f32_to_f16)
     FLINT_EMU_KERNEL(flint_kernels_convert, convert_f16_to_f32)
@@ -106,11 +117,11 @@ int flint_emu_kernel_count(void) { return kKernelCount; }
 const char* flint_emu_kernel_name(int i) { return i >= 0 && i < kKernelCount ? kKernels[i].name : nullptr; }
 
 int flint_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                     unsigned shared_bytes, void** params) {
+                     unsigned shared_bytes, void** params, int param_count) {
     if (name) {
         for (const KernelEntry& k : kKernels) {
             if (strcmp(k.name, name) == 0) {
-                const int rc = k.launch(k.name, Geometry{gx, gy, gz, bx, by, bz, shared_bytes}, params);
+                const int rc = k.launch(k.name, Geometry{gx, gy, gz, bx, by, bz, shared_bytes}, params, param_count);
                 return rc;
             }
         }

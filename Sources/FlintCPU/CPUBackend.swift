@@ -79,7 +79,11 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
     }
 
     private func rows(_ b: Int, _ batch: TokenBatch) -> Int {
-        plan.buffers[b].rows == .tokens ? batch.tokenCount : batch.sequenceCount
+        switch plan.buffers[b].rows {
+        case .tokens: return batch.tokenCount
+        case .sequences: return batch.sequenceCount
+        case .slots, .cache: return plan.rowCapacity(plan.buffers[b].rows)
+        }
     }
 
     func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor] {
@@ -90,16 +94,14 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
             for (name, b) in plan.outputs {
                 let r = rows(b, batch)
                 let cols = plan.buffers[b].columns
-                out[name] = HostTensor(shape: [r, cols], data: Array(UnsafeBufferPointer(start: buffer(b), count: r * cols)))
+                if plan.buffers[b].element == .int32 {
+                    let ints = UnsafeRawPointer(buffer(b)).assumingMemoryBound(to: Int32.self)
+                    out[name] = HostTensor(shape: [r, cols], data: (0..<(r * cols)).map { Float(ints[$0]) })
+                } else {
+                    out[name] = HostTensor(shape: [r, cols], data: Array(UnsafeBufferPointer(start: buffer(b), count: r * cols)))
+                }
             }
             return out
-        }
-    }
-
-    private func validate(_ batch: TokenBatch) throws(FlintError) {
-        for case let .embed(word, position, tokenType, _, _, _, _) in plan.steps {
-            try validate(batch, vocabularySize: plan.weights[word].shape[0], maxPositions: plan.weights[position].shape[0],
-                         typeVocabularySize: tokenType.map { plan.weights[$0].shape[0] } ?? 1)
         }
     }
 
@@ -110,11 +112,14 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
             batch.ids.withUnsafeBufferPointer { ids in
                 batch.positions.withUnsafeBufferPointer { pos in
                     batch.typeIds.withUnsafeBufferPointer { types in
-                        CPUKernels.embeddingLayerNorm(
-                            ids: ids.baseAddress!, positions: pos.baseAddress!, typeIds: tokenType == nil ? nil : types.baseAddress!,
-                            word: plain[word], position: plain[position], type: tokenType.map { plain[$0] },
-                            gamma: plain[gamma], beta: plain[beta], eps: eps, rows: batch.tokenCount, cols: cols,
-                            out: buffer(out), pool: pool)
+                        withOptional(gamma, in: plain) { g in
+                            withOptional(beta, in: plain) { b in
+                                CPUKernels.embeddingLayerNorm(
+                                    ids: ids.baseAddress!, positions: pos.baseAddress!, typeIds: tokenType == nil ? nil : types.baseAddress!,
+                                    word: plain[word], position: plain[position], type: tokenType.map { plain[$0] },
+                                    gamma: g, beta: b, eps: eps, rows: batch.tokenCount, cols: cols, out: buffer(out), pool: pool)
+                            }
+                        }
                     }
                 }
             }
@@ -136,13 +141,35 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
             CPUKernels.attention(qkv: buffer(qkv), rowStride: plan.buffers[qkv].columns, starts: batch.starts, lengths: batch.lengths,
                                  heads: heads, headDim: headDim, scale: 1 / Float(headDim).squareRoot(), causal: causal,
                                  out: buffer(out), outStride: plan.buffers[out].columns, pool: pool)
-        case let .layerNorm(input, residual, gamma, beta, eps, out):
+        case let .cachedAttention(qkv, keys, values, heads, headDim, scale, out):
+            batch.positions.withUnsafeBufferPointer { positions in
+                CPUKernels.cachedAttention(qkv: buffer(qkv), rowStride: plan.buffers[qkv].columns, starts: batch.starts, lengths: batch.lengths,
+                                           positions: positions.baseAddress!, slots: batch.slots, heads: heads, headDim: headDim, scale: scale,
+                                           keyCache: buffer(keys), valueCache: buffer(values), maxContext: plan.maxContext,
+                                           out: buffer(out), outStride: plan.buffers[out].columns, pool: pool)
+            }
+        case let .layerNorm(input, residual, gamma, beta, eps, out, sum):
             CPUKernels.layerNorm(buffer(input), residual: residual.map { UnsafePointer(buffer($0)) }, gamma: plain[gamma], beta: plain[beta],
-                                 eps: eps, rows: rows(out, batch), cols: plan.buffers[out].columns, out: buffer(out), pool: pool)
-        case let .firstToken(input, out):
+                                 eps: eps, rows: rows(out, batch), cols: plan.buffers[out].columns, out: buffer(out),
+                                 sum: sum.map { buffer($0) }, pool: pool)
+        case let .firstToken(input, out), let .lastToken(input, out):
             let cols = plan.buffers[out].columns
+            let last: Int32
+            if case .lastToken = step { last = 1 } else { last = 0 }
             for s in 0..<batch.sequenceCount {
-                (buffer(out) + s * cols).update(from: buffer(input) + Int(batch.starts[s]) * plan.buffers[input].columns, count: cols)
+                let row = Int(batch.starts[s] + last * (batch.lengths[s] - 1))
+                (buffer(out) + s * cols).update(from: buffer(input) + row * plan.buffers[input].columns, count: cols)
+            }
+        case let .sample(logits, seen, out):
+            let vocab = plan.buffers[logits].columns, words = plan.buffers[seen].columns
+            let bits = UnsafeMutableRawPointer(buffer(seen)).assumingMemoryBound(to: UInt32.self)
+            let ids = UnsafeMutableRawPointer(buffer(out)).assumingMemoryBound(to: Int32.self)
+            pool.parallelFor(batch.sequenceCount) { s in
+                let first = Int(batch.starts[s]), last = first + Int(batch.lengths[s]) - 1
+                let slotBits = bits + Int(batch.slots[s]) * words
+                Sampler.markSeen(slotBits, words: words, ids: batch.ids[first...last], reset: batch.positions[first] == 0)
+                ids[s] = Sampler.sample(logits: buffer(logits) + s * vocab, vocabularySize: vocab, seen: slotBits,
+                                        parameters: batch.sampling[s], position: batch.positions[last] + 1)
             }
         case let .pool(input, mode, out):
             Pooling.pool(buffer(input), inputStride: plan.buffers[input].columns, starts: batch.starts, lengths: batch.lengths,
@@ -151,6 +178,11 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
             Pooling.l2Normalize(buffer(b), rows: rows(b, batch), cols: plan.buffers[b].columns)
         }
     }
+}
+
+private func withOptional<R>(_ index: Int?, in plain: [[Float]], _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let index else { return body(nil) }
+    return plain[index].withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
 /// Sequence pooling for sentence embeddings (cheap next to the encoder: plain loops).

@@ -52,7 +52,7 @@ final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
     private let weights: [DevicePointer]
     private let layout: ArenaLayout
     private let arena: DevicePointer
-    /// Device copies of ids, positions, type ids (maxTokens each), starts, lengths (maxSequences each).
+    /// The batch's inputs, laid out per bucket (`InputLayout`) so one contiguous copy sends them.
     private let inputs: DevicePointer
     private let state = Mutex<[Bucket: Int]>([:])
 
@@ -77,9 +77,24 @@ final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
             uploaded.append(p)
         }
         weights = uploaded
+        for step in plan.steps {
+            switch step {
+            case let .attention(_, _, headDim, _, _), let .cachedAttention(_, _, _, _, headDim, _, _):
+                guard headDim <= KernelGeometry.maxHeadDim else {
+                    throw .unsupportedModel(path: plan.weights.first?.name ?? "plan",
+                                            reason: "head dim \(headDim): the CUDA attention kernel supports up to \(KernelGeometry.maxHeadDim)")
+                }
+            default: break
+            }
+        }
         layout = plan.arenaLayout(elementBytes: dtype.byteSize)
         arena = try driver.allocate(bytes: layout.totalBytes, what: "the activation arena for \(plan.maxTokens) tokens")
-        inputs = try driver.allocate(bytes: 4 * (3 * plan.maxTokens + 2 * plan.maxSequences), what: "the input staging area")
+        inputs = try driver.allocate(bytes: InputLayout(Bucket(tokens: plan.maxTokens, sequences: plan.maxSequences)).bytes,
+                                     what: "the input staging area")
+        // Caches and seen-token sets start empty, so even a slot used out of order reads defined memory.
+        for b in plan.buffers.indices where plan.buffers[b].rows.isPersistent {
+            try driver.zero(arena + UInt64(layout.offsets[b]), bytes: plan.bytes(of: b, elementBytes: dtype.byteSize))
+        }
     }
 
     deinit {
@@ -120,10 +135,7 @@ final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
     }
 
     func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor] {
-        for case let .embed(word, position, tokenType, _, _, _, _) in plan.steps {
-            try validate(batch, vocabularySize: plan.weights[word].shape[0], maxPositions: plan.weights[position].shape[0],
-                         typeVocabularySize: tokenType.map { plan.weights[$0].shape[0] } ?? 1)
-        }
+        try validate(batch)
         let b = bucket(for: batch)
         return try state.withLock { (graphs) throws(FlintError) -> [String: HostTensor] in
             try upload(batch, bucket: b)
@@ -146,46 +158,80 @@ final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
             for (name, buffer) in plan.outputs {
                 let rows = plan.buffers[buffer].rows == .tokens ? batch.tokenCount : batch.sequenceCount
                 let cols = plan.buffers[buffer].columns
-                let raw = try driver.copyToHost(from: address(buffer), bytes: rows * cols * dtype.byteSize)
-                out[name] = raw.withUnsafeBytes { HostTensor(shape: [rows, cols], data: Self.decode($0, as: dtype, count: rows * cols)) }
+                if plan.buffers[buffer].element == .int32 {
+                    let raw = try driver.copyToHost(from: address(buffer), bytes: rows * cols * 4)
+                    out[name] = raw.withUnsafeBytes { r in
+                        HostTensor(shape: [rows, cols], data: (0..<(rows * cols)).map { Float(r.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) })
+                    }
+                } else {
+                    let raw = try driver.copyToHost(from: address(buffer), bytes: rows * cols * dtype.byteSize)
+                    out[name] = raw.withUnsafeBytes { HostTensor(shape: [rows, cols], data: Self.decode($0, as: dtype, count: rows * cols)) }
+                }
             }
             return out
         }
     }
 
-    /// Copies the batch, padded to its bucket, into the input area.
+    /// Where each input array sits in the staging area for one bucket: ids, positions, type ids
+    /// (`tokens` each), then starts, lengths, slots (`sequences` each) and the sampling parameters
+    /// (8 words per sequence, sampling.cu's FlintSampling). A bucket's graph captures these addresses.
+    struct InputLayout {
+        let bucket: Bucket
+        init(_ bucket: Bucket) { self.bucket = bucket }
+        var ids: Int { 0 }
+        var positions: Int { 4 * bucket.tokens }
+        var typeIds: Int { 8 * bucket.tokens }
+        var starts: Int { 12 * bucket.tokens }
+        var lengths: Int { starts + 4 * bucket.sequences }
+        var slots: Int { lengths + 4 * bucket.sequences }
+        var sampling: Int { slots + 4 * bucket.sequences }
+        var bytes: Int { sampling + 32 * bucket.sequences }
+    }
+
+    /// Copies the batch, padded to its bucket, into the input area (one copy).
     private func upload(_ batch: TokenBatch, bucket b: Bucket) throws(FlintError) {
         func padded(_ v: [Int32], to n: Int, with fill: Int32) -> [Int32] { v + [Int32](repeating: fill, count: n - v.count) }
-        let tokens = plan.maxTokens, seqs = plan.maxSequences
-        var area = padded(batch.ids, to: tokens, with: 0) + padded(batch.positions, to: tokens, with: 0) + padded(batch.typeIds, to: tokens, with: 0)
+        var area = padded(batch.ids, to: b.tokens, with: 0) + padded(batch.positions, to: b.tokens, with: 0)
+            + padded(batch.typeIds, to: b.tokens, with: 0)
         // Padding sequences start after the real tokens and are empty: kernels skip them.
-        area += padded(batch.starts, to: seqs, with: Int32(batch.tokenCount)) + padded(batch.lengths, to: seqs, with: 0)
+        area += padded(batch.starts, to: b.sequences, with: Int32(batch.tokenCount)) + padded(batch.lengths, to: b.sequences, with: 0)
+            + padded(batch.slots, to: b.sequences, with: 0)
+        for s in 0..<b.sequences {
+            let p = s < batch.sequenceCount ? batch.sampling[s] : .greedy
+            area += [Int32(bitPattern: p.temperature.bitPattern), Int32(bitPattern: p.topP.bitPattern),
+                     Int32(bitPattern: p.repetitionPenalty.bitPattern), Int32(clamping: p.topK),
+                     Int32(bitPattern: UInt32(truncatingIfNeeded: p.seed)), Int32(bitPattern: UInt32(truncatingIfNeeded: p.seed >> 32)), 0, 0]
+        }
         try driver.copy(toDevice: inputs, area.withUnsafeBytes { Array($0) })
     }
 
-    private var ids: DevicePointer { inputs }
-    private var positions: DevicePointer { inputs + UInt64(4 * plan.maxTokens) }
-    private var typeIds: DevicePointer { inputs + UInt64(8 * plan.maxTokens) }
-    private var starts: DevicePointer { inputs + UInt64(12 * plan.maxTokens) }
-    private var lengths: DevicePointer { inputs + UInt64(12 * plan.maxTokens + 4 * plan.maxSequences) }
+    private func staged(_ offset: KeyPath<InputLayout, Int>, _ b: Bucket) -> DevicePointer {
+        inputs + UInt64(InputLayout(b)[keyPath: offset])
+    }
 
     private func address(_ buffer: Int) -> DevicePointer { arena + UInt64(layout.offsets[buffer]) }
 
     private func rows(_ buffer: Int, _ b: Bucket) -> Int32 {
-        Int32(plan.buffers[buffer].rows == .tokens ? b.tokens : b.sequences)
+        switch plan.buffers[buffer].rows {
+        case .tokens: return Int32(b.tokens)
+        case .sequences: return Int32(b.sequences)
+        case .slots, .cache: return Int32(plan.rowCapacity(plan.buffers[buffer].rows))
+        }
     }
 
     /// Queues one plan step as kernel launches / GEMMs for bucket `b`.
     private func enqueue(_ step: Plan.Step, _ b: Bucket) throws(FlintError) {
         let t = dtype.kernelSuffix
         let null = KernelArgument.pointer(0)
+        let ids = staged(\.ids, b), positions = staged(\.positions, b), typeIds = staged(\.typeIds, b)
+        let starts = staged(\.starts, b), lengths = staged(\.lengths, b)
         switch step {
         case let .embed(word, position, tokenType, gamma, beta, eps, out):
             let cols = plan.buffers[out].columns
             try launchRows("embedding_layernorm_\(t)", rows: b.tokens, [
                 .pointer(ids), .pointer(positions), tokenType == nil ? null : .pointer(typeIds), .pointer(weights[word]),
-                .pointer(weights[position]), tokenType.map { .pointer(weights[$0]) } ?? null, .pointer(weights[gamma]),
-                .pointer(weights[beta]), .float(eps), .int32(Int32(b.tokens)), .int32(Int32(cols)), .pointer(address(out)),
+                .pointer(weights[position]), tokenType.map { .pointer(weights[$0]) } ?? null, gamma.map { .pointer(weights[$0]) } ?? null,
+                beta.map { .pointer(weights[$0]) } ?? null, .float(eps), .int32(Int32(b.tokens)), .int32(Int32(cols)), .pointer(address(out)),
             ])
         case let .linear(input, weight, bias, epilogue, out):
             let shape = plan.weights[weight].shape
@@ -213,12 +259,31 @@ final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
                 .int32(Int32(headDim)), .float(1 / Float(headDim).squareRoot()), .int32(causal ? 1 : 0), .pointer(address(out)),
                 .int32(Int32(plan.buffers[out].columns)),
             ])
-        case let .layerNorm(input, residual, gamma, beta, eps, out):
+        case let .cachedAttention(qkv, keys, values, heads, headDim, scale, out):
+            let geometry = KernelGeometry.attention(maxLength: b.tokens, heads: heads, sequences: b.sequences, headDim: headDim)
+            try driver.launch("cached_attention_\(t)", grid: geometry.grid, block: geometry.block, sharedBytes: geometry.shared, arguments: [
+                .pointer(address(qkv)), .int32(Int32(plan.buffers[qkv].columns)), .pointer(starts), .pointer(lengths), .pointer(positions),
+                .pointer(staged(\.slots, b)), .int32(Int32(heads)), .int32(Int32(headDim)), .float(scale), .pointer(address(keys)),
+                .pointer(address(values)), .int32(Int32(plan.maxContext)), .pointer(address(out)), .int32(Int32(plan.buffers[out].columns)),
+            ])
+        case let .layerNorm(input, residual, gamma, beta, eps, out, sum):
             let r = rows(out, b)
             try launchRows("layernorm_\(t)", rows: Int(r), [
                 .pointer(address(input)), residual.map { .pointer(address($0)) } ?? null, null, .pointer(weights[gamma]), .pointer(weights[beta]),
                 .float(eps), .int32(r), .int32(Int32(plan.buffers[out].columns)), .int32(Int32(plan.buffers[input].columns)),
-                .pointer(address(out)), .int32(Int32(plan.buffers[out].columns)),
+                .pointer(address(out)), .int32(Int32(plan.buffers[out].columns)), residual == nil ? null : sum.map { .pointer(address($0)) } ?? null,
+            ])
+        case let .lastToken(input, out):
+            try launchRows("last_token_\(t)", rows: b.sequences, [
+                .pointer(address(input)), .int32(Int32(plan.buffers[input].columns)), .pointer(starts), .pointer(lengths),
+                .int32(Int32(b.sequences)), .int32(Int32(plan.buffers[out].columns)), .pointer(address(out)),
+            ])
+        case let .sample(logits, seen, out):
+            let g = KernelGeometry.sampling(sequences: b.sequences)
+            try driver.launch("sample_tokens_\(t)", grid: g.grid, block: g.block, sharedBytes: g.shared, arguments: [
+                .pointer(address(logits)), .int32(Int32(plan.buffers[logits].columns)), .int32(Int32(plan.buffers[logits].columns)),
+                .pointer(ids), .pointer(starts), .pointer(lengths), .pointer(positions), .pointer(staged(\.slots, b)),
+                .pointer(address(seen)), .int32(Int32(plan.buffers[seen].columns)), .pointer(staged(\.sampling, b)), .pointer(address(out)),
             ])
         case let .firstToken(input, out):
             try launchRows("first_token_\(t)", rows: b.sequences, [

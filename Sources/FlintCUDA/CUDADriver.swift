@@ -36,6 +36,8 @@ public protocol CUDADriver: AnyObject, Sendable {
     func free(_ pointer: DevicePointer)
     /// Host -> device copy (synchronous with respect to the stream's previous work).
     func copy(toDevice destination: DevicePointer, from source: UnsafeRawPointer, bytes: Int) throws(FlintError)
+    /// Sets `bytes` bytes at `destination` to zero (queued on the stream).
+    func zero(_ destination: DevicePointer, bytes: Int) throws(FlintError)
     /// Device -> host copy after all queued work finished.
     func copy(toHost destination: UnsafeMutableRawPointer, from source: DevicePointer, bytes: Int) throws(FlintError)
 

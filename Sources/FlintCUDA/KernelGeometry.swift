@@ -26,4 +26,9 @@ enum KernelGeometry {
         let blocks = (max(maxLength, 1) + queriesPerBlock - 1) / queriesPerBlock
         return Launch(grid: (UInt32(blocks), UInt32(heads), UInt32(max(sequences, 1))), block: (128, 1, 1), shared: 0)
     }
+
+    /// Sampling (sampling.cu): one block of exactly 1024 threads per sequence.
+    static func sampling(sequences: Int) -> Launch {
+        Launch(grid: (UInt32(max(sequences, 1)), 1, 1), block: (1024, 1, 1), shared: 0)
+    }
 }

@@ -12,9 +12,10 @@ public enum KernelSources {
     public static let all: [KernelSource] = [
         KernelSource(name: "layernorm", text: text(PackageResources.layernorm_cu), kernels: perType(["embedding_layernorm", "layernorm"])),
         KernelSource(name: "activation", text: text(PackageResources.activation_cu), kernels: perType(["bias_activation"])),
-        KernelSource(name: "attention", text: text(PackageResources.attention_cu), kernels: perType(["attention"])),
+        KernelSource(name: "attention", text: text(PackageResources.attention_cu), kernels: perType(["attention", "cached_attention"])),
         KernelSource(name: "pooling", text: text(PackageResources.pooling_cu),
-                     kernels: perType(["first_token", "mean_pool", "max_pool", "l2_normalize"])),
+                     kernels: perType(["first_token", "last_token", "mean_pool", "max_pool", "l2_normalize"])),
+        KernelSource(name: "sampling", text: text(PackageResources.sampling_cu), kernels: perType(["sample_tokens"])),
         KernelSource(name: "convert", text: text(PackageResources.convert_cu),
                      kernels: dtypes.map { "convert_f32_to_\($0)" } + ["convert_f16_to_f32", "convert_bf16_to_f32"]),
     ]

@@ -19,6 +19,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     private typealias FnFree = @convention(c) (UInt64) -> CUresult
     private typealias FnHtoD = @convention(c) (UInt64, UnsafeRawPointer, Int, OpaquePointer?) -> CUresult
     private typealias FnDtoH = @convention(c) (UnsafeMutableRawPointer, UInt64, Int, OpaquePointer?) -> CUresult
+    private typealias FnMemset = @convention(c) (UInt64, UInt8, Int, OpaquePointer?) -> CUresult
     private typealias FnModuleLoad = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UnsafeRawPointer) -> CUresult
     private typealias FnGetFunction = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UnsafePointer<CChar>) -> CUresult
     private typealias FnLaunch = @convention(c) (OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, OpaquePointer?,
@@ -51,7 +52,8 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     private let workspace: UInt64
     private static let workspaceBytes = 32 << 20
 
-    private let alloc: FnAlloc, freeFn: FnFree, htod: FnHtoD, dtoh: FnDtoH, moduleLoad: FnModuleLoad, getFunction: FnGetFunction
+    private let alloc: FnAlloc, freeFn: FnFree, htod: FnHtoD, dtoh: FnDtoH, memset: FnMemset, moduleLoad: FnModuleLoad
+    private let getFunction: FnGetFunction
     private let launchFn: FnLaunch, streamSync: FnStream, beginCaptureFn: FnBeginCapture, endCaptureFn: FnEndCapture
     private let instantiate: FnInstantiate, graphLaunch: FnGraphLaunch, errorName: FnErrorName, memInfo: FnMemInfo
     private let ltDescCreate: FnLtDescCreate, ltDescSet: FnLtDescSet, ltLayoutCreate: FnLtLayoutCreate
@@ -99,6 +101,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         freeFn = try cuda.symbol("cuMemFree_v2")
         htod = try cuda.symbol("cuMemcpyHtoDAsync_v2")
         dtoh = try cuda.symbol("cuMemcpyDtoHAsync_v2")
+        memset = try cuda.symbol("cuMemsetD8Async")
         moduleLoad = try cuda.symbol("cuModuleLoadData")
         getFunction = try cuda.symbol("cuModuleGetFunction")
         launchFn = try cuda.symbol("cuLaunchKernel")
@@ -147,6 +150,10 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
 
     public func copy(toDevice destination: DevicePointer, from source: UnsafeRawPointer, bytes: Int) throws(FlintError) {
         try check(htod(destination, source, bytes, stream), "cuMemcpyHtoDAsync")
+    }
+
+    public func zero(_ destination: DevicePointer, bytes: Int) throws(FlintError) {
+        try check(memset(destination, 0, bytes, stream), "cuMemsetD8Async")
     }
 
     public func copy(toHost destination: UnsafeMutableRawPointer, from source: DevicePointer, bytes: Int) throws(FlintError) {

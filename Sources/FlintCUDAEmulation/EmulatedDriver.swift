@@ -72,6 +72,11 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         UnsafeMutableRawPointer(bitPattern: UInt(destination))!.copyMemory(from: source, byteCount: bytes)
     }
 
+    public func zero(_ destination: DevicePointer, bytes: Int) throws(FlintError) {
+        try checkRange(destination, bytes, "memset")
+        UnsafeMutableRawPointer(bitPattern: UInt(destination))!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+    }
+
     public func copy(toHost destination: UnsafeMutableRawPointer, from source: DevicePointer, bytes: Int) throws(FlintError) {
         try checkRange(source, bytes, "device-to-host copy")
         destination.copyMemory(from: UnsafeRawPointer(bitPattern: UInt(source))!, byteCount: bytes)
@@ -162,9 +167,9 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
                 params.append(slot)
             }
             let rc = params.withUnsafeMutableBufferPointer { p in
-                flint_emu_launch(kernel, grid.0, grid.1, grid.2, block.0, block.1, block.2, shared, p.baseAddress)
+                flint_emu_launch(kernel, grid.0, grid.1, grid.2, block.0, block.1, block.2, shared, p.baseAddress, Int32(p.count))
             }
-            if rc != 0 { throw .backend("emulated CUDA: launching \(kernel) failed (code \(rc))") }
+            if rc != 0 { throw .backend("emulated CUDA: launching \(kernel) failed: \(String(cString: flint_emu_last_error()))") }
         case let .gemm(g):
             runGEMM(g)
         }

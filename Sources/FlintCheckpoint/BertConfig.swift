@@ -78,67 +78,28 @@ public struct BertConfig: Sendable, Equatable {
 
     /// Decodes a parsed config.json; `path` is used in error messages.
     public init(json: JSONValue, path: String) throws(FlintError) {
-        func bad(_ reason: String) -> FlintError { .badConfig(path: path, reason: reason) }
-        guard json.object != nil else { throw bad("config is \(json.typeName), expected a JSON object") }
-
-        func int(_ key: String, default value: Int? = nil, minimum: Int = 1) throws(FlintError) -> Int {
-            guard let v = json[key], !v.isNull else {
-                if let value { return value }
-                throw bad("\(key) is missing")
-            }
-            guard let i = v.int else {
-                let found = if case .number = v { v.serialized } else { v.typeName }
-                throw bad("\(key) is \(found), expected an integer")
-            }
-            guard i >= minimum else { throw bad("\(key) is \(i), expected at least \(minimum)") }
-            return i
-        }
-        func string(_ key: String, default value: String? = nil) throws(FlintError) -> String? {
-            guard let v = json[key], !v.isNull else { return value }
-            guard let s = v.string else { throw bad("\(key) is \(v.typeName), expected a string") }
-            return s
-        }
-
-        guard let modelType = try string("model_type") else { throw bad("model_type is missing") }
-        guard modelType == "bert" else {
-            throw .unsupportedModel(path: path, reason: "model_type \"\(modelType)\" is not supported here (this loader reads \"bert\")")
-        }
-        let position = try string("position_embedding_type", default: "absolute")!
+        let config = try ConfigReader(json: json, path: path)
+        func bad(_ reason: String) -> FlintError { config.bad(reason) }
+        try config.requireModelType("bert")
+        let position = try config.string("position_embedding_type", default: "absolute")!
         guard position == "absolute" else {
             throw .unsupportedModel(path: path, reason: "position_embedding_type \"\(position)\" is not implemented (only \"absolute\")")
         }
 
-        vocabSize = try int("vocab_size")
-        hiddenSize = try int("hidden_size")
-        numHiddenLayers = try int("num_hidden_layers")
-        numAttentionHeads = try int("num_attention_heads")
-        intermediateSize = try int("intermediate_size")
-        maxPositionEmbeddings = try int("max_position_embeddings")
-        typeVocabSize = try int("type_vocab_size", default: 2, minimum: 0)
-        hiddenAct = try string("hidden_act", default: "gelu")!
+        vocabSize = try config.int("vocab_size")
+        hiddenSize = try config.int("hidden_size")
+        numHiddenLayers = try config.int("num_hidden_layers")
+        numAttentionHeads = try config.int("num_attention_heads")
+        intermediateSize = try config.int("intermediate_size")
+        maxPositionEmbeddings = try config.int("max_position_embeddings")
+        typeVocabSize = try config.int("type_vocab_size", default: 2, minimum: 0)
+        hiddenAct = try config.string("hidden_act", default: "gelu")!
         guard hiddenSize % numAttentionHeads == 0 else {
             throw bad("hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
         }
+        layerNormEps = try config.epsilon("layer_norm_eps", default: 1e-12)
 
-        if let v = json["layer_norm_eps"], !v.isNull {
-            guard case let .number(eps) = v else { throw bad("layer_norm_eps is \(v.typeName), expected a number") }
-            guard eps > 0, eps < 1 else { throw bad("layer_norm_eps is \(eps), expected a small positive number") }
-            layerNormEps = eps
-        } else {
-            layerNormEps = 1e-12
-        }
-
-        if let v = json["architectures"], !v.isNull {
-            guard let items = v.array else { throw bad("architectures is \(v.typeName), expected an array of strings") }
-            var names: [String] = []
-            for item in items {
-                guard let s = item.string else { throw bad("architectures contains \(item.typeName), expected strings") }
-                names.append(s)
-            }
-            architectures = names
-        } else {
-            architectures = []
-        }
+        architectures = try config.strings("architectures")
         if let first = architectures.first {
             guard let a = BertArchitecture(rawValue: first) else {
                 throw .unsupportedModel(path: path, reason: "architecture \"\(first)\" is not supported (supported: "
@@ -150,7 +111,7 @@ public struct BertConfig: Sendable, Equatable {
         }
 
         var labels: [Int: String] = [:]
-        if let v = json["id2label"], !v.isNull {
+        if let v = config.value("id2label") {
             guard let members = v.object else { throw bad("id2label is \(v.typeName), expected an object") }
             for (key, value) in members {
                 guard let index = Int(key), index >= 0 else { throw bad("id2label key \"\(key)\" is not a class index") }
@@ -163,7 +124,7 @@ public struct BertConfig: Sendable, Equatable {
         if !labels.isEmpty {
             numLabels = labels.count
         } else {
-            numLabels = try int("num_labels", default: 2)
+            numLabels = try config.int("num_labels", default: 2)
         }
     }
 }

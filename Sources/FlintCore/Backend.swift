@@ -25,8 +25,10 @@ public protocol PreparedPlan: AnyObject, Sendable {
 }
 
 extension PreparedPlan {
-    /// Checks a batch against the plan's limits and the embedding tables' sizes.
-    public func validate(_ batch: TokenBatch, vocabularySize: Int, maxPositions: Int, typeVocabularySize: Int) throws(FlintError) {
+    /// Checks a batch against the plan: limits, the packed layout, the embedding tables' sizes, and
+    /// for plans with a KV cache the slots, positions and sampling parameters. Backends call it
+    /// before touching any memory, so a bad batch leaves caches and arena untouched.
+    public func validate(_ batch: TokenBatch) throws(FlintError) {
         guard batch.sequenceCount > 0 else { throw .invalidInput("empty batch") }
         guard batch.tokenCount <= plan.maxTokens else {
             throw .invalidInput("batch has \(batch.tokenCount) tokens, the plan was built for at most \(plan.maxTokens)")
@@ -34,17 +36,51 @@ extension PreparedPlan {
         guard batch.sequenceCount <= plan.maxSequences else {
             throw .invalidInput("batch has \(batch.sequenceCount) sequences, the plan was built for at most \(plan.maxSequences)")
         }
-        for (i, l) in batch.lengths.enumerated() where l < 1 {
-            throw .invalidInput("sequence \(i) is empty")
+        guard batch.starts.count == batch.sequenceCount, batch.slots.count == batch.sequenceCount,
+              batch.sampling.count == batch.sequenceCount, batch.positions.count == batch.tokenCount,
+              batch.typeIds.count == batch.tokenCount
+        else { throw .invalidInput("batch arrays disagree: \(batch.tokenCount) ids, \(batch.positions.count) positions, \(batch.typeIds.count) type ids; \(batch.sequenceCount) lengths, \(batch.starts.count) starts, \(batch.slots.count) slots, \(batch.sampling.count) sampling parameters") }
+        var next: Int32 = 0
+        for s in 0..<batch.sequenceCount {
+            guard batch.lengths[s] >= 1 else { throw .invalidInput("sequence \(s) is empty") }
+            guard batch.starts[s] == next else { throw .invalidInput("sequence \(s) starts at token \(batch.starts[s]), expected \(next) (packed layout)") }
+            next += batch.lengths[s]
         }
-        if let bad = batch.ids.first(where: { $0 < 0 || Int($0) >= vocabularySize }) {
-            throw .invalidInput("token id \(bad) is outside the vocabulary (0..<\(vocabularySize))")
+        guard Int(next) == batch.tokenCount else { throw .invalidInput("the sequences cover \(next) tokens, the batch has \(batch.tokenCount)") }
+
+        for case let .embed(word, position, tokenType, _, _, _, _) in plan.steps {
+            let vocabularySize = plan.weights[word].shape[0], maxPositions = plan.weights[position].shape[0]
+            let typeVocabularySize = tokenType.map { plan.weights[$0].shape[0] } ?? 1
+            if let bad = batch.ids.first(where: { $0 < 0 || Int($0) >= vocabularySize }) {
+                throw .invalidInput("token id \(bad) is outside the vocabulary (0..<\(vocabularySize))")
+            }
+            if let bad = batch.positions.first(where: { $0 < 0 || Int($0) >= maxPositions }) {
+                throw .invalidInput("position \(bad) is beyond max_position_embeddings (\(maxPositions)); truncate the input")
+            }
+            if let bad = batch.typeIds.first(where: { $0 < 0 || Int($0) >= typeVocabularySize }) {
+                throw .invalidInput("token type id \(bad) is outside 0..<\(typeVocabularySize)")
+            }
         }
-        if let bad = batch.positions.first(where: { $0 < 0 || Int($0) >= maxPositions }) {
-            throw .invalidInput("position \(bad) is beyond max_position_embeddings (\(maxPositions)); truncate the input")
-        }
-        if let bad = batch.typeIds.first(where: { $0 < 0 || Int($0) >= typeVocabularySize }) {
-            throw .invalidInput("token type id \(bad) is outside 0..<\(typeVocabularySize)")
+
+        let usesCache = plan.steps.contains { if case .cachedAttention = $0 { return true } else { return false } }
+        let samples = plan.steps.contains { if case .sample = $0 { return true } else { return false } }
+        guard usesCache || samples else { return }
+        var used = Set<Int32>()
+        for s in 0..<batch.sequenceCount {
+            let slot = batch.slots[s]
+            guard slot >= 0, Int(slot) < plan.maxSequences else {
+                throw .invalidInput("sequence \(s) uses cache slot \(slot); the plan has slots 0..<\(plan.maxSequences)")
+            }
+            guard used.insert(slot).inserted else { throw .invalidInput("two sequences of one batch use cache slot \(slot)") }
+            let first = Int(batch.starts[s]), count = Int(batch.lengths[s])
+            let p0 = batch.positions[first]
+            for i in 0..<count where batch.positions[first + i] != p0 + Int32(i) {
+                throw .invalidInput("sequence \(s): positions must be consecutive (token \(i) is at \(batch.positions[first + i]), expected \(p0 + Int32(i)))")
+            }
+            if usesCache, Int(p0) + count > plan.maxContext {
+                throw .invalidInput("sequence \(s) reaches position \(Int(p0) + count - 1), the KV cache holds \(plan.maxContext) positions per sequence")
+            }
+            if samples { try batch.sampling[s].validate() }
         }
     }
 }

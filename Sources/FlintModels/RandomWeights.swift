@@ -2,6 +2,7 @@ import FlintCore
 
 /// Seeded random weights for built-in benchmark models (no download): N(0, 0.02) for matrices
 /// and embeddings like HF's `initializer_range`, ones for LayerNorm gains, zeros for biases.
+/// Shapes are taken as asked (GPT-2's Conv1D weights come out `[in, out]`, as a checkpoint has them).
 /// The same name and seed always give the same tensor.
 public struct RandomWeights: WeightSource {
     public let seed: UInt64
@@ -9,7 +10,7 @@ public struct RandomWeights: WeightSource {
     public init(seed: UInt64 = 0) { self.seed = seed }
 
     public func tensor(_ name: String, shape: Shape) throws(FlintError) -> HostTensor {
-        if name.hasSuffix("LayerNorm.weight") { return HostTensor(shape: shape, data: [Float](repeating: 1, count: shape.count)) }
+        if Self.isLayerNormGain(name) { return HostTensor(shape: shape, data: [Float](repeating: 1, count: shape.count)) }
         if name.hasSuffix(".bias") { return HostTensor(zeros: shape) }
         var state = seed ^ name.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
         var data = [Float](repeating: 0, count: shape.count)
@@ -24,6 +25,13 @@ public struct RandomWeights: WeightSource {
             i += 2
         }
         return HostTensor(shape: shape, data: data)
+    }
+
+    /// BERT's `*.LayerNorm.weight`, GPT-2's `ln_1` / `ln_2` / `ln_f` `.weight`.
+    static func isLayerNormGain(_ name: String) -> Bool {
+        guard name.hasSuffix(".weight") else { return false }
+        let module = name.dropLast(".weight".count).split(separator: ".").last ?? ""
+        return module == "LayerNorm" || module.hasPrefix("ln_")
     }
 
     static func next(_ state: inout UInt64) -> UInt64 {

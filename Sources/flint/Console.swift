@@ -20,6 +20,19 @@ enum Console {
         line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
 
+    /// Writes to stdout unbuffered (streamed text shows as it is produced); do not mix with print.
+    static func output(_ text: String) {
+        var t = text
+        t.withUTF8 { bytes in
+            var done = 0
+            while done < bytes.count {
+                let n = write(1, bytes.baseAddress! + done, bytes.count - done)
+                if n <= 0 { if errno == EINTR { continue }; return }
+                done += n
+            }
+        }
+    }
+
     /// Reads a whole file, with an error naming it.
     static func readFile(_ path: String) throws -> [UInt8] {
         guard let f = fopen(path, "rb") else {

@@ -5,14 +5,18 @@ import FlintJSON
 import FlintModels
 
 /// `flint bench` (default): encoder latency over batch × sequence, TensorRT-style: avg, p50, p95,
-/// p99 ms, sequences/s, tokens/s, and the GEMM throughput reached.
+/// p99 ms, sequences/s, tokens/s, and the GEMM throughput reached. A GPT-2 model gets the decoder
+/// tables instead (`DecoderBench`: prefill per prompt length, decode per batch size).
 struct ModelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Encoder latency table (default: built-in BERT-base, seeded random weights, best device)."
+        abstract: "Latency tables (default: built-in BERT-base, seeded random weights, best device).",
+        discussion: """
+            Encoders (bert-base, bert-large, minilm-l6, BERT folders): one row per --seq x --batch (defaults 128 and 1,8).             Decoders (gpt2, gpt2-medium, gpt2-large, gpt2-xl, GPT-2 folders): prefill rows per --seq (default 128,512,1024,             batch 1) and decode rows per --batch (default 1,8,32: ms per step, one new token per sequence, after a             --prompt-tokens prompt); GPT-2 rows stop after --max-seconds (default 30) of timed runs.
+            """
     )
 
-    @Option(name: .long, help: "bert-base, bert-large, minilm-l6, or a model folder.")
+    @Option(name: .long, help: "bert-base, bert-large, minilm-l6, gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a model folder.")
     var model = "bert-base"
 
     @Option(name: .long, help: "auto, cpu or cuda.")
@@ -21,17 +25,20 @@ struct ModelBench: ParsableCommand {
     @Option(name: .long, help: "auto (f16 on a GPU, f32 on the CPU), f32, f16 or bf16.")
     var dtype = "auto"
 
-    @Option(name: .long, help: "Comma-separated batch sizes.")
-    var batch = "1,8"
+    @Option(name: .long, help: "Comma-separated batch sizes (default: 1,8; GPT-2 decode: 1,8,32).")
+    var batch: String?
 
-    @Option(name: .long, help: "Comma-separated sequence lengths (tokens per sequence).")
-    var seq = "128"
+    @Option(name: .long, help: "Comma-separated sequence lengths (default: 128; GPT-2 prefill: 128,512,1024).")
+    var seq: String?
+
+    @Option(name: .long, help: "GPT-2 decode rows: prompt tokens per sequence before the timed steps.")
+    var promptTokens = 16
 
     @Option(name: .long, help: "Timed iterations per row (after 10 warm-ups).")
     var iters = 100
 
-    @Option(name: .long, help: "Stop a row early after this many seconds of timed runs (0 = never).")
-    var maxSeconds: Double = 0
+    @Option(name: .long, help: "Stop a row early after this many seconds of timed runs (0 = never; default: 0, GPT-2: 30).")
+    var maxSeconds: Double?
 
     @Option(name: .long, help: "CPU threads (default: all cores).")
     var threads: Int?
@@ -46,14 +53,24 @@ struct ModelBench: ParsableCommand {
     }
 
     func validate() throws {
-        _ = try parseList(batch, "--batch")
-        _ = try parseList(seq, "--seq")
+        if let batch { _ = try parseList(batch, "--batch") }
+        if let seq { _ = try parseList(seq, "--seq") }
         if iters < 1 { throw ValidationError("--iters must be >= 1") }
+        if promptTokens < 1 { throw ValidationError("--prompt-tokens must be >= 1") }
     }
 
     func run() throws {
-        let batches = try parseList(batch, "--batch")
-        let seqs = try parseList(seq, "--seq")
+        if DecoderModel.isDecoder(model) {
+            let bench = DecoderBench(model: try DecoderModel.resolve(model), backend: try Devices.backend(device, threads: threads, dtype: dtype),
+                                     prefillLengths: try parseList(seq ?? "128,512,1024", "--seq"),
+                                     decodeBatches: try parseList(batch ?? "1,8,32", "--batch"), promptTokens: promptTokens,
+                                     iterations: iters, maxSeconds: maxSeconds ?? 30)
+            let doc = try bench.run()
+            if let json { try Console.writeFile(json, doc.serialized + "\n") }
+            return
+        }
+        let batches = try parseList(batch ?? "1,8", "--batch")
+        let seqs = try parseList(seq ?? "128", "--seq")
         let m = try BenchModel.resolve(model)
         let backend = try Devices.backend(device, threads: threads, dtype: dtype)
         let bert = Bert(config: m.config, hasTensor: m.hasTensor)
@@ -78,27 +95,14 @@ struct ModelBench: ParsableCommand {
                 let sequences = (0..<b).map { _ in (0..<s).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) } }
                 let input = TokenBatch(sequences: sequences)
                 Console.progress("  warming up batch \(b) x seq \(s)...")
-                for _ in 0..<10 { _ = try prepared.run(input) }
-                var times: [Double] = []
-                let started = ContinuousClock.now
-                for _ in 0..<iters {
-                    let t0 = ContinuousClock.now
-                    _ = try prepared.run(input)
-                    times.append((ContinuousClock.now - t0).milliseconds)
-                    if maxSeconds > 0, (ContinuousClock.now - started).milliseconds > maxSeconds * 1000 { break }
-                }
-                let st = Stats(times)
+                let st = try Timing.measure(iterations: iters, maxSeconds: maxSeconds ?? 0) { _ = try prepared.run(input) }
                 let flops = plan.flops(lengths: Array(repeating: s, count: b))
                 let cells = [String(s), String(b), Table.fmt(st.avg), Table.fmt(st.p50), Table.fmt(st.p95), Table.fmt(st.p99),
                              Table.fmt(Double(b) / st.avg * 1000), Table.fmt(Double(b * s) / st.avg * 1000, 0),
-                             Table.fmt(flops / st.p50 / 1e6, 1), String(times.count)]
+                             Table.fmt(flops / st.p50 / 1e6, 1), String(st.count)]
                 print(Table.row(cells))
-                rows.append(.object([
-                    ("batch", .number(Double(b))), ("seq", .number(Double(s))), ("avg_ms", .number(st.avg)), ("p50_ms", .number(st.p50)),
-                    ("p95_ms", .number(st.p95)), ("p99_ms", .number(st.p99)), ("seqs_per_s", .number(Double(b) / st.avg * 1000)),
-                    ("tokens_per_s", .number(Double(b * s) / st.avg * 1000)), ("gflops", .number(flops / st.p50 / 1e6)),
-                    ("iters", .number(Double(times.count))),
-                ]))
+                rows.append(st.json([("batch", Double(b)), ("seq", Double(s)), ("seqs_per_s", Double(b) / st.avg * 1000),
+                                     ("tokens_per_s", Double(b * s) / st.avg * 1000), ("gflops", flops / st.p50 / 1e6)]))
             }
         }
         if let json {
@@ -137,7 +141,16 @@ struct GEMMBench: ParsableCommand {
 /// Latency statistics over samples in milliseconds.
 struct Stats {
     let avg, p50, p95, p99: Double
+    let count: Int
+
+    /// A JSON row: `fields`, then avg/p50/p95/p99 ms and the number of timed runs.
+    func json(_ fields: [(String, Double)]) -> JSONValue {
+        .object(fields.map { ($0.0, .number($0.1)) } + [("avg_ms", .number(avg)), ("p50_ms", .number(p50)), ("p95_ms", .number(p95)),
+                                                         ("p99_ms", .number(p99)), ("iters", .number(Double(count)))])
+    }
+
     init(_ samples: [Double]) {
+        count = samples.count
         let s = samples.sorted()
         avg = s.reduce(0, +) / Double(s.count)
         func pct(_ p: Double) -> Double {
@@ -168,8 +181,4 @@ enum Table {
         while frac.count < decimals { frac = "0" + frac }
         return "\(whole).\(frac)"
     }
-}
-
-extension Duration {
-    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) * 1e-15 }
 }

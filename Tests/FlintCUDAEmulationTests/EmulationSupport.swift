@@ -143,7 +143,7 @@ func emuLaunch(_ name: String, grid: (Int, Int, Int), block: (Int, Int, Int), sh
     var params: [UnsafeMutableRawPointer?] = slots
     let rc = params.withUnsafeMutableBufferPointer { p in
         flint_emu_launch(name, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(block.0), UInt32(block.1),
-                         UInt32(block.2), UInt32(shared), p.baseAddress)
+                         UInt32(block.2), UInt32(shared), p.baseAddress, Int32(p.count))
     }
     return rc
 }

@@ -29,7 +29,10 @@ struct EmulationTests {
             == Int32(FLINT_EMU_ERR_INVALID_CONFIG))
         #expect(emuLaunch("emu_test_atomic_add", grid: (1, 1, 1), block: (32, 1, 1), shared: 1024,
                           [.buffer(out), .buffer(out)]) == Int32(FLINT_EMU_ERR_INVALID_CONFIG))
-        #expect(flint_emu_launch("emu_test_atomic_add", 1, 1, 1, 32, 1, 1, 0, nil) == Int32(FLINT_EMU_ERR_INVALID_CONFIG))
+        #expect(flint_emu_launch("emu_test_atomic_add", 1, 1, 1, 32, 1, 1, 0, nil, 2) == Int32(FLINT_EMU_ERR_INVALID_CONFIG))
+        // A parameter count that is not the kernel's (host code drifting from a kernel signature).
+        #expect(emuLaunch("emu_test_atomic_add", grid: (1, 1, 1), block: (32, 1, 1), [.buffer(out)]) == Int32(FLINT_EMU_ERR_INVALID_CONFIG))
+        #expect(String(cString: flint_emu_last_error()).contains("takes 2 parameters, 1 given"))
     }
 
     @Test(arguments: [(32, 1, 1), (256, 1, 1), (32, 3, 2), (16, 4, 4), (1024, 1, 1)])

@@ -77,7 +77,7 @@ struct KernelParityTests {
                 .buffer(xBuffer), .buffer(useResidual ? DeviceBuffer(residual, dtype: dtype) : nil),
                 .buffer(useBias ? DeviceBuffer(bias, dtype: dtype) : nil),
                 .buffer(DeviceBuffer(gamma, dtype: dtype)), .buffer(DeviceBuffer(beta, dtype: dtype)),
-                .f32(1e-5), .int(rows), .int(cols), .int(ldx), .buffer(out), .int(ldo),
+                .f32(1e-5), .int(rows), .int(cols), .int(ldx), .buffer(out), .int(ldo), .buffer(nil),
             ])
             // CPU: LN(x' + residual) with x' = x + bias (the kernel's order of additions), contiguous rows.
             var xb = packRows(x, rows: rows, cols: cols, ld: ldx)

@@ -68,14 +68,29 @@ void flint_attention(flint_pool *pool, int isa, const float *qkv, long rowStride
                      long heads, long headDim, float scale, int causal,
                      float *out, long outStride);
 
+/// Causal attention through a KV cache (GPT-2). keyCache/valueCache: [slots * maxContext, hidden]
+/// (hidden = heads*headDim), row slot*maxContext + position. First the K and V of every token of
+/// the batch (qkv row = [Q | K | V], stride rowStride) are stored at their slot and position, then
+/// query i of sequence b (position positions[starts[b]] + i) attends to keys 0 ... its position of
+/// slot slots[b]: out[row, h*headDim + e] = softmax(scale · q·K^T) · V. Positions of a sequence's
+/// tokens are consecutive; the caller checks slots and positions against the cache's size.
+void flint_cached_attention(flint_pool *pool, int isa, const float *qkv, long rowStride,
+                            const int32_t *starts, const int32_t *lengths, const int32_t *positions,
+                            const int32_t *slots, long batch, long heads, long headDim, float scale,
+                            float *keyCache, float *valueCache, long maxContext,
+                            float *out, long outStride);
+
 // ---- row kernels ----------------------------------------------------------------------
 /// out[r] = LayerNorm(x[r] + residual[r]) * gamma + beta (biased variance, eps inside sqrt).
 /// out may alias x or residual. residual may be NULL. Row strides: cols.
+/// sum (NULL: not written; ignored without residual): also receives x[r] + residual[r] (the
+/// pre-LN residual stream); it may alias x or residual, not out.
 void flint_layernorm(flint_pool *pool, int isa, const float *x, const float *residual,
                      const float *gamma, const float *beta, float eps, long rows, long cols,
-                     float *out);
+                     float *out, float *sum);
 /// out[r] = LN(word[ids[r]] + position[positions[r]] + type[typeIds[r]]); type may be NULL
-/// (no type embedding); typeIds NULL with a type table means type row 0.
+/// (no type embedding); typeIds NULL with a type table means type row 0; gamma NULL: no
+/// LayerNorm, the plain sum (GPT-2).
 void flint_embedding_layernorm(flint_pool *pool, int isa, const int32_t *ids,
                                const int32_t *positions, const int32_t *typeIds,
                                const float *word, const float *position, const float *type,

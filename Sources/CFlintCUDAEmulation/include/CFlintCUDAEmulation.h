@@ -27,9 +27,11 @@ const char* flint_emu_kernel_name(int i);
 /// Runs kernel `name` on grid (gx, gy, gz) x block (bx, by, bz) like cuLaunchKernel: params[i]
 /// points to the value of the kernel's i-th argument. Returns when every block has finished.
 /// shared_bytes (dynamic shared memory) must be 0: the kernels use static shared memory only.
+/// param_count must equal the kernel's number of parameters (cuLaunchKernel cannot check this; the
+/// emulation does, so a host call that drifts from a kernel's signature fails in CI).
 /// Returns FLINT_EMU_OK or an error code; the message is in flint_emu_last_error().
 int flint_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                     unsigned shared_bytes, void** params);
+                     unsigned shared_bytes, void** params, int param_count);
 
 /// Message of the last failed launch on this thread ("" if none).
 const char* flint_emu_last_error(void);

@@ -62,22 +62,48 @@ public enum CPUKernels {
         }
     }
 
+    /// Causal attention through a KV cache: K and V of each token go to row
+    /// `slots[b]·maxContext + position` of `keyCache`/`valueCache` (`[slots·maxContext, heads·headDim]`),
+    /// then each query attends to its slot's keys at positions `0 ... its position`.
+    /// Sequence b is token rows starts[b] ..< starts[b]+lengths[b] of `qkv` (rows `[Q | K | V]`), at
+    /// consecutive positions from `positions[starts[b]]`. Slots and positions are not range-checked here.
+    public static func cachedAttention(qkv: UnsafePointer<Float>, rowStride: Int, starts: [Int32], lengths: [Int32],
+                                       positions: UnsafePointer<Int32>, slots: [Int32], heads: Int, headDim: Int,
+                                       scale: Float, keyCache: UnsafeMutablePointer<Float>,
+                                       valueCache: UnsafeMutablePointer<Float>, maxContext: Int,
+                                       out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool,
+                                       isa: CPUISA = .auto) {
+        precondition(starts.count == lengths.count && slots.count == lengths.count, "cachedAttention: batch arrays disagree")
+        precondition(rowStride >= 3 * heads * headDim && outStride >= heads * headDim, "cachedAttention: strides too small")
+        starts.withUnsafeBufferPointer { s in
+            lengths.withUnsafeBufferPointer { l in
+                slots.withUnsafeBufferPointer { slot in
+                    flint_cached_attention(pool.raw, isa.rawValue, qkv, rowStride, s.baseAddress, l.baseAddress, positions,
+                                           slot.baseAddress, starts.count, heads, headDim, scale, keyCache, valueCache,
+                                           maxContext, out, outStride)
+                }
+            }
+        }
+    }
+
     /// out = LayerNorm(x + residual)·gamma + beta per row (biased variance, eps inside the sqrt).
-    /// out may alias x or residual; rows are contiguous with stride cols.
+    /// out may alias x or residual; rows are contiguous with stride cols. With `sum` (and a
+    /// residual), x + residual is stored there too (it may alias x or residual, not out).
     public static func layerNorm(_ x: UnsafePointer<Float>, residual: UnsafePointer<Float>?,
                                  gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
-                                 rows: Int, cols: Int, out: UnsafeMutablePointer<Float>, pool: ThreadPool,
-                                 isa: CPUISA = .auto) {
-        flint_layernorm(pool.raw, isa.rawValue, x, residual, gamma, beta, eps, rows, cols, out)
+                                 rows: Int, cols: Int, out: UnsafeMutablePointer<Float>,
+                                 sum: UnsafeMutablePointer<Float>? = nil, pool: ThreadPool, isa: CPUISA = .auto) {
+        flint_layernorm(pool.raw, isa.rawValue, x, residual, gamma, beta, eps, rows, cols, out, sum)
     }
 
     /// out[r] = LN(word[ids[r]] + position[positions[r]] + type[typeIds[r]]).
-    /// type nil: no token-type embedding; typeIds nil with a type table: type row 0.
+    /// type nil: no token-type embedding; typeIds nil with a type table: type row 0;
+    /// gamma nil: no LayerNorm, the plain sum (GPT-2).
     /// Indices are not range-checked here (the model validates them).
     public static func embeddingLayerNorm(ids: UnsafePointer<Int32>, positions: UnsafePointer<Int32>,
                                           typeIds: UnsafePointer<Int32>?, word: UnsafePointer<Float>,
                                           position: UnsafePointer<Float>, type: UnsafePointer<Float>?,
-                                          gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
+                                          gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float,
                                           rows: Int, cols: Int, out: UnsafeMutablePointer<Float>,
                                           pool: ThreadPool, isa: CPUISA = .auto) {
         flint_embedding_layernorm(pool.raw, isa.rawValue, ids, positions, typeIds, word, position, type, gamma, beta,

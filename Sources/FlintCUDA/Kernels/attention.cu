@@ -4,14 +4,20 @@
 //         out[starts[s] + i, h*head_dim + d] = sum_j softmax_j(scale · q_i·k_j) · v_j[d]
 //         over keys j < lengths[s] (causal != 0: j <= i). Scale, mask, softmax and P·V are fused:
 //         online softmax (running max and sum, rescaled per key tile), all in fp32.
+//         cached_attention_<T> (GPT-2): the same, causal, through a KV cache. Sequence s's tokens sit at
+//         positions p0 = positions[starts[s]], p0 + 1, ...; query i (position p0 + i) sees the keys at
+//         positions 0 ... p0 + i: those before p0 from the cache (row slots[s]·max_context + position),
+//         the batch's own from its qkv rows. Each block also stores the K and V of its own query rows
+//         into the cache for later steps (no block of the launch reads cache rows >= p0, so no race).
 //         T = float (f32) / __half (f16) / __nv_bfloat16 (bf16): storage only, math in fp32.
 // Layout: qkv is a packed batch [tokens, row_stride]; each row is [Q | K | V], hidden = heads·head_dim
 //         elements each (row_stride >= 3·hidden); head h is columns h·head_dim ..< (h+1)·head_dim of each
 //         part. Sequence s is rows starts[s] ..< starts[s] + lengths[s] (int32 arrays in device memory).
 //         out: [tokens, out_stride], head h of token row r at out + r·out_stride + h·head_dim.
+//         key_cache, value_cache: [slots · max_context, heads·head_dim], head h at column h·head_dim.
 //         head_dim: 1 ... 128 (larger: the kernel writes nothing; the host must reject it).
 //         Sequence length: any (keys stream through shared memory in tiles of 32).
-// Launch: grid (ceil(max_len / 16), heads, sequences) with max_len = max(lengths);
+// Launch: grid (ceil(max_len / 16), heads, sequences) with max_len >= max(lengths) (both kernels);
 //         block (128, 1, 1) exactly (4 warps; each warp owns 4 of the block's 16 query rows);
 //         no dynamic shared memory (about 41 KB static: Q tile 16x128, K tile 32x129, V tile 32x128
 //         floats, 4x32 probabilities). Query blocks past a sequence's length exit at once.
@@ -53,10 +59,20 @@ static __device__ __forceinline__ float flint_warp_max(float v) {
 #define FLINT_ATT_MAX_HD 128
 #define FLINT_ATT_DPL (FLINT_ATT_MAX_HD / 32)            // head dims per lane
 
+// The cache, for cached_attention (all null / 0 for attention).
+template <typename T>
+struct FlintKVCache {
+    const int* positions;
+    const int* slots;
+    T* keys;
+    T* values;
+    int max_context;
+};
+
 template <typename T>
 static __device__ __forceinline__ void flint_attention(const T* qkv, int row_stride, const int* starts,
                                                         const int* lengths, int heads, int head_dim, float scale,
-                                                        int causal, T* out, int out_stride) {
+                                                        int causal, T* out, int out_stride, FlintKVCache<T> cache) {
     __shared__ float q_s[FLINT_ATT_QB][FLINT_ATT_MAX_HD];
     __shared__ float k_s[FLINT_ATT_KB][FLINT_ATT_MAX_HD + 1];  // +1: lane j reads row j without bank conflicts
     __shared__ float v_s[FLINT_ATT_KB][FLINT_ATT_MAX_HD];
@@ -77,6 +93,11 @@ static __device__ __forceinline__ void flint_attention(const T* qkv, int row_str
     const T* q_base = qkv + first * row_stride + (long)head * head_dim;
     const T* k_base = q_base + hidden;
     const T* v_base = q_base + 2 * hidden;
+    // Keys at positions < p0 come from the cache, the rest from the batch's own rows.
+    const int p0 = cache.keys ? cache.positions[first] : 0;
+    const long cache_row0 = cache.keys ? (long)cache.slots[seq] * cache.max_context : 0;
+    T* k_cache = cache.keys ? cache.keys + cache_row0 * hidden + (long)head * head_dim : (T*)0;
+    T* v_cache = cache.keys ? cache.values + cache_row0 * hidden + (long)head * head_dim : (T*)0;
 
     for (int i = tid; i < FLINT_ATT_QB * head_dim; i += nt) {
         const int r = i / head_dim;
@@ -94,16 +115,32 @@ static __device__ __forceinline__ void flint_attention(const T* qkv, int row_str
     }
 
     const int q_end = q0 + FLINT_ATT_QB < len ? q0 + FLINT_ATT_QB : len;
-    const int kv_end = causal ? q_end : len;
+    if (k_cache) {  // this block's rows into the cache, for later steps
+        for (int i = tid; i < (q_end - q0) * head_dim; i += nt) {
+            const int r = q0 + i / head_dim;
+            const int d = i - (i / head_dim) * head_dim;
+            const long dst = (long)(p0 + r) * hidden + d;
+            k_cache[dst] = k_base[(long)r * row_stride + d];
+            v_cache[dst] = v_base[(long)r * row_stride + d];
+        }
+    }
+    const int kv_end = causal ? p0 + q_end : len;  // keys (positions) the block can see
     for (int k0 = 0; k0 < kv_end; k0 += FLINT_ATT_KB) {
         __syncthreads();  // the previous tile is consumed (first tile: Q is staged)
         for (int i = tid; i < FLINT_ATT_KB * head_dim; i += nt) {
             const int j = i / head_dim;
             const int d = i - j * head_dim;
             const int key = k0 + j;
-            const bool ok = key < kv_end;
-            k_s[j][d] = ok ? flint_load(k_base, (long)key * row_stride + d) : 0.0f;
-            v_s[j][d] = ok ? flint_load(v_base, (long)key * row_stride + d) : 0.0f;
+            float kv = 0.0f, vv = 0.0f;
+            if (key < p0) {
+                kv = flint_load(k_cache, (long)key * hidden + d);
+                vv = flint_load(v_cache, (long)key * hidden + d);
+            } else if (key < kv_end) {
+                kv = flint_load(k_base, (long)(key - p0) * row_stride + d);
+                vv = flint_load(v_base, (long)(key - p0) * row_stride + d);
+            }
+            k_s[j][d] = kv;
+            v_s[j][d] = vv;
         }
         __syncthreads();
         const int tile = kv_end - k0 < FLINT_ATT_KB ? kv_end - k0 : FLINT_ATT_KB;
@@ -112,16 +149,16 @@ static __device__ __forceinline__ void flint_attention(const T* qkv, int row_str
         for (int r = 0; r < FLINT_ATT_ROWS; ++r) {
             const int qr = warp * FLINT_ATT_ROWS + r;
             const int qi = q0 + qr;
-            if (qi >= len) continue;            // warp-uniform
-            if (causal && k0 > qi) continue;    // warp-uniform: the whole tile is masked for this row
+            if (qi >= len) continue;                 // warp-uniform
+            if (causal && k0 > p0 + qi) continue;    // warp-uniform: the whole tile is masked for this row
             const int key = k0 + lane;
             float s = -INFINITY;
-            if (key < kv_end && (!causal || key <= qi)) {
+            if (key < kv_end && (!causal || key <= p0 + qi)) {
                 float dot = 0.0f;
                 for (int d = 0; d < head_dim; ++d) dot += q_s[qr][d] * k_s[lane][d];
                 s = dot;
             }
-            // Key k0 is unmasked for this row (k0 < len, and k0 <= qi when causal): m_new is finite.
+            // Key k0 is unmasked for this row (k0 < kv_end, and k0 <= p0 + qi when causal): m_new is finite.
             const float m_new = fmaxf(m[r], flint_warp_max(s));
             const float corr = expf(m[r] - m_new);  // 0 on the first tile (m = -inf)
             const float p = s == -INFINITY ? 0.0f : expf(s - m_new);
@@ -157,11 +194,20 @@ static __device__ __forceinline__ void flint_attention(const T* qkv, int row_str
     }
 }
 
-#define FLINT_ATTENTION_KERNELS(SUFFIX, T)                                                                        \
-    extern "C" __global__ void attention_##SUFFIX(const T* qkv, int row_stride, const int* starts,               \
-                                                  const int* lengths, int heads, int head_dim, float scale,      \
-                                                  int causal, T* out, int out_stride) {                          \
-        flint_attention<T>(qkv, row_stride, starts, lengths, heads, head_dim, scale, causal, out, out_stride);  \
+#define FLINT_ATTENTION_KERNELS(SUFFIX, T)                                                                         \
+    extern "C" __global__ void attention_##SUFFIX(const T* qkv, int row_stride, const int* starts,                \
+                                                  const int* lengths, int heads, int head_dim, float scale,       \
+                                                  int causal, T* out, int out_stride) {                           \
+        FlintKVCache<T> none = {(const int*)0, (const int*)0, (T*)0, (T*)0, 0};                                   \
+        flint_attention<T>(qkv, row_stride, starts, lengths, heads, head_dim, scale, causal, out, out_stride,     \
+                           none);                                                                                 \
+    }                                                                                                             \
+    extern "C" __global__ void cached_attention_##SUFFIX(                                                         \
+        const T* qkv, int row_stride, const int* starts, const int* lengths, const int* positions,               \
+        const int* slots, int heads, int head_dim, float scale, T* key_cache, T* value_cache, int max_context,    \
+        T* out, int out_stride) {                                                                                 \
+        FlintKVCache<T> cache = {positions, slots, key_cache, value_cache, max_context};                          \
+        flint_attention<T>(qkv, row_stride, starts, lengths, heads, head_dim, scale, 1, out, out_stride, cache);  \
     }
 
 FLINT_ATTENTION_KERNELS(f32, float)

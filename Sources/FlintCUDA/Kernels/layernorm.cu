@@ -1,7 +1,9 @@
 // Flint CUDA kernels: LayerNorm family.
 //
 // What:   embedding_layernorm_<T>: out[r] = LN(word[ids[r]] + position[positions[r]] + type[type_ids[r]])
-//         layernorm_<T>:           out[r] = LN(x[r] + bias + residual[r])
+//                                  (gamma null: the plain sum, no LN: GPT-2's embeddings)
+//         layernorm_<T>:           out[r] = LN(x[r] + bias + residual[r]); sum[r] = x[r] + bias + residual[r]
+//                                  when sum is given (GPT-2's pre-LN residual stream, one pass for both)
 //         LN(v) = (v - mean) / sqrt(var + eps) * gamma + beta, per row, two passes in fp32
 //         (mean first, then the biased variance of (v - mean); eps inside the sqrt, like PyTorch).
 //         T = float (f32) / __half (f16) / __nv_bfloat16 (bf16): storage type only, all math in fp32.
@@ -9,8 +11,11 @@
 //         embedding_layernorm is [rows, cols] with stride cols. layernorm: x row r at x + r*ldx,
 //         out and residual row r at out/residual + r*ldo (residual has out's layout; out may alias x or
 //         residual: every element is read and written by the same thread). bias, gamma, beta: [cols].
+//         sum has out's layout and may alias x or residual (written in the last pass, after the
+//         element's last read), not out.
 //         Nullable: type_ids (type row 0 is used when a type table is given), type (no token-type
-//         embedding), residual, bias. ids/positions/type_ids are int32 in device memory, not range-checked.
+//         embedding), residual, bias, sum; embedding_layernorm's gamma (then beta is ignored).
+//         ids/positions/type_ids are int32 in device memory, not range-checked.
 // Launch: grid (rows, 1, 1); block (256, 1, 1) (any multiple of 32 up to 1024 is correct);
 //         no dynamic shared memory (128 bytes static). One block per row: each thread keeps up to 8 of
 //         its row's values in registers (cols <= 8*blockDim.x stay in registers; longer rows are
@@ -51,19 +56,23 @@ static __device__ __forceinline__ float flint_block_sum(float v, float* red) {
 // Normalizes one row whose value at column c is src(c). Called by the whole block.
 template <typename T, typename Src>
 static __device__ __forceinline__ void flint_layernorm_row(const Src& src, const T* gamma, const T* beta, float eps,
-                                                            int cols, T* out, float* red) {
+                                                            int cols, T* out, T* sum, float* red) {
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
+    if (!gamma) {  // no normalization: store the row as it is
+        for (int c = tid; c < cols; c += nt) flint_store(out, c, src(c));
+        return;
+    }
     float cache[FLINT_LN_CACHE];
-    float sum = 0.0f;
+    float total = 0.0f;
 #pragma unroll
     for (int i = 0; i < FLINT_LN_CACHE; ++i) {
         const int c = tid + i * nt;
         cache[i] = c < cols ? src(c) : 0.0f;
-        sum += cache[i];
+        total += cache[i];
     }
-    for (int c = tid + FLINT_LN_CACHE * nt; c < cols; c += nt) sum += src(c);
-    const float mean = flint_block_sum(sum, red) / (float)cols;
+    for (int c = tid + FLINT_LN_CACHE * nt; c < cols; c += nt) total += src(c);
+    const float mean = flint_block_sum(total, red) / (float)cols;
 
     float sq = 0.0f;
 #pragma unroll
@@ -84,10 +93,14 @@ static __device__ __forceinline__ void flint_layernorm_row(const Src& src, const
 #pragma unroll
     for (int i = 0; i < FLINT_LN_CACHE; ++i) {
         const int c = tid + i * nt;
-        if (c < cols) flint_store(out, c, (cache[i] - mean) * rstd * flint_load(gamma, c) + flint_load(beta, c));
+        if (c < cols) {
+            if (sum) flint_store(sum, c, cache[i]);
+            flint_store(out, c, (cache[i] - mean) * rstd * flint_load(gamma, c) + flint_load(beta, c));
+        }
     }
     for (int c = tid + FLINT_LN_CACHE * nt; c < cols; c += nt) {
         const float v = src(c);
+        if (sum) flint_store(sum, c, v);
         flint_store(out, c, (v - mean) * rstd * flint_load(gamma, c) + flint_load(beta, c));
     }
 }
@@ -129,13 +142,13 @@ static __device__ __forceinline__ void flint_embedding_layernorm(const int* ids,
     src.word = word + (long)ids[row] * cols;
     src.position = position + (long)positions[row] * cols;
     src.type = type ? type + (long)(type_ids ? type_ids[row] : 0) * cols : (const T*)0;
-    flint_layernorm_row(src, gamma, beta, eps, cols, out + (long)row * cols, red);
+    flint_layernorm_row(src, gamma, beta, eps, cols, out + (long)row * cols, (T*)0, red);
 }
 
 template <typename T>
 static __device__ __forceinline__ void flint_layernorm(const T* x, const T* residual, const T* bias, const T* gamma,
                                                         const T* beta, float eps, int rows, int cols, int ldx, T* out,
-                                                        int ldo) {
+                                                        int ldo, T* sum) {
     __shared__ float red[32];
     const int row = blockIdx.x;
     if (row >= rows) return;
@@ -143,7 +156,7 @@ static __device__ __forceinline__ void flint_layernorm(const T* x, const T* resi
     src.x = x + (long)row * ldx;
     src.bias = bias;
     src.residual = residual ? residual + (long)row * ldo : (const T*)0;
-    flint_layernorm_row(src, gamma, beta, eps, cols, out + (long)row * ldo, red);
+    flint_layernorm_row(src, gamma, beta, eps, cols, out + (long)row * ldo, sum ? sum + (long)row * ldo : (T*)0, red);
 }
 
 #define FLINT_LAYERNORM_KERNELS(SUFFIX, T)                                                                          \
@@ -155,8 +168,8 @@ static __device__ __forceinline__ void flint_layernorm(const T* x, const T* resi
     }                                                                                                               \
     extern "C" __global__ void layernorm_##SUFFIX(const T* x, const T* residual, const T* bias, const T* gamma,     \
                                                   const T* beta, float eps, int rows, int cols, int ldx, T* out,    \
-                                                  int ldo) {                                                        \
-        flint_layernorm<T>(x, residual, bias, gamma, beta, eps, rows, cols, ldx, out, ldo);                         \
+                                                  int ldo, T* sum) {                                                \
+        flint_layernorm<T>(x, residual, bias, gamma, beta, eps, rows, cols, ldx, out, ldo, sum);                    \
     }
 
 FLINT_LAYERNORM_KERNELS(f32, float)

@@ -1,6 +1,8 @@
 // Flint CUDA kernels: sequence pooling and L2 normalization (sentence embeddings).
 //
 // What:   first_token_<T>:  out[s, c] = x[starts[s], c]                       ([CLS] pooling)
+//         last_token_<T>:   out[s, c] = x[starts[s] + lengths[s] - 1, c]      (a decoder's next-token row;
+//                           sequences of length 0 are skipped)
 //         mean_pool_<T>:    out[s, c] = mean of x[starts[s] + i, c], i < lengths[s]   (0 if length is 0)
 //         max_pool_<T>:     out[s, c] = max  of x[starts[s] + i, c], i < lengths[s]   (0 if length is 0)
 //         l2_normalize_<T>: x[r, c] = x[r, c] / max(||x[r]||_2, 1e-12), in place
@@ -8,7 +10,7 @@
 // Layout: x is a packed batch [tokens, cols] with row stride ld; sequence s is rows
 //         starts[s] ..< starts[s] + lengths[s] (int32 arrays in device memory). out is
 //         [sequences, cols], contiguous (stride cols). l2_normalize: x [rows, cols], stride cols.
-// Launch: first_token / mean_pool / max_pool: grid (sequences, 1, 1), block (256, 1, 1)
+// Launch: first_token / last_token / mean_pool / max_pool: grid (sequences, 1, 1), block (256, 1, 1)
 //         (any block size is correct), no shared memory.
 //         l2_normalize: grid (rows, 1, 1), block (256, 1, 1) (any multiple of 32 up to 1024),
 //         no dynamic shared memory (128 bytes static).
@@ -51,6 +53,15 @@ static __device__ __forceinline__ void flint_first_token(const T* x, int ld, con
     const int s = blockIdx.x;
     if (s >= sequences) return;
     const T* row = x + (long)starts[s] * ld;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long)s * cols + c] = row[c];
+}
+
+template <typename T>
+static __device__ __forceinline__ void flint_last_token(const T* x, int ld, const int* starts, const int* lengths,
+                                                         int sequences, int cols, T* out) {
+    const int s = blockIdx.x;
+    if (s >= sequences || lengths[s] <= 0) return;
+    const T* row = x + (long)(starts[s] + lengths[s] - 1) * ld;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long)s * cols + c] = row[c];
 }
 
@@ -103,6 +114,10 @@ static __device__ __forceinline__ void flint_l2_normalize(T* x, int rows, int co
     extern "C" __global__ void first_token_##SUFFIX(const T* x, int ld, const int* starts, int sequences,      \
                                                     int cols, T* out) {                                        \
         flint_first_token<T>(x, ld, starts, sequences, cols, out);                                             \
+    }                                                                                                          \
+    extern "C" __global__ void last_token_##SUFFIX(const T* x, int ld, const int* starts, const int* lengths,  \
+                                                   int sequences, int cols, T* out) {                          \
+        flint_last_token<T>(x, ld, starts, lengths, sequences, cols, out);                                     \
     }                                                                                                          \
     extern "C" __global__ void mean_pool_##SUFFIX(const T* x, int ld, const int* starts, const int* lengths,   \
                                                   int sequences, int cols, T* out) {                           \

@@ -60,25 +60,17 @@ public struct Bert: Sendable {
         return out
     }
 
-    static func epilogue(for activation: String, path: String) throws(FlintError) -> Plan.Epilogue {
-        switch activation {
-        case "gelu": return .gelu
-        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": return .geluTanh
-        default: throw .unsupportedModel(path: path, reason: "hidden_act \"\(activation)\" is not implemented (gelu, gelu_new)")
-        }
-    }
-
     /// Builds the forward plan for batches of up to `maxTokens` tokens in `maxSequences` sequences.
     public func plan(outputs: Set<Output>, maxTokens: Int, maxSequences: Int, pooling: Plan.Pooling = .mean,
                      normalize: Bool = false, configPath: String = "config.json") throws(FlintError) -> Plan
     {
         let c = config
         let h = c.hiddenSize
-        let act = try Self.epilogue(for: c.hiddenAct, path: configPath)
+        let act = try Plan.Epilogue(huggingFace: c.hiddenAct, field: "hidden_act", path: configPath)
         var p = Plan(maxTokens: maxTokens, maxSequences: maxSequences)
         func w(_ key: String, _ shape: Shape, _ usage: Plan.WeightUsage) -> Int { p.weight(prefix + key, shape, usage) }
 
-        var x = p.buffer("hidden", columns: h)
+        let x = p.buffer("hidden", columns: h)
         p.append(.embed(
             word: w("embeddings.word_embeddings.weight", [c.vocabSize, h], .table),
             position: w("embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, h], .table),

@@ -1,0 +1,260 @@
+// Flint CUDA kernels: next-token selection on the device (logits processing + sampling), so a
+// decode step sends back token ids only.
+//
+// What:   sample_tokens_<T>: for sequence s, with its FlintSampling parameters (the procedure of
+//         FlintCore's SamplingParameters; FlintCPU's Sampler is the plain reference):
+//         1. the slot's bit set of seen tokens: cleared when the sequence starts at position 0, then
+//            the sequence's tokens of this batch are added;
+//         2. repetition penalty on seen tokens (x / p if x > 0, else x · p); greedy (temperature 0):
+//            the largest logit, lowest id on ties;
+//         3. otherwise x / temperature, then the top-k and top-p thresholds, each found by bisection
+//            over the order-preserving 32-bit keys of the logits: top-k keeps keys >= the k-th
+//            largest (exact counts), top-p keeps a token when the mass of strictly larger logits is
+//            < top_p (masses by fixed-order block reductions: reproducible run to run);
+//         4. the draw: u = uniform(seed, position of the new token) (24 bits of SplitMix64, as
+//            SamplingParameters.uniform), the first kept id whose running sum of exp(x - max)
+//            exceeds u · Σ exp(x - max): a block-wide exclusive scan over contiguous chunks of the
+//            vocabulary, so the order is the vocabulary's.
+// Layout: logits [sequences, ld] in T (columns 0 ..< vocab used). ids / positions: the packed batch's
+//         tokens; starts / lengths / slots: per sequence (int32). seen: [slots, words] uint32 with
+//         words = ceil(vocab / 32). params: [sequences] FlintSampling (32 bytes). out: [sequences] int32.
+// Launch: grid (sequences, 1, 1); block (1024, 1, 1) exactly (each thread owns one contiguous chunk
+//         of ceil(vocab / 1024) ids); no dynamic shared memory (~4.3 KB static). Sequences of length
+//         0 (bucket padding) exit at once. Cost: one pass for greedy; up to ~70 passes over the row
+//         with top-k and top-p (a radix select would cut this when sampling speed matters).
+#ifndef FLINT_CUDA_EMULATION
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#endif
+#ifndef INFINITY  // NVRTC has no <math.h>
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
+static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
+static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
+static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
+
+// SamplingParameters as the host packs them.
+struct FlintSampling {
+    float temperature;         // 0: greedy
+    float top_p;               // 1: off
+    float repetition_penalty;  // 1: off
+    int top_k;                 // 0: off
+    unsigned seed_lo, seed_hi;
+    int unused0, unused1;
+};
+
+#define FLINT_SAMPLE_THREADS 1024
+
+// Order-preserving key: a < b as floats <=> key(a) < key(b) as unsigned (no NaNs here).
+static __device__ __forceinline__ unsigned flint_key(float x) {
+    const unsigned b = __float_as_uint(x);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+static __device__ __forceinline__ unsigned long long flint_splitmix64(unsigned long long x) {
+    unsigned long long z = x + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// Block-wide reductions over all 1024 threads, result in every thread. red: 32 slots of shared memory.
+template <typename V, typename Op>
+static __device__ __forceinline__ V flint_block_reduce(V v, V* red, Op op) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    __syncthreads();  // red may still be read by the previous reduction
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = red[lane];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+struct FlintAdd {
+    template <typename V>
+    __device__ __forceinline__ V operator()(V a, V b) const { return a + b; }
+};
+struct FlintMax {
+    template <typename V>
+    __device__ __forceinline__ V operator()(V a, V b) const { return a > b ? a : b; }
+};
+struct FlintMin {
+    template <typename V>
+    __device__ __forceinline__ V operator()(V a, V b) const { return a < b ? a : b; }
+};
+
+// Exclusive prefix sum of v over the block, in thread order (fixed order: deterministic).
+static __device__ __forceinline__ float flint_block_exclusive_scan(float v, float* red, float* total) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    float inclusive = v;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        const float n = __shfl_up_sync(0xffffffffu, inclusive, o);
+        if (lane >= o) inclusive += n;
+    }
+    __syncthreads();
+    if (lane == 31) red[warp] = inclusive;
+    __syncthreads();
+    if (warp == 0) {
+        float w = red[lane];
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const float n = __shfl_up_sync(0xffffffffu, w, o);
+            if (lane >= o) w += n;
+        }
+        red[lane] = w;  // inclusive scan of the warp totals
+    }
+    __syncthreads();
+    *total = red[31];
+    return (warp > 0 ? red[warp - 1] : 0.0f) + inclusive - v;
+}
+
+// One sequence's processed logits: penalty, then temperature.
+template <typename T>
+struct FlintLogits {
+    const T* row;
+    const unsigned* seen;
+    float penalty, inv_temperature;
+    __device__ __forceinline__ float operator()(int v) const {
+        float x = flint_load(row, v);
+        if (penalty != 1.0f && (seen[v >> 5] >> (v & 31)) & 1u) x = x > 0.0f ? x / penalty : x * penalty;
+        return x * inv_temperature;
+    }
+};
+
+template <typename T>
+static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int ld, int vocab, const int* ids,
+                                                            const int* starts, const int* lengths, const int* positions,
+                                                            const int* slots, unsigned* seen, int words,
+                                                            const FlintSampling* params, int* out) {
+    __shared__ float red_f[32];
+    __shared__ int red_i[32];
+    const int s = blockIdx.x;
+    const int len = lengths[s];
+    if (len <= 0) return;  // whole block: before any barrier
+    const int tid = threadIdx.x, nt = blockDim.x;
+    const int first = starts[s];
+    unsigned* bits = seen + (long)slots[s] * words;
+    if (positions[first] == 0)
+        for (int i = tid; i < words; i += nt) bits[i] = 0u;
+    __syncthreads();
+    for (int i = tid; i < len; i += nt) {
+        const int id = ids[first + i];
+        atomicOr(&bits[id >> 5], 1u << (id & 31));
+    }
+    __syncthreads();
+
+    const FlintSampling p = params[s];
+    const bool greedy = p.temperature == 0.0f;
+    FlintLogits<T> x;
+    x.row = logits + (long)s * ld;
+    x.seen = bits;
+    x.penalty = p.repetition_penalty;
+    x.inv_temperature = greedy ? 1.0f : 1.0f / p.temperature;
+    const int chunk = (vocab + nt - 1) / nt;
+    const int v0 = tid * chunk < vocab ? tid * chunk : vocab;
+    const int v1 = v0 + chunk < vocab ? v0 + chunk : vocab;
+
+    // Largest logit; greedy: the lowest id holding it.
+    float best = -INFINITY;
+    int best_id = 0x7fffffff;
+    for (int v = v0; v < v1; ++v) {
+        const float xv = x(v);
+        if (xv > best) {
+            best = xv;
+            best_id = v;
+        }
+    }
+    const float m = flint_block_reduce(best, red_f, FlintMax());
+    if (greedy) {
+        const int id = flint_block_reduce(best == m ? best_id : 0x7fffffff, red_i, FlintMin());
+        if (tid == 0) out[s] = id;
+        return;
+    }
+
+    // Top-k: the largest key T with count(key >= T) >= k.
+    unsigned threshold = 0u;
+    if (p.top_k > 0 && p.top_k < vocab) {
+        unsigned lo = 0u, hi = 0xffffffffu;
+        while (lo < hi) {
+            const unsigned mid = lo + (unsigned)(((unsigned long long)hi - lo + 1ull) >> 1);
+            int count = 0;
+            for (int v = v0; v < v1; ++v) count += flint_key(x(v)) >= mid;
+            if (flint_block_reduce(count, red_i, FlintAdd()) >= p.top_k) lo = mid;
+            else hi = mid - 1u;
+        }
+        threshold = lo;
+    }
+    // Top-p: the smallest key T whose mass strictly above is < top_p of the kept mass.
+    if (p.top_p < 1.0f) {
+        float kept = 0.0f;
+        for (int v = v0; v < v1; ++v) {
+            const float xv = x(v);
+            if (flint_key(xv) >= threshold) kept += expf(xv - m);
+        }
+        const float limit = p.top_p * flint_block_reduce(kept, red_f, FlintAdd());
+        unsigned lo = 0u, hi = 0xffffffffu;
+        while (lo < hi) {
+            const unsigned mid = lo + ((hi - lo) >> 1);
+            float above = 0.0f;
+            for (int v = v0; v < v1; ++v) {
+                const float xv = x(v);
+                const unsigned k = flint_key(xv);
+                if (k >= threshold && k > mid) above += expf(xv - m);
+            }
+            if (flint_block_reduce(above, red_f, FlintAdd()) < limit) hi = mid;
+            else lo = mid + 1u;
+        }
+        threshold = lo > threshold ? lo : threshold;
+    }
+
+    // The draw, in vocabulary order.
+    float mine = 0.0f;
+    for (int v = v0; v < v1; ++v) {
+        const float xv = x(v);
+        if (flint_key(xv) >= threshold) mine += expf(xv - m);
+    }
+    float total;
+    const float before = flint_block_exclusive_scan(mine, red_f, &total);
+    const unsigned long long seed = ((unsigned long long)p.seed_hi << 32) | p.seed_lo;
+    const unsigned position = (unsigned)(positions[first + len - 1] + 1);
+    const unsigned long long bits64 = flint_splitmix64(seed ^ flint_splitmix64((unsigned long long)position));
+    const float target = (float)(unsigned)(bits64 >> 40) * (1.0f / 16777216.0f) * total;
+    int pick = 0x7fffffff, last_kept = -1;
+    if (mine > 0.0f && before <= target && target < before + mine) {
+        float running = before;
+        for (int v = v0; v < v1; ++v) {
+            const float xv = x(v);
+            if (flint_key(xv) < threshold) continue;
+            running += expf(xv - m);
+            last_kept = v;
+            if (running > target) {
+                pick = v;
+                break;
+            }
+        }
+        if (pick == 0x7fffffff) pick = last_kept;  // rounding inside the chunk
+    }
+    for (int v = v1 - 1; v >= v0 && last_kept < 0; --v)
+        if (flint_key(x(v)) >= threshold) last_kept = v;
+    pick = flint_block_reduce(pick, red_i, FlintMin());
+    if (pick == 0x7fffffff) pick = flint_block_reduce(last_kept, red_i, FlintMax());  // rounding at the very end
+    if (tid == 0) out[s] = pick;
+}
+
+#define FLINT_SAMPLING_KERNELS(SUFFIX, T)                                                                          \
+    extern "C" __global__ void sample_tokens_##SUFFIX(const T* logits, int ld, int vocab, const int* ids,         \
+                                                      const int* starts, const int* lengths, const int* positions, \
+                                                      const int* slots, unsigned* seen, int words,                 \
+                                                      const FlintSampling* params, int* out) {                     \
+        flint_sample_tokens<T>(logits, ld, vocab, ids, starts, lengths, positions, slots, seen, words, params,     \
+                               out);                                                                               \
+    }
+
+FLINT_SAMPLING_KERNELS(f32, float)
+FLINT_SAMPLING_KERNELS(f16, __half)
+FLINT_SAMPLING_KERNELS(bf16, __nv_bfloat16)

@@ -1,0 +1,89 @@
+import FlintCPU
+import FlintCore
+import Testing
+
+/// The reference sampler (`SamplingParameters` documents the procedure): each rule on small
+/// hand-made logits, and the draw's distribution against softmax.
+@Suite("Sampler")
+struct SamplerTests {
+    static func pick(_ logits: [Float], _ p: SamplingParameters, seen: [Int32] = [], position: Int32 = 0) -> Int32 {
+        var bits = [UInt32](repeating: 0, count: Sampler.words(vocabularySize: logits.count))
+        bits.withUnsafeMutableBufferPointer { Sampler.markSeen($0.baseAddress!, words: $0.count, ids: seen[...], reset: true) }
+        return logits.withUnsafeBufferPointer { l in
+            bits.withUnsafeBufferPointer { Sampler.sample(logits: l.baseAddress!, vocabularySize: logits.count, seen: $0.baseAddress!, parameters: p, position: position) }
+        }
+    }
+
+    static func frequencies(_ logits: [Float], _ p: SamplingParameters, draws: Int = 20000) -> [Double] {
+        var counts = [Double](repeating: 0, count: logits.count)
+        for position in 0..<draws { counts[Int(pick(logits, p, position: Int32(position)))] += 1 }
+        return counts.map { $0 / Double(draws) }
+    }
+
+    @Test func greedyTakesTheLowestIdOfTheLargestLogit() {
+        #expect(Self.pick([0.1, 2, -1, 2], .greedy) == 1)
+        #expect(Self.pick([-3, -2, -5], .greedy) == 1)
+    }
+
+    @Test func repetitionPenaltyDividesPositiveAndMultipliesNegativeLogits() {
+        // 2 / 1.5 = 1.33 < 1.5: the seen token loses its lead.
+        #expect(Self.pick([2, 1.5, 0], SamplingParameters(temperature: 0, repetitionPenalty: 1.5), seen: [0]) == 1)
+        // -1 · 3 = -3 < -2: a seen negative logit gets worse, not better.
+        #expect(Self.pick([-1, -2], SamplingParameters(temperature: 0, repetitionPenalty: 3), seen: [0]) == 1)
+        #expect(Self.pick([2, 1.5, 0], SamplingParameters(temperature: 0, repetitionPenalty: 1.5), seen: [2]) == 0)
+    }
+
+    @Test func drawsFollowTheSoftmax() {
+        let logits: [Float] = [1, 0, -1, 2]
+        let e = logits.map { Double(_exp($0)) }, z = e.reduce(0, +)
+        for (f, want) in zip(Self.frequencies(logits, SamplingParameters(seed: 1)), e.map { $0 / z }) {
+            #expect(abs(f - want) < 0.015, "frequency \(f) vs softmax \(want)")
+        }
+        // Temperature 0.5 sharpens: p ∝ exp(2x).
+        let sharp = logits.map { Double(_exp(2 * $0)) }, zs = sharp.reduce(0, +)
+        for (f, want) in zip(Self.frequencies(logits, SamplingParameters(temperature: 0.5, seed: 2)), sharp.map { $0 / zs }) {
+            #expect(abs(f - want) < 0.015, "frequency \(f) vs softmax(2x) \(want)")
+        }
+    }
+
+    @Test func topKAndTopPKeepTheRightTokens() {
+        let logits: [Float] = [0.5, 3, 1, 2.5, -1]
+        let topTwo = Self.frequencies(logits, SamplingParameters(topK: 2, seed: 3), draws: 2000)
+        #expect(Set(topTwo.indices.filter { topTwo[$0] > 0 }) == [1, 3])
+        for position in 0..<200 { #expect(Self.pick(logits, SamplingParameters(topK: 1, seed: 9), position: Int32(position)) == 1) }
+        // probabilities 0.5, 0.3, 0.15, 0.05: top-p 0.8 keeps the first two (mass above the third is 0.8).
+        let probs: [Float] = [0.5, 0.3, 0.15, 0.05].map { _log($0) }
+        let f = Self.frequencies(probs, SamplingParameters(topP: 0.8, seed: 4), draws: 5000)
+        #expect(f[2] == 0 && f[3] == 0 && abs(f[0] - 0.625) < 0.03, "top-p frequencies \(f)")
+        for position in 0..<100 { #expect(Self.pick(probs, SamplingParameters(topP: 0.01, seed: 5), position: Int32(position)) == 0) }
+    }
+
+    @Test func drawsAreReproducibleAndDependOnSeedAndPosition() {
+        let logits = (0..<50).map { Float($0 % 7) * 0.3 }
+        let p = SamplingParameters(temperature: 1, seed: 42)
+        let a = (0..<64).map { Self.pick(logits, p, position: Int32($0)) }
+        #expect(a == (0..<64).map { Self.pick(logits, p, position: Int32($0)) })
+        #expect(a != (0..<64).map { Self.pick(logits, SamplingParameters(temperature: 1, seed: 43), position: Int32($0)) })
+        #expect(Set(a).count > 5)
+        let u = (0..<1000).map { SamplingParameters.uniform(seed: 1, position: Int32($0)) }
+        #expect(u.allSatisfy { $0 >= 0 && $0 < 1 } && Set(u).count > 990)
+    }
+
+    @Test func parametersOutOfRangeAreRefused() {
+        for bad in [SamplingParameters(temperature: -1), SamplingParameters(temperature: .nan), SamplingParameters(topK: -1),
+                    SamplingParameters(topP: 0), SamplingParameters(topP: 1.5), SamplingParameters(repetitionPenalty: 0)] {
+            #expect(throws: FlintError.self) { try bad.validate() }
+        }
+        #expect(throws: Never.self) { try SamplingParameters(temperature: 0.7, topK: 40, topP: 0.9, repetitionPenalty: 1.1).validate() }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func _exp(_ x: Float) -> Float { Glibc.expf(x) }
+private func _log(_ x: Float) -> Float { Glibc.logf(x) }
+#elseif canImport(Darwin)
+import Darwin
+private func _exp(_ x: Float) -> Float { Darwin.expf(x) }
+private func _log(_ x: Float) -> Float { Darwin.logf(x) }
+#endif

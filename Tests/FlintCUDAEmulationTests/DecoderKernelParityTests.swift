@@ -1,0 +1,153 @@
+// The decoder (GPT-2) kernels under the CUDA emulation against the CPU backend: KV-cache attention,
+// the last-token gather, LayerNorm that also writes the residual sum, embeddings without LayerNorm,
+// and next-token sampling. Same conventions as KernelParityTests.
+import CFlintCUDAEmulation
+import FlintCPU
+import FlintCore
+import Testing
+
+@Suite("CUDA decoder kernels under emulation vs CPU")
+struct DecoderKernelParityTests {
+    static let cacheCases: [(dtype: EmuDType, headDim: Int)] = EmuDType.allCases.flatMap { d in [12, 64, 128].map { (d, $0) } }
+
+    /// A prefill of three sequences into slots 2, 0, 1 (one longer than a key tile), then a decode
+    /// step of one token each: outputs and the cache contents match the CPU's.
+    @Test(arguments: cacheCases)
+    func cachedAttention(dtype: EmuDType, headDim: Int) {
+        var rng = EmuRng(UInt64(21 + headDim))
+        let heads = 2, hidden = heads * headDim, maxContext = 48, slots: [Int32] = [2, 0, 1]
+        let rowStride = 3 * hidden + 2, outStride = hidden + 1
+        let scale = 0.7 / Float(headDim).squareRoot()
+        let keyCache = DeviceBuffer(count: 3 * maxContext * hidden, dtype: dtype)
+        let valueCache = DeviceBuffer(count: 3 * maxContext * hidden, dtype: dtype)
+        var cpuKeys = [Float](repeating: 0, count: 3 * maxContext * hidden), cpuValues = cpuKeys
+        for (lengths, offsets) in [([5, 37, 1] as [Int32], [0, 0, 0] as [Int32]), ([1, 1, 1], [5, 37, 1])] {
+            var starts: [Int32] = [], positions: [Int32] = []
+            for (s, l) in lengths.enumerated() {
+                starts.append(Int32(positions.count))
+                positions += (0..<l).map { offsets[s] + $0 }
+            }
+            let tokens = positions.count
+            let qkv = dtype.rounded(rng.array(tokens * rowStride, scale: 2))
+            let out = DeviceBuffer(count: tokens * outStride, dtype: dtype)
+            emuRun("cached_attention_\(dtype)", grid: ((Int(lengths.max()!) + 15) / 16, heads, lengths.count), block: (128, 1, 1), [
+                .buffer(DeviceBuffer(qkv, dtype: dtype)), .int(rowStride), .ints(IntBuffer(starts)), .ints(IntBuffer(lengths)),
+                .ints(IntBuffer(positions)), .ints(IntBuffer(slots)), .int(heads), .int(headDim), .f32(scale), .buffer(keyCache),
+                .buffer(valueCache), .int(maxContext), .buffer(out), .int(outStride),
+            ])
+            var ref = [Float](repeating: 0, count: tokens * outStride)
+            CPUKernels.cachedAttention(qkv: qkv, rowStride: rowStride, starts: starts, lengths: lengths, positions: positions, slots: slots,
+                                       heads: heads, headDim: headDim, scale: scale, keyCache: &cpuKeys, valueCache: &cpuValues,
+                                       maxContext: maxContext, out: &ref, outStride: outStride, pool: cpuPool)
+            expectClose(packRows(out.floats, rows: tokens, cols: hidden, ld: outStride), packRows(ref, rows: tokens, cols: hidden, ld: outStride),
+                        dtype, "cached_attention head_dim \(headDim), \(tokens) tokens")
+            #expect(keyCache.floats == dtype.rounded(cpuKeys) && valueCache.floats == dtype.rounded(cpuValues), "cache contents [\(dtype)]")
+        }
+    }
+
+    @Test(arguments: EmuDType.allCases)
+    func lastToken(dtype: EmuDType) {
+        var rng = EmuRng(22)
+        let lengths: [Int32] = [3, 1, 7, 0], starts: [Int32] = [0, 3, 4, 11], cols = 37, ld = 40
+        let x = dtype.rounded(rng.array(11 * ld))
+        let out = DeviceBuffer(count: 4 * cols, dtype: dtype)
+        emuRun("last_token_\(dtype)", grid: (4, 1, 1), block: (256, 1, 1), [
+            .buffer(DeviceBuffer(x, dtype: dtype)), .int(ld), .ints(IntBuffer(starts)), .ints(IntBuffer(lengths)), .int(4), .int(cols), .buffer(out),
+        ])
+        var want = [Float](repeating: 0, count: 4 * cols)  // the empty sequence's row stays untouched
+        for s in 0..<3 { for c in 0..<cols { want[s * cols + c] = x[(Int(starts[s] + lengths[s]) - 1) * ld + c] } }
+        #expect(out.floats == want, "last_token [\(dtype)]")
+    }
+
+    /// GPT-2's pre-LN pass: out = LN(x + residual) and sum = x + residual written over the residual.
+    @Test(arguments: EmuDType.allCases)
+    func layerNormWithResidualSum(dtype: EmuDType) {
+        var rng = EmuRng(23)
+        for (rows, cols) in rowShapes {
+            let x = dtype.rounded(rng.array(rows * cols, scale: 2)), residual = dtype.rounded(rng.array(rows * cols))
+            let gamma = dtype.rounded(rng.array(cols).map { 1 + 0.2 * $0 }), beta = dtype.rounded(rng.array(cols, scale: 0.1))
+            let stream = DeviceBuffer(residual, dtype: dtype)
+            let out = DeviceBuffer(count: rows * cols, dtype: dtype)
+            emuRun("layernorm_\(dtype)", grid: (rows, 1, 1), block: (256, 1, 1), [
+                .buffer(DeviceBuffer(x, dtype: dtype)), .buffer(stream), .buffer(nil), .buffer(DeviceBuffer(gamma, dtype: dtype)),
+                .buffer(DeviceBuffer(beta, dtype: dtype)), .f32(1e-5), .int(rows), .int(cols), .int(cols), .buffer(out), .int(cols), .buffer(stream),
+            ])
+            var ref = [Float](repeating: 0, count: rows * cols), sum = residual
+            CPUKernels.layerNorm(x, residual: residual, gamma: gamma, beta: beta, eps: 1e-5, rows: rows, cols: cols, out: &ref, sum: &sum, pool: cpuPool)
+            expectClose(out.floats, ref, dtype, "layernorm+sum rows \(rows) cols \(cols)")
+            expectClose(stream.floats, sum, dtype, "residual sum rows \(rows) cols \(cols)")
+        }
+    }
+
+    /// GPT-2's embeddings: word + position, no LayerNorm (null gamma).
+    @Test(arguments: EmuDType.allCases)
+    func embeddingWithoutLayerNorm(dtype: EmuDType) {
+        var rng = EmuRng(24)
+        let rows = 9, cols = 70, vocab = 31, positions = 12
+        let word = dtype.rounded(rng.array(vocab * cols)), position = dtype.rounded(rng.array(positions * cols))
+        let ids = (0..<rows).map { _ in rng.index(vocab) }, pos = (0..<rows).map { _ in rng.index(positions) }
+        let out = DeviceBuffer(count: rows * cols, dtype: dtype)
+        emuRun("embedding_layernorm_\(dtype)", grid: (rows, 1, 1), block: (256, 1, 1), [
+            .ints(IntBuffer(ids)), .ints(IntBuffer(pos)), .ints(nil), .buffer(DeviceBuffer(word, dtype: dtype)),
+            .buffer(DeviceBuffer(position, dtype: dtype)), .buffer(nil), .buffer(nil), .buffer(nil), .f32(0), .int(rows), .int(cols), .buffer(out),
+        ])
+        var ref = [Float](repeating: 0, count: rows * cols)
+        CPUKernels.embeddingLayerNorm(ids: ids, positions: pos, typeIds: nil, word: word, position: position, type: nil, gamma: nil, beta: nil,
+                                      eps: 0, rows: rows, cols: cols, out: &ref, pool: cpuPool)
+        expectClose(out.floats, ref, dtype, "embedding sum")
+    }
+
+    static let samplingCases: [SamplingParameters] = [
+        .greedy, SamplingParameters(temperature: 0, repetitionPenalty: 1.5), SamplingParameters(temperature: 1, seed: 3),
+        SamplingParameters(temperature: 0.7, topK: 5, seed: 4), SamplingParameters(temperature: 1.3, topP: 0.6, seed: 5),
+        SamplingParameters(temperature: 0.9, topK: 50, topP: 0.9, repetitionPenalty: 1.2, seed: 6),
+        SamplingParameters(temperature: 1, topK: 1, seed: 7),
+    ]
+
+    /// The device sampler picks what the CPU reference picks, for every kind of sampling, over many
+    /// draws (positions), and keeps the seen-token bit sets identical.
+    @Test(arguments: samplingCases)
+    func sampling(_ p: SamplingParameters) {
+        var rng = EmuRng(25)
+        let vocab = 1500, words = Sampler.words(vocabularySize: vocab), sequences = 3
+        // Sequence 1 restarts at position 0 (its bit set is cleared); the others continue.
+        let lengths: [Int32] = [2, 3, 1], starts: [Int32] = [0, 2, 5], positions: [Int32] = [9, 10, 0, 1, 2, 4], slots: [Int32] = [1, 2, 0]
+        var mismatches = 0
+        for round in 0..<12 {
+            var logits = rng.array(sequences * vocab, scale: 4)
+            logits[vocab + 17] = logits[vocab + 18]  // a tie
+            let ids = (0..<6).map { _ in rng.index(vocab) }
+            let seenStart = (0..<(sequences * words)).map { _ in UInt32(truncatingIfNeeded: Int(rng.index(1 << 30)) * 7) & 0x0101_0101 }
+            let seen = IntBuffer(seenStart.map { Int32(bitPattern: $0) })
+            let out = IntBuffer([Int32](repeating: -1, count: sequences))
+            var params = p
+            params.seed = p.seed &+ UInt64(round)
+            let packed: [Int32] = (0..<sequences).flatMap { _ in
+                [Int32(bitPattern: params.temperature.bitPattern), Int32(bitPattern: params.topP.bitPattern),
+                 Int32(bitPattern: params.repetitionPenalty.bitPattern), Int32(params.topK),
+                 Int32(bitPattern: UInt32(truncatingIfNeeded: params.seed)), Int32(bitPattern: UInt32(truncatingIfNeeded: params.seed >> 32)), 0, 0]
+            }
+            emuRun("sample_tokens_f32", grid: (sequences, 1, 1), block: (1024, 1, 1), [
+                .buffer(DeviceBuffer(logits, dtype: .f32)), .int(vocab), .int(vocab), .ints(IntBuffer(ids)), .ints(IntBuffer(starts)),
+                .ints(IntBuffer(lengths)), .ints(IntBuffer(positions)), .ints(IntBuffer(slots)), .ints(seen), .int(words),
+                .ints(IntBuffer(packed)), .ints(out),
+            ])
+            var cpuSeen = seenStart
+            for s in 0..<sequences {
+                let first = Int(starts[s]), last = first + Int(lengths[s]) - 1
+                let want = cpuSeen.withUnsafeMutableBufferPointer { bits -> Int32 in
+                    let slotBits = bits.baseAddress! + Int(slots[s]) * words
+                    Sampler.markSeen(slotBits, words: words, ids: ids[first...last], reset: positions[first] == 0)
+                    return logits.withUnsafeBufferPointer {
+                        Sampler.sample(logits: $0.baseAddress! + s * vocab, vocabularySize: vocab, seen: slotBits, parameters: params,
+                                       position: positions[last] + 1)
+                    }
+                }
+                if out.values[s] != want { mismatches += 1 }
+            }
+            #expect(seen.values.map { UInt32(bitPattern: $0) } == cpuSeen, "seen bits, round \(round)")
+        }
+        // Exact agreement is expected; one differing draw in 36 would mean a float sum landed on a boundary.
+        #expect(mismatches == 0, "\(mismatches) of 36 draws differ from the CPU sampler for \(p)")
+    }
+}
