@@ -34,6 +34,8 @@ let package = Package(
         // The emulated CUDA driver: the CUDA backend's plans run in CI without a GPU.
         .target(name: "FlintCUDAEmulation", dependencies: ["FlintCUDA", "FlintCPU", "FlintCore", "CFlintCUDAEmulation"]),
         .target(name: "FlintModels", dependencies: ["FlintCore", "FlintCheckpoint", "FlintTokenizers"]),
+        // Op cases (one plan step each, odd sizes) that any backend runs against the CPU backend.
+        .target(name: "FlintBackendChecks", dependencies: ["FlintCore"]),
         .executableTarget(
             name: "flint",
             dependencies: [
@@ -43,6 +45,7 @@ let package = Package(
                 "FlintCheckpoint",
                 "FlintCPU",
                 "FlintModels",
+                "FlintBackendChecks",
                 "FlintCUDA",
                 "FlintCUDAEmulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -57,7 +60,8 @@ let package = Package(
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore"]),
         .testTarget(
             name: "FlintCUDABackendTests",
-            dependencies: ["FlintCUDA", "FlintCUDAEmulation", "FlintCPU", "FlintModels", "FlintCheckpoint", "FlintCore", "FlintTestSupport"]
+            dependencies: ["FlintCUDA", "FlintCUDAEmulation", "FlintCPU", "FlintModels", "FlintCheckpoint", "FlintCore", "FlintBackendChecks",
+                           "FlintTestSupport"]
         ),
         .testTarget(name: "FlintCUDATests", dependencies: ["FlintCUDA", "FlintCore", "FlintTestSupport"]),
         .testTarget(name: "FlintCUDAEmulationTests", dependencies: ["CFlintCUDAEmulation", "FlintCPU", "FlintCore"]),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlintBackendChecks
 import FlintCUDA
 import FlintCUDAEmulation
 import FlintCore
@@ -29,6 +30,9 @@ struct Check: ParsableCommand {
 
     @Option(name: .long, help: "Folder of the tiny BERT fixtures.")
     var fixtures = "Tests/Fixtures/bert"
+
+    @Option(name: .long, help: "Folder of the tiny GPT-2 fixtures.")
+    var gpt2Fixtures = "Tests/Fixtures/gpt2"
 
     @Option(name: .long, help: "all-MiniLM-L6-v2 folder for the fp16 cosine check (skipped when absent).")
     var minilm = ".cache/assets/all-MiniLM-L6-v2"
@@ -93,8 +97,13 @@ struct Check: ParsableCommand {
             throw ValidationError("--device must be cuda or cuda-emulated")
         }
         let check = ParityCheck(makeBackend: makeBackend, fixtures: fixtures)
-        var rows = try check.run(progress: { if !json { Console.progress($0) } })
-        if rows.isEmpty { throw CommandError("no tiny BERT fixtures in \(fixtures) (run from the repository root or pass --fixtures)") }
+        var rows = try check.opRows(progress: { if !json { Console.progress($0) } })
+        let encoderRows = try check.run(progress: { if !json { Console.progress($0) } })
+        if encoderRows.isEmpty { throw CommandError("no tiny BERT fixtures in \(fixtures) (run from the repository root or pass --fixtures)") }
+        rows += encoderRows
+        let decoderRows = try check.gpt2Rows(fixtures: gpt2Fixtures, progress: { if !json { Console.progress($0) } })
+        if decoderRows.isEmpty { throw CommandError("no tiny GPT-2 fixtures in \(gpt2Fixtures) (run from the repository root or pass --gpt2-fixtures)") }
+        rows += decoderRows
         var cosine: Float?
         if access(minilm + "/model.safetensors", R_OK) == 0 {
             if !json { Console.progress("checking all-MiniLM-L6-v2 embeddings (f32, f16)...") }

@@ -1,3 +1,4 @@
+import FlintBackendChecks
 import FlintCPU
 import FlintCUDA
 import FlintCheckpoint
@@ -5,8 +6,10 @@ import FlintCore
 import FlintJSON
 import FlintModels
 
-/// `flint check --device ...`: whole models on a CUDA backend against the CPU backend — every
-/// tiny BERT fixture (all heads, a sharded and f16/bf16 checkpoints) in f32, f16 and bf16, and
+/// `flint check --device ...`: every op case of FlintBackendChecks (each step kind at odd sizes, in
+/// f32/f16/bf16), then whole models on a CUDA backend against the CPU backend — every
+/// tiny BERT fixture (all heads, a sharded and f16/bf16 checkpoints) in f32, f16 and bf16, every
+/// tiny GPT-2 (prefill and decode through the KV cache, and greedy generation on the device), and
 /// all-MiniLM-L6-v2 when its folder is present (fp16 embeddings must reach cosine ≥ 0.9999).
 struct ParityCheck {
     struct Row {
@@ -34,6 +37,21 @@ struct ParityCheck {
     let fixtures: String
     let cpu = CPUBackend()
 
+    /// The op cases, each in every dtype it applies to.
+    func opRows(progress: (String) -> Void) throws -> [Row] {
+        var rows: [Row] = []
+        for dtype in [DType.f32, .f16, .bf16] {
+            progress("checking the ops in \(dtype)...")
+            let backend = try makeBackend(dtype)
+            for c in OpChecks.cases() where c.dtypes.contains(dtype) {
+                let err = try c.maxError(on: backend, reference: cpu)
+                rows.append(Row(name: "op", dtype: dtype, output: c.name + (c.comparison == .exact ? " (ids differing)" : ""), maxError: err,
+                                tolerance: c.comparison == .exact ? 0 : OpChecks.tolerance(dtype)))
+            }
+        }
+        return rows
+    }
+
     func run(progress: (String) -> Void) throws -> [Row] {
         var rows: [Row] = []
         let batch = TokenBatch(sequences: [[2, 17, 45, 9, 3], [2, 8, 8, 71, 30, 12, 55, 3, 60, 61, 62, 63, 64, 65, 66, 67, 68, 3], [2, 3]],
@@ -53,6 +71,55 @@ struct ParityCheck {
                     let err = got[output].map { Self.maxError($0.data, want.data) } ?? .infinity
                     rows.append(Row(name: name, dtype: dtype, output: output, maxError: err, tolerance: Self.tolerance(dtype)))
                 }
+            }
+        }
+        return rows
+    }
+
+    static let tinyGPT2 = ["tiny-gpt2", "tiny-gpt2-hd40", "tiny-gpt2-hd128", "tiny-gpt2-fp16", "tiny-gpt2-bf16"]
+
+    /// GPT-2: logits of a prefill of three prompts and of three decode steps (slots out of order),
+    /// error relative to the largest |logit| (logits are compared with each other, so their scale
+    /// is what matters); then in f32 and f16, 32 greedy tokens per prompt chosen on the device,
+    /// which must equal the CPU's (bf16's 8-bit mantissa flips near-ties within 32 tokens).
+    func gpt2Rows(fixtures: String, progress: (String) -> Void) throws -> [Row] {
+        var rows: [Row] = []
+        for name in Self.tinyGPT2 {
+            let folder = fixtures + "/" + name
+            guard access(folder + "/config.json", R_OK) == 0 else { continue }
+            let checkpoint = try Checkpoint(path: folder)
+            let model = GPT2(config: try GPT2Config.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) })
+            let prompts: [[Int32]] = [[5, 17, 3, 99, 42], [7, 7, 7, 1, 2, 3, 4, 5, 6, 8, 9], [100, 31, 2]]
+            var batches = [TokenBatch(sequences: prompts)]
+            for step in 0..<3 {
+                let order: [Int32] = [2, 0, 1]
+                batches.append(TokenBatch(sequences: order.map { [Int32(10 + step) + $0] },
+                                          positionOffsets: order.map { Int32(prompts[Int($0)].count + step) }, slots: order))
+            }
+            let plan = try model.plan(outputs: [.logits, .nextTokenLogits], maxTokens: 32, maxSequences: 4, maxContext: 24)
+            let generation = try model.plan(outputs: [.nextToken], maxTokens: 32, maxSequences: 4, maxContext: 48)
+            let parameters = GenerationParameters(maxNewTokens: 32, ignoreEOS: true)
+            let cpuPlan = try cpu.prepare(plan, weights: checkpoint)
+            let reference = try batches.map { b throws(FlintError) in try cpuPlan.run(b) }
+            let greedy = try TokenGenerator(prepared: try cpu.prepare(generation, weights: checkpoint), eosTokenIds: [])
+                .generate(prompts: prompts, parameters: parameters)
+            for dtype in [DType.f32, .f16, .bf16] {
+                progress("checking \(name) in \(dtype)...")
+                let backend = try makeBackend(dtype)
+                let device = try backend.prepare(plan, weights: checkpoint)
+                var err: Float = 0
+                for (b, want) in zip(batches, reference) {
+                    let got = try device.run(b)
+                    for (key, w) in want { err = max(err, got[key].map { scaledError($0.data, w.data) } ?? .infinity) }
+                }
+                rows.append(Row(name: name, dtype: dtype, output: "logits (prefill + 3 decode steps), error / max |logit|", maxError: err,
+                                tolerance: Self.tolerance(dtype)))
+                guard dtype != .bf16 else { continue }
+                let tokens = try TokenGenerator(prepared: try backend.prepare(generation, weights: checkpoint), eosTokenIds: [])
+                    .generate(prompts: prompts, parameters: parameters)
+                let diverged = zip(tokens, greedy).filter { $0.0.ids != $0.1.ids }.count
+                rows.append(Row(name: name, dtype: dtype, output: "prompts whose 32 greedy tokens differ from the CPU's", maxError: Float(diverged),
+                                tolerance: 0))
             }
         }
         return rows
