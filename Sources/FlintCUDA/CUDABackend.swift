@@ -44,7 +44,7 @@ public final class CUDABackend: Backend {
     }
 }
 
-final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
+final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
     let plan: Plan
     let backend: CUDABackend
     var driver: any CUDADriver { backend.driver }
@@ -55,6 +55,10 @@ final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
     /// The batch's inputs, laid out per bucket (`InputLayout`) so one contiguous copy sends them.
     private let inputs: DevicePointer
     private let state = Mutex<[Bucket: Int]>([:])
+    /// Events around each forward, and what the last one measured.
+    private let startEvent: Int, endEvent: Int
+    private let profile = Mutex<RunProfile?>(nil)
+    var lastProfile: RunProfile? { profile.withLock { $0 } }
 
     struct Bucket: Hashable {
         var tokens: Int
@@ -91,6 +95,8 @@ final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
         arena = try driver.allocate(bytes: layout.totalBytes, what: "the activation arena for \(plan.maxTokens) tokens")
         inputs = try driver.allocate(bytes: InputLayout(Bucket(tokens: plan.maxTokens, sequences: plan.maxSequences)).bytes,
                                      what: "the input staging area")
+        startEvent = try driver.makeEvent()
+        endEvent = try driver.makeEvent()
         // Caches and seen-token sets start empty, so even a slot used out of order reads defined memory.
         for b in plan.buffers.indices where plan.buffers[b].rows.isPersistent {
             try driver.zero(arena + UInt64(layout.offsets[b]), bytes: plan.bytes(of: b, elementBytes: dtype.byteSize))
@@ -135,11 +141,13 @@ final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
     }
 
     func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor] {
+        let started = ContinuousClock.now
         try validate(batch)
         let b = bucket(for: batch)
         return try state.withLock { (graphs) throws(FlintError) -> [String: HostTensor] in
             try upload(batch, bucket: b)
             if let graph = graphs[b] {
+                try driver.record(startEvent)
                 try driver.replay(graph)
             } else {
                 try driver.beginCapture()
@@ -151,9 +159,14 @@ final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
                 }
                 let graph = try driver.endCapture()
                 graphs[b] = graph
+                try driver.record(startEvent)
                 try driver.replay(graph)
             }
+            try driver.record(endEvent)
+            let enqueued = (ContinuousClock.now - started).milliseconds
             try driver.synchronize()
+            let deviceMs = try driver.elapsedMilliseconds(from: startEvent, to: endEvent)
+            profile.withLock { $0 = RunProfile(hostEnqueueMs: enqueued, deviceMs: deviceMs) }
             var out: [String: HostTensor] = [:]
             for (name, buffer) in plan.outputs {
                 let rows = plan.buffers[buffer].rows == .tokens ? batch.tokenCount : batch.sequenceCount
@@ -237,19 +250,15 @@ final class CUDAPreparedPlan: PreparedPlan, @unchecked Sendable {
             let shape = plan.weights[weight].shape
             let n = shape[0], k = shape.count / shape[0]
             let m = Int(rows(out, b))
+            // cuBLASLt's epilogue adds the bias and applies tanh-GELU; exact GELU and tanh run in our kernel.
+            let fused = epilogue == .none || epilogue == .geluTanh
             try driver.gemm(GEMMDescriptor(m: m, n: n, k: k, a: address(input), lda: plan.buffers[input].columns, w: weights[weight], ldw: k,
-                                           c: address(out), ldc: plan.buffers[out].columns, bias: nil, dtype: dtype))
-            let activation: Int32
-            switch epilogue {
-            case .none: activation = 0
-            case .gelu: activation = 1
-            case .geluTanh: activation = 2
-            case .tanh: activation = 3
-            }
-            if bias != nil || activation != 0 {
+                                           c: address(out), ldc: plan.buffers[out].columns, bias: fused ? bias.map { weights[$0] } : nil,
+                                           activation: epilogue == .geluTanh ? .geluTanh : .none, dtype: dtype))
+            if !fused {
                 try launchRows("bias_activation_\(t)", rows: m, [
                     .pointer(address(out)), bias.map { .pointer(weights[$0]) } ?? null, .int32(Int32(m)), .int32(Int32(n)),
-                    .int32(Int32(plan.buffers[out].columns)), .int32(activation),
+                    .int32(Int32(plan.buffers[out].columns)), .int32(epilogue == .gelu ? 1 : 3),
                 ])
             }
         case let .attention(qkv, heads, headDim, causal, out):

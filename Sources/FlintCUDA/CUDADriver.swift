@@ -11,15 +11,24 @@ public enum KernelArgument: Sendable, Equatable {
     case float(Float)
 }
 
-/// `C[m, n] = A[m, k] · W[n, k]ᵀ (+ bias[n])`, all row-major in `dtype`, fp32 accumulation:
-/// the linear layers (cuBLASLt on a GPU).
+/// `C[m, n] = activation(A[m, k] · W[n, k]ᵀ + bias[n])`, all row-major in `dtype`, fp32
+/// accumulation, one rounding to `dtype` at the end: the linear layers (cuBLASLt on a GPU, with
+/// the bias and the activation in its epilogue).
 public struct GEMMDescriptor: Sendable, Equatable {
     public var m: Int, n: Int, k: Int
     public var a: DevicePointer, lda: Int
     public var w: DevicePointer, ldw: Int
     public var c: DevicePointer, ldc: Int
     public var bias: DevicePointer?
+    public var activation: GEMMActivation = .none
     public var dtype: DType
+}
+
+/// What a GEMM's epilogue can apply: cuBLASLt's GELU is the tanh form (GPT-2's gelu_new); the
+/// exact (erf) GELU of BERT runs in Flint's own kernel.
+public enum GEMMActivation: Sendable, Equatable {
+    case none
+    case geluTanh
 }
 
 /// Everything the CUDA backend needs from CUDA, as one protocol: the real implementation calls the
@@ -38,6 +47,8 @@ public protocol CUDADriver: AnyObject, Sendable {
     func copy(toDevice destination: DevicePointer, from source: UnsafeRawPointer, bytes: Int) throws(FlintError)
     /// Sets `bytes` bytes at `destination` to zero (queued on the stream).
     func zero(_ destination: DevicePointer, bytes: Int) throws(FlintError)
+    /// Device -> device copy (queued on the stream).
+    func copy(deviceToDevice destination: DevicePointer, from source: DevicePointer, bytes: Int) throws(FlintError)
     /// Device -> host copy after all queued work finished.
     func copy(toHost destination: UnsafeMutableRawPointer, from source: DevicePointer, bytes: Int) throws(FlintError)
 
@@ -50,6 +61,13 @@ public protocol CUDADriver: AnyObject, Sendable {
     func gemm(_ g: GEMMDescriptor) throws(FlintError)
     /// Waits for all queued work.
     func synchronize() throws(FlintError)
+
+    /// A new event for timing the stream (CUDA events: device time, not host time).
+    func makeEvent() throws(FlintError) -> Int
+    /// Queues `event` on the stream: it completes when the work queued before it has.
+    func record(_ event: Int) throws(FlintError)
+    /// Device time between two recorded events, after both completed (call `synchronize` first).
+    func elapsedMilliseconds(from start: Int, to end: Int) throws(FlintError) -> Double
 
     /// Starts recording the stream's work into a graph instead of running it.
     func beginCapture() throws(FlintError)

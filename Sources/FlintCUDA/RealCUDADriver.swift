@@ -20,6 +20,11 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     private typealias FnHtoD = @convention(c) (UInt64, UnsafeRawPointer, Int, OpaquePointer?) -> CUresult
     private typealias FnDtoH = @convention(c) (UnsafeMutableRawPointer, UInt64, Int, OpaquePointer?) -> CUresult
     private typealias FnMemset = @convention(c) (UInt64, UInt8, Int, OpaquePointer?) -> CUresult
+    private typealias FnDtoD = @convention(c) (UInt64, UInt64, Int, OpaquePointer?) -> CUresult
+    private typealias FnHostAlloc = @convention(c) (UnsafeMutablePointer<UnsafeMutableRawPointer?>, Int, UInt32) -> CUresult
+    private typealias FnEventCreate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UInt32) -> CUresult
+    private typealias FnEventRecord = @convention(c) (OpaquePointer?, OpaquePointer?) -> CUresult
+    private typealias FnEventElapsed = @convention(c) (UnsafeMutablePointer<Float>, OpaquePointer?, OpaquePointer?) -> CUresult
     private typealias FnModuleLoad = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UnsafeRawPointer) -> CUresult
     private typealias FnGetFunction = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UnsafePointer<CChar>) -> CUresult
     private typealias FnLaunch = @convention(c) (OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, OpaquePointer?,
@@ -52,7 +57,15 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     private let workspace: UInt64
     private static let workspaceBytes = 32 << 20
 
-    private let alloc: FnAlloc, freeFn: FnFree, htod: FnHtoD, dtoh: FnDtoH, memset: FnMemset, moduleLoad: FnModuleLoad
+    private let alloc: FnAlloc, freeFn: FnFree, htod: FnHtoD, dtoh: FnDtoH, dtod: FnDtoD, memset: FnMemset, moduleLoad: FnModuleLoad
+    private let eventCreate: FnEventCreate, eventRecord: FnEventRecord, eventElapsed: FnEventElapsed
+    private let events = Mutex<[UInt]>([])
+    /// Pinned host memory that small copies go through (the per-forward inputs and outputs): a
+    /// copy from pageable memory makes the driver stage it itself, synchronously and slower.
+    private let staging: UnsafeMutableRawPointer?
+    private static let stagingBytes = 4 << 20
+    /// An async host-to-device copy from `staging` may still be reading it.
+    private let stagingInFlight = Mutex(false)
     private let getFunction: FnGetFunction
     private let launchFn: FnLaunch, streamSync: FnStream, beginCaptureFn: FnBeginCapture, endCaptureFn: FnEndCapture
     private let instantiate: FnInstantiate, graphLaunch: FnGraphLaunch, errorName: FnErrorName, memInfo: FnMemInfo
@@ -102,6 +115,16 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         htod = try cuda.symbol("cuMemcpyHtoDAsync_v2")
         dtoh = try cuda.symbol("cuMemcpyDtoHAsync_v2")
         memset = try cuda.symbol("cuMemsetD8Async")
+        dtod = try cuda.symbol("cuMemcpyDtoDAsync_v2")
+        eventCreate = try cuda.symbol("cuEventCreate")
+        eventRecord = try cuda.symbol("cuEventRecord")
+        if let v2: FnEventElapsed = try? cuda.symbol("cuEventElapsedTime_v2") {  // CUDA 12.8+ name
+            eventElapsed = v2
+        } else {
+            eventElapsed = try cuda.symbol("cuEventElapsedTime")
+        }
+        var pinned: UnsafeMutableRawPointer?
+        staging = (try cuda.symbol("cuMemHostAlloc") as FnHostAlloc)(&pinned, Self.stagingBytes, 0) == 0 ? pinned : nil
         moduleLoad = try cuda.symbol("cuModuleLoadData")
         getFunction = try cuda.symbol("cuModuleGetFunction")
         launchFn = try cuda.symbol("cuLaunchKernel")
@@ -149,7 +172,19 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     public func free(_ pointer: DevicePointer) { _ = freeFn(pointer) }
 
     public func copy(toDevice destination: DevicePointer, from source: UnsafeRawPointer, bytes: Int) throws(FlintError) {
-        try check(htod(destination, source, bytes, stream), "cuMemcpyHtoDAsync")
+        guard let staging, bytes <= Self.stagingBytes else {
+            return try check(htod(destination, source, bytes, stream), "cuMemcpyHtoDAsync")
+        }
+        try stagingInFlight.withLock { (inFlight) throws(FlintError) in
+            if inFlight { try synchronize() }  // the previous copy out of staging must be done
+            staging.copyMemory(from: source, byteCount: bytes)
+            try check(htod(destination, staging, bytes, stream), "cuMemcpyHtoDAsync")
+            inFlight = true
+        }
+    }
+
+    public func copy(deviceToDevice destination: DevicePointer, from source: DevicePointer, bytes: Int) throws(FlintError) {
+        try check(dtod(destination, source, bytes, stream), "cuMemcpyDtoDAsync")
     }
 
     public func zero(_ destination: DevicePointer, bytes: Int) throws(FlintError) {
@@ -157,8 +192,39 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     }
 
     public func copy(toHost destination: UnsafeMutableRawPointer, from source: DevicePointer, bytes: Int) throws(FlintError) {
-        try check(dtoh(destination, source, bytes, stream), "cuMemcpyDtoHAsync")
-        try synchronize()
+        guard let staging, bytes <= Self.stagingBytes else {
+            try check(dtoh(destination, source, bytes, stream), "cuMemcpyDtoHAsync")
+            return try synchronize()
+        }
+        try stagingInFlight.withLock { (inFlight) throws(FlintError) in
+            try check(dtoh(staging, source, bytes, stream), "cuMemcpyDtoHAsync")
+            try synchronize()
+            inFlight = false
+            destination.copyMemory(from: staging, byteCount: bytes)
+        }
+    }
+
+    public func makeEvent() throws(FlintError) -> Int {
+        var e: OpaquePointer?
+        try check(eventCreate(&e, 0), "cuEventCreate")
+        let bits = UInt(bitPattern: e)
+        return events.withLock {
+            $0.append(bits)
+            return $0.count - 1
+        }
+    }
+
+    public func record(_ event: Int) throws(FlintError) {
+        guard let bits = events.withLock({ event >= 0 && event < $0.count ? $0[event] : nil }) else { throw .backend("no event \(event)") }
+        try check(eventRecord(OpaquePointer(bitPattern: bits), stream), "cuEventRecord")
+    }
+
+    public func elapsedMilliseconds(from start: Int, to end: Int) throws(FlintError) -> Double {
+        let (a, b) = events.withLock { ($0.indices.contains(start) ? $0[start] : 0, $0.indices.contains(end) ? $0[end] : 0) }
+        guard a != 0, b != 0 else { throw .backend("no events \(start), \(end)") }
+        var ms: Float = 0
+        try check(eventElapsed(&ms, OpaquePointer(bitPattern: a), OpaquePointer(bitPattern: b)), "cuEventElapsedTime")
+        return Double(ms)
     }
 
     public func load(_ source: KernelSource, cubin: [UInt8]?) throws(FlintError) {
@@ -214,6 +280,13 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
               ltLayoutCreate(&lc, type, UInt64(g.n), UInt64(g.m), Int64(g.ldc)) == 0
         else { throw .backend("cublasLtMatrixLayoutCreate failed") }
         defer { _ = ltLayoutDestroy(la); _ = ltLayoutDestroy(lb); _ = ltLayoutDestroy(lc) }
+        // Bias and tanh-GELU in cuBLASLt's epilogue (CUBLASLT_MATMUL_DESC_EPILOGUE = 7, BIAS_POINTER = 8;
+        // CUBLASLT_EPILOGUE_DEFAULT 1, BIAS 4, GELU 32, GELU_BIAS 36); the bias has D's type.
+        var epilogue: UInt32 = g.activation == .geluTanh ? (g.bias == nil ? 32 : 36) : (g.bias == nil ? 1 : 4)
+        guard ltDescSet(desc, 7, &epilogue, 4) == 0 else { throw .backend("cublasLtMatmulDescSetAttribute(EPILOGUE \(epilogue)) failed") }
+        if var bias = g.bias {
+            guard ltDescSet(desc, 8, &bias, 8) == 0 else { throw .backend("cublasLtMatmulDescSetAttribute(BIAS_POINTER) failed") }
+        }
         var alpha: Float = 1, beta: Float = 0
         let rc = ltMatmul(ltHandle, desc, &alpha, g.w, la, g.a, lb, &beta, g.c, lc, g.c, lc, nil, workspace, Self.workspaceBytes, stream)
         guard rc == 0 else { throw .backend("cublasLtMatmul(\(g.m)x\(g.n)x\(g.k), \(g.dtype)) failed with status \(rc)") }

@@ -13,7 +13,9 @@ import Glibc
 ///   live allocation (arena offsets and buffer sizes are exercised this way);
 /// - launches run the same `.cu` sources compiled for the CPU under the emulated execution model
 ///   (CFlintCUDAEmulation), with the launch geometry the real backend uses;
-/// - the GEMM is FlintCPU's, on values rounded through the storage dtype as cuBLASLt reads them;
+/// - the GEMM is FlintCPU's, on values rounded through the storage dtype as cuBLASLt reads them,
+///   with the bias and activation of cuBLASLt's epilogue and one rounding of the result;
+/// - events read the host clock when recorded (work runs as it is queued, outside a capture);
 /// - stream capture records operations and `replay` runs the recording, like a CUDA graph.
 public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
     public let deviceName = "emulated (CPU)"
@@ -23,6 +25,7 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
     private enum Operation {
         case launch(String, (UInt32, UInt32, UInt32), (UInt32, UInt32, UInt32), UInt32, [KernelArgument])
         case gemm(GEMMDescriptor)
+        case copy(DevicePointer, DevicePointer, Int)
     }
 
     private struct State {
@@ -32,6 +35,8 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         var loaded: Set<String> = []
         var launches = 0
         var replays = 0
+        /// Host time of each event's last recording (work runs when queued, so it is done by then).
+        var events: [ContinuousClock.Instant?] = []
     }
     private let state = Mutex(State())
 
@@ -108,7 +113,38 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         try checkRange(g.a, ((g.m - 1) * g.lda + g.k) * e, "GEMM A")
         try checkRange(g.w, ((g.n - 1) * g.ldw + g.k) * e, "GEMM W")
         try checkRange(g.c, ((g.m - 1) * g.ldc + g.n) * e, "GEMM C")
+        if let bias = g.bias { try checkRange(bias, g.n * e, "GEMM bias") }
         try enqueue(.gemm(g))
+    }
+
+    public func copy(deviceToDevice destination: DevicePointer, from source: DevicePointer, bytes: Int) throws(FlintError) {
+        try checkRange(destination, bytes, "device-to-device copy destination")
+        try checkRange(source, bytes, "device-to-device copy source")
+        try enqueue(.copy(destination, source, bytes))
+    }
+
+    public func makeEvent() throws(FlintError) -> Int {
+        state.withLock {
+            $0.events.append(nil)
+            return $0.events.count - 1
+        }
+    }
+
+    public func record(_ event: Int) throws(FlintError) {
+        try state.withLock { (s) throws(FlintError) in
+            guard s.events.indices.contains(event) else { throw .backend("emulated CUDA: no event \(event)") }
+            guard s.recording == nil else { throw .backend("emulated CUDA: events are not recorded into graphs") }
+            s.events[event] = ContinuousClock.now
+        }
+    }
+
+    public func elapsedMilliseconds(from start: Int, to end: Int) throws(FlintError) -> Double {
+        try state.withLock { (s) throws(FlintError) -> Double in
+            guard s.events.indices.contains(start), s.events.indices.contains(end), let a = s.events[start], let b = s.events[end] else {
+                throw .backend("emulated CUDA: events \(start), \(end) were not both recorded")
+            }
+            return (b - a).milliseconds
+        }
     }
 
     public func synchronize() throws(FlintError) {}
@@ -172,6 +208,8 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
             if rc != 0 { throw .backend("emulated CUDA: launching \(kernel) failed: \(String(cString: flint_emu_last_error()))") }
         case let .gemm(g):
             runGEMM(g)
+        case let .copy(destination, source, bytes):
+            UnsafeMutableRawPointer(bitPattern: UInt(destination))!.copyMemory(from: UnsafeRawPointer(bitPattern: UInt(source))!, byteCount: bytes)
         }
     }
 
@@ -194,12 +232,17 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         }
         let a = load(g.a, rows: g.m, cols: g.k, ld: g.lda)
         let w = load(g.w, rows: g.n, cols: g.k, ld: g.ldw)
+        let bias = g.bias.map { load($0, rows: 1, cols: g.n, ld: g.n) }
         var c = [Float](repeating: 0, count: g.m * g.n)
         let packed = PackedWeight(weight: w, n: g.n, k: g.k)
         a.withUnsafeBufferPointer { ap in
             c.withUnsafeMutableBufferPointer { cp in
-                CPUKernels.linear(ap.baseAddress!, rows: g.m, lda: g.k, weight: packed, bias: nil, activation: .none,
-                                  out: cp.baseAddress!, ldc: g.n, pool: pool)
+                let out = cp.baseAddress!
+                func run(_ b: UnsafePointer<Float>?) {
+                    CPUKernels.linear(ap.baseAddress!, rows: g.m, lda: g.k, weight: packed, bias: b,
+                                      activation: g.activation == .geluTanh ? .geluTanh : .none, out: out, ldc: g.n, pool: pool)
+                }
+                if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
             }
         }
         let out = UnsafeMutableRawPointer(bitPattern: UInt(g.c))!

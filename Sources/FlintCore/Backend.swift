@@ -24,6 +24,26 @@ public protocol PreparedPlan: AnyObject, Sendable {
     func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor]
 }
 
+/// Where the time of a plan's last run went, for backends that can tell.
+public struct RunProfile: Sendable, Equatable {
+    /// Host time from the start of `run` until the forward was queued (checks, the input copy, the
+    /// graph launch): the framework overhead per forward.
+    public var hostEnqueueMs: Double
+    /// Device time of the forward itself, by events around it.
+    public var deviceMs: Double
+
+    public init(hostEnqueueMs: Double, deviceMs: Double) {
+        self.hostEnqueueMs = hostEnqueueMs
+        self.deviceMs = deviceMs
+    }
+}
+
+/// A prepared plan that measures its runs (the CUDA backend).
+public protocol ProfiledPlan: PreparedPlan {
+    /// The profile of the last completed `run` (nil before the first).
+    var lastProfile: RunProfile? { get }
+}
+
 extension PreparedPlan {
     /// Checks a batch against the plan: limits, the packed layout, the embedding tables' sizes, and
     /// for plans with a KV cache the slots, positions and sampling parameters. Backends call it

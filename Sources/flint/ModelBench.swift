@@ -85,8 +85,9 @@ struct ModelBench: ParsableCommand {
         let prepared = try backend.prepare(plan, weights: m.weights)
         let c = m.config
         print("model \(m.name) (\(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads), device \(backend.deviceDescription), dtype \(backend.dtype), arena \(FlintError.format(bytes: prepared.arenaBytes))")
+        let device = try DeviceReport.make(for: backend)
         let header = ["seq", "batch", "avg ms", "p50 ms", "p95 ms", "p99 ms", "seqs/s", "tokens/s", "GFLOP/s", "iters"]
-        print(Table.row(header))
+        print(Table.row(header + (device == nil ? [] : DeviceReport.header)))
         var rows: [JSONValue] = []
         var rng = SplitMix64(seed: 42)
         for s in seqs {
@@ -95,14 +96,19 @@ struct ModelBench: ParsableCommand {
                 let sequences = (0..<b).map { _ in (0..<s).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) } }
                 let input = TokenBatch(sequences: sequences)
                 Console.progress("  warming up batch \(b) x seq \(s)...")
-                let st = try Timing.measure(iterations: iters, maxSeconds: maxSeconds ?? 0) { _ = try prepared.run(input) }
+                var log = ProfileLog(prepared)
+                let st = try Timing.measure(iterations: iters, maxSeconds: maxSeconds ?? 0) {
+                    _ = try prepared.run(input)
+                    log.record()
+                }
                 let flops = plan.flops(lengths: Array(repeating: s, count: b))
+                let extra = device?.row(log.last(st.count), bytes: Double(plan.weightBytes(backend.dtype)), flops: flops)
                 let cells = [String(s), String(b), Table.fmt(st.avg), Table.fmt(st.p50), Table.fmt(st.p95), Table.fmt(st.p99),
                              Table.fmt(Double(b) / st.avg * 1000), Table.fmt(Double(b * s) / st.avg * 1000, 0),
                              Table.fmt(flops / st.p50 / 1e6, 1), String(st.count)]
-                print(Table.row(cells))
+                print(Table.row(cells + (extra?.cells ?? [])))
                 rows.append(st.json([("batch", Double(b)), ("seq", Double(s)), ("seqs_per_s", Double(b) / st.avg * 1000),
-                                     ("tokens_per_s", Double(b * s) / st.avg * 1000), ("gflops", flops / st.p50 / 1e6)]))
+                                     ("tokens_per_s", Double(b * s) / st.avg * 1000), ("gflops", flops / st.p50 / 1e6)] + (extra?.json ?? [])))
             }
         }
         if let json {

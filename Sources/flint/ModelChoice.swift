@@ -3,6 +3,7 @@ import FlintCPU
 import FlintCheckpoint
 import FlintCore
 import FlintCUDA
+import FlintCUDAEmulation
 import FlintModels
 
 /// Picking a backend (`--device`) and a model (`--model`: built-in name or folder) for the CLI.
@@ -25,8 +26,10 @@ enum Devices {
                 guard dtype == "auto" || dtype == "f32" else { throw CommandError("\(error); the CPU fallback computes in f32") }
                 return CPUBackend(threads: threads)
             }
+        case "cuda-emulated":  // the CUDA backend on the emulated driver: the GPU code path, slowly, without a GPU
+            return try CUDABackend(driver: EmulatedCUDADriver(threads: threads), dtype: dtype == "auto" ? .f32 : try parse(dtype))
         default:
-            throw ValidationError("--device must be auto, cpu or cuda")
+            throw ValidationError("--device must be auto, cpu, cuda or cuda-emulated")
         }
     }
 

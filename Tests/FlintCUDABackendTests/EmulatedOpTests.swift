@@ -36,4 +36,17 @@ struct EmulatedOpTests {
         let err = scaledError(try device.run(c.batches[0])["y"]!.data, try reference.run(c.batches[0])["y"]!.data)
         #expect(err > OpChecks.tolerance(.f32) * 10)
     }
+
+    /// Each run leaves a profile (enqueue time, device time by events); the bench's ceilings run.
+    @Test func runsAreProfiledAndCeilingsMeasured() throws {
+        let c = OpChecks.cases()[0]
+        let backend = try CUDABackend(driver: EmulatedCUDADriver())
+        let prepared = try #require(try backend.prepare(c.plan, weights: c.weights) as? any ProfiledPlan)
+        #expect(prepared.lastProfile == nil)
+        _ = try prepared.run(c.batches[0])
+        let profile = try #require(prepared.lastProfile)
+        #expect(profile.deviceMs >= 0 && profile.hostEnqueueMs >= profile.deviceMs, "\(profile)")
+        let ceilings = try backend.measureCeilings(copyBytes: 1 << 20, gemmSize: 64)
+        #expect(ceilings.bandwidthGBs > 0 && ceilings.gemmTFLOPs > 0)
+    }
 }
