@@ -407,8 +407,16 @@ static void attn_task(void *vctx, long t) {
 
 // softmax of scale*x[0..valid) written to x[0..n); x[valid..n) = 0
 FLINT_INLINE void softmax_row_body(float *x, long n, long valid, float scale) {
-    float mx = -FLT_MAX;
-    for (long j = 0; j < valid; j++) mx = x[j] > mx ? x[j] : mx;
+    // The max as 16 running lanes (a vertical max clang vectorizes; a scalar reduction over the
+    // row was 3/4 of the softmax time), folded at the end.
+    float lane[16];
+    for (int l = 0; l < 16; l++) lane[l] = -FLT_MAX;
+    long j0 = 0;
+    for (; j0 + 16 <= valid; j0 += 16)
+        for (int l = 0; l < 16; l++) lane[l] = x[j0 + l] > lane[l] ? x[j0 + l] : lane[l];
+    for (long j = j0; j < valid; j++) lane[0] = x[j] > lane[0] ? x[j] : lane[0];
+    float mx = lane[0];
+    for (int l = 1; l < 16; l++) mx = lane[l] > mx ? lane[l] : mx;
     float sum = 0.0f;
     {
 #pragma clang fp reassociate(on)
