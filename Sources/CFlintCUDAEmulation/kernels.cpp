@@ -87,6 +87,7 @@ const KernelEntry kKernels[] = {
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_activation, bias_activation)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_attention, attention)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_attention, cached_attention)
+    FLINT_EMU_KERNEL_DTYPES(flint_kernels_attention, decode_attention)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, first_token)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, last_token)
     FLINT_EMU_KERNEL_DTYPES(flint_kernels_pooling, mean_pool)

@@ -63,6 +63,9 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
     struct Bucket: Hashable {
         var tokens: Int
         var sequences: Int
+        /// Every sequence brings one token (a decode step): attention through the KV cache uses the
+        /// kernel made for one query per sequence.
+        var singleTokens = false
     }
 
     var arenaBytes: Int { layout.totalBytes }
@@ -137,7 +140,8 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
     func bucket(for batch: TokenBatch) -> Bucket {
         var s = 1
         while s < batch.sequenceCount { s <<= 1 }
-        return Bucket(tokens: min((batch.tokenCount + 15) / 16 * 16, plan.maxTokens), sequences: min(s, plan.maxSequences))
+        return Bucket(tokens: min((batch.tokenCount + 15) / 16 * 16, plan.maxTokens), sequences: min(s, plan.maxSequences),
+                      singleTokens: batch.tokenCount == batch.sequenceCount)
     }
 
     func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor] {
@@ -269,8 +273,9 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
                 .int32(Int32(plan.buffers[out].columns)),
             ])
         case let .cachedAttention(qkv, keys, values, heads, headDim, scale, out):
-            let geometry = KernelGeometry.attention(maxLength: b.tokens, heads: heads, sequences: b.sequences, headDim: headDim)
-            try driver.launch("cached_attention_\(t)", grid: geometry.grid, block: geometry.block, sharedBytes: geometry.shared, arguments: [
+            let geometry = b.singleTokens ? KernelGeometry.decodeAttention(heads: heads, sequences: b.sequences)
+                : KernelGeometry.attention(maxLength: b.tokens, heads: heads, sequences: b.sequences, headDim: headDim)
+            try driver.launch("\(b.singleTokens ? "decode" : "cached")_attention_\(t)", grid: geometry.grid, block: geometry.block, sharedBytes: geometry.shared, arguments: [
                 .pointer(address(qkv)), .int32(Int32(plan.buffers[qkv].columns)), .pointer(starts), .pointer(lengths), .pointer(positions),
                 .pointer(staged(\.slots, b)), .int32(Int32(heads)), .int32(Int32(headDim)), .float(scale), .pointer(address(keys)),
                 .pointer(address(values)), .int32(Int32(plan.maxContext)), .pointer(address(out)), .int32(Int32(plan.buffers[out].columns)),

@@ -27,6 +27,11 @@ enum KernelGeometry {
         return Launch(grid: (UInt32(blocks), UInt32(heads), UInt32(max(sequences, 1))), block: (128, 1, 1), shared: 0)
     }
 
+    /// Decode attention (attention.cu): one block of exactly 128 threads (4 warps) per head and sequence.
+    static func decodeAttention(heads: Int, sequences: Int) -> Launch {
+        Launch(grid: (UInt32(heads), UInt32(max(sequences, 1)), 1), block: (128, 1, 1), shared: 0)
+    }
+
     /// Sampling (sampling.cu): one block of exactly 1024 threads per sequence.
     static func sampling(sequences: Int) -> Launch {
         Launch(grid: (UInt32(max(sequences, 1)), 1, 1), block: (1024, 1, 1), shared: 0)

@@ -12,7 +12,7 @@ public enum KernelSources {
     public static let all: [KernelSource] = [
         KernelSource(name: "layernorm", text: text(PackageResources.layernorm_cu), kernels: perType(["embedding_layernorm", "layernorm"])),
         KernelSource(name: "activation", text: text(PackageResources.activation_cu), kernels: perType(["bias_activation"])),
-        KernelSource(name: "attention", text: text(PackageResources.attention_cu), kernels: perType(["attention", "cached_attention"])),
+        KernelSource(name: "attention", text: text(PackageResources.attention_cu), kernels: perType(["attention", "cached_attention", "decode_attention"])),
         KernelSource(name: "pooling", text: text(PackageResources.pooling_cu),
                      kernels: perType(["first_token", "last_token", "mean_pool", "max_pool", "l2_normalize"])),
         KernelSource(name: "sampling", text: text(PackageResources.sampling_cu), kernels: perType(["sample_tokens"])),

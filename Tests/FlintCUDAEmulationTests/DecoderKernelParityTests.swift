@@ -10,8 +10,9 @@ import Testing
 struct DecoderKernelParityTests {
     static let cacheCases: [(dtype: EmuDType, headDim: Int)] = EmuDType.allCases.flatMap { d in [12, 64, 128].map { (d, $0) } }
 
-    /// A prefill of three sequences into slots 2, 0, 1 (one longer than a key tile), then a decode
-    /// step of one token each: outputs and the cache contents match the CPU's.
+    /// A prefill of three sequences into slots 2, 0, 1 (one longer than a key tile), then decode
+    /// steps of one token each, by cached_attention and by decode_attention (made for them): outputs
+    /// and the cache contents match the CPU's.
     @Test(arguments: cacheCases)
     func cachedAttention(dtype: EmuDType, headDim: Int) {
         var rng = EmuRng(UInt64(21 + headDim))
@@ -21,7 +22,8 @@ struct DecoderKernelParityTests {
         let keyCache = DeviceBuffer(count: 3 * maxContext * hidden, dtype: dtype)
         let valueCache = DeviceBuffer(count: 3 * maxContext * hidden, dtype: dtype)
         var cpuKeys = [Float](repeating: 0, count: 3 * maxContext * hidden), cpuValues = cpuKeys
-        for (lengths, offsets) in [([5, 37, 1] as [Int32], [0, 0, 0] as [Int32]), ([1, 1, 1], [5, 37, 1])] {
+        for (kernel, lengths, offsets) in [("cached_attention", [5, 37, 1] as [Int32], [0, 0, 0] as [Int32]),
+                                           ("cached_attention", [1, 1, 1], [5, 37, 1]), ("decode_attention", [1, 1, 1], [6, 38, 2])] {
             var starts: [Int32] = [], positions: [Int32] = []
             for (s, l) in lengths.enumerated() {
                 starts.append(Int32(positions.count))
@@ -30,7 +32,8 @@ struct DecoderKernelParityTests {
             let tokens = positions.count
             let qkv = dtype.rounded(rng.array(tokens * rowStride, scale: 2))
             let out = DeviceBuffer(count: tokens * outStride, dtype: dtype)
-            emuRun("cached_attention_\(dtype)", grid: ((Int(lengths.max()!) + 15) / 16, heads, lengths.count), block: (128, 1, 1), [
+            let grid = kernel == "decode_attention" ? (heads, lengths.count, 1) : ((Int(lengths.max()!) + 15) / 16, heads, lengths.count)
+            emuRun("\(kernel)_\(dtype)", grid: grid, block: (128, 1, 1), [
                 .buffer(DeviceBuffer(qkv, dtype: dtype)), .int(rowStride), .ints(IntBuffer(starts)), .ints(IntBuffer(lengths)),
                 .ints(IntBuffer(positions)), .ints(IntBuffer(slots)), .int(heads), .int(headDim), .f32(scale), .buffer(keyCache),
                 .buffer(valueCache), .int(maxContext), .buffer(out), .int(outStride),
@@ -40,7 +43,7 @@ struct DecoderKernelParityTests {
                                        heads: heads, headDim: headDim, scale: scale, keyCache: &cpuKeys, valueCache: &cpuValues,
                                        maxContext: maxContext, out: &ref, outStride: outStride, pool: cpuPool)
             expectClose(packRows(out.floats, rows: tokens, cols: hidden, ld: outStride), packRows(ref, rows: tokens, cols: hidden, ld: outStride),
-                        dtype, "cached_attention head_dim \(headDim), \(tokens) tokens")
+                        dtype, "\(kernel) head_dim \(headDim), \(tokens) tokens")
             #expect(keyCache.floats == dtype.rounded(cpuKeys) && valueCache.floats == dtype.rounded(cpuValues), "cache contents [\(dtype)]")
         }
     }

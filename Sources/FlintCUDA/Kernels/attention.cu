@@ -21,6 +21,12 @@
 //         block (128, 1, 1) exactly (4 warps; each warp owns 4 of the block's 16 query rows);
 //         no dynamic shared memory (about 41 KB static: Q tile 16x128, K tile 32x129, V tile 32x128
 //         floats, 4x32 probabilities). Query blocks past a sequence's length exit at once.
+//         decode_attention_<T>: cached_attention for batches in which every sequence brings one
+//         token (decode steps), same arguments; launch grid (heads, sequences, 1), block (128, 1, 1)
+//         exactly, ~2.6 KB static shared memory. Its 4 warps take the key tiles of 32 round-robin (a
+//         block of cached_attention would leave 3 of its 4 warps idle on a single query): per key the
+//         lanes split the head dims and a warp sum gives the score; each warp keeps its own running
+//         max, sum and P·V, and the 4 partial states are merged at the end.
 // Method: per key tile of 32: the block stages K and V (as fp32) in shared memory; for each of its
 //         query rows a warp computes 32 scores at once (lane j: q·k_j), the tile max by warp shuffles,
 //         p_j = exp(s_j - m), rescales its accumulators (lane owns dims lane, lane+32, ...), and
@@ -194,6 +200,101 @@ static __device__ __forceinline__ void flint_attention(const T* qkv, int row_str
     }
 }
 
+template <typename T>
+static __device__ __forceinline__ void flint_decode_attention(const T* qkv, int row_stride, const int* starts,
+                                                               const int* lengths, const int* positions, const int* slots,
+                                                               int heads, int head_dim, float scale, T* key_cache,
+                                                               T* value_cache, int max_context, T* out, int out_stride) {
+    __shared__ float q_s[FLINT_ATT_MAX_HD];
+    __shared__ float acc_s[FLINT_ATT_WARPS][FLINT_ATT_MAX_HD];
+    __shared__ float m_s[FLINT_ATT_WARPS], l_s[FLINT_ATT_WARPS];
+    const int head = blockIdx.x;
+    const int seq = blockIdx.y;
+    if (lengths[seq] <= 0 || head_dim <= 0 || head_dim > FLINT_ATT_MAX_HD) return;  // whole block: before any barrier
+
+    const int tid = threadIdx.x;
+    const int lane = tid & 31;
+    const int warp = tid >> 5;
+    const long row = starts[seq];  // the sequence's one token
+    const int p = positions[row];  // its position: it sees keys 0 ... p
+    const long hidden = (long)heads * head_dim;
+    const T* q = qkv + row * row_stride + (long)head * head_dim;
+    const T* k_new = q + hidden;
+    const T* v_new = q + 2 * hidden;
+    T* k_cache = key_cache + (long)slots[seq] * max_context * hidden + (long)head * head_dim;
+    T* v_cache = value_cache + (long)slots[seq] * max_context * hidden + (long)head * head_dim;
+    for (int d = tid; d < head_dim; d += blockDim.x) {
+        k_cache[(long)p * hidden + d] = k_new[d];  // for later steps; key p itself is read from k_new below
+        v_cache[(long)p * hidden + d] = v_new[d];
+        q_s[d] = flint_load(q, d) * scale;
+    }
+    __syncthreads();
+
+    float m = -INFINITY, l = 0.0f, acc[FLINT_ATT_DPL];
+#pragma unroll
+    for (int i = 0; i < FLINT_ATT_DPL; ++i) acc[i] = 0.0f;
+    for (int k0 = warp * FLINT_ATT_KB; k0 <= p; k0 += FLINT_ATT_WARPS * FLINT_ATT_KB) {  // warp-uniform
+        const int tile = p + 1 - k0 < FLINT_ATT_KB ? p + 1 - k0 : FLINT_ATT_KB;
+        float s = -INFINITY;  // lane j: the score of key k0 + j
+        for (int j = 0; j < tile; ++j) {
+            const int key = k0 + j;
+            const T* k_row = key < p ? k_cache + (long)key * hidden : k_new;
+            float partial = 0.0f;
+#pragma unroll
+            for (int i = 0; i < FLINT_ATT_DPL; ++i) {
+                const int d = lane + 32 * i;
+                if (d < head_dim) partial += q_s[d] * flint_load(k_row, d);
+            }
+            const float dot = flint_warp_sum(partial);
+            if (lane == j) s = dot;
+        }
+        const float m_new = fmaxf(m, flint_warp_max(s));  // key k0 <= p exists: finite
+        const float corr = expf(m - m_new);
+        const float pj = s == -INFINITY ? 0.0f : expf(s - m_new);
+        l = l * corr + pj;
+        m = m_new;
+#pragma unroll
+        for (int i = 0; i < FLINT_ATT_DPL; ++i) acc[i] *= corr;
+        for (int j = 0; j < tile; ++j) {
+            const float w = __shfl_sync(0xffffffffu, pj, j);
+            const int key = k0 + j;
+            const T* v_row = key < p ? v_cache + (long)key * hidden : v_new;
+#pragma unroll
+            for (int i = 0; i < FLINT_ATT_DPL; ++i) {
+                const int d = lane + 32 * i;
+                if (d < head_dim) acc[i] += w * flint_load(v_row, d);
+            }
+        }
+    }
+    // Merge the warps' partial states (a warp without keys has m = -inf and weighs 0).
+    l = flint_warp_sum(l);
+#pragma unroll
+    for (int i = 0; i < FLINT_ATT_DPL; ++i) {
+        const int d = lane + 32 * i;
+        if (d < head_dim) acc_s[warp][d] = acc[i];
+    }
+    if (lane == 0) {
+        m_s[warp] = m;
+        l_s[warp] = l;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        float mx = -INFINITY;
+        for (int w = 0; w < FLINT_ATT_WARPS; ++w) mx = fmaxf(mx, m_s[w]);
+        float weight[FLINT_ATT_WARPS], total = 0.0f;
+        for (int w = 0; w < FLINT_ATT_WARPS; ++w) {
+            weight[w] = m_s[w] == -INFINITY ? 0.0f : expf(m_s[w] - mx);
+            total += weight[w] * l_s[w];
+        }
+        T* o = out + row * out_stride + (long)head * head_dim;
+        for (int d = lane; d < head_dim; d += 32) {
+            float v = 0.0f;
+            for (int w = 0; w < FLINT_ATT_WARPS; ++w) v += weight[w] * acc_s[w][d];
+            flint_store(o, d, v / total);
+        }
+    }
+}
+
 #define FLINT_ATTENTION_KERNELS(SUFFIX, T)                                                                         \
     extern "C" __global__ void attention_##SUFFIX(const T* qkv, int row_stride, const int* starts,                \
                                                   const int* lengths, int heads, int head_dim, float scale,       \
@@ -208,6 +309,13 @@ static __device__ __forceinline__ void flint_attention(const T* qkv, int row_str
         T* out, int out_stride) {                                                                                 \
         FlintKVCache<T> cache = {positions, slots, key_cache, value_cache, max_context};                          \
         flint_attention<T>(qkv, row_stride, starts, lengths, heads, head_dim, scale, 1, out, out_stride, cache);  \
+    }                                                                                                             \
+    extern "C" __global__ void decode_attention_##SUFFIX(                                                         \
+        const T* qkv, int row_stride, const int* starts, const int* lengths, const int* positions,               \
+        const int* slots, int heads, int head_dim, float scale, T* key_cache, T* value_cache, int max_context,    \
+        T* out, int out_stride) {                                                                                 \
+        flint_decode_attention<T>(qkv, row_stride, starts, lengths, positions, slots, heads, head_dim, scale,     \
+                                  key_cache, value_cache, max_context, out, out_stride);                         \
     }
 
 FLINT_ATTENTION_KERNELS(f32, float)
