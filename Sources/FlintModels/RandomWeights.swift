@@ -1,9 +1,10 @@
 import FlintCore
 
-/// Seeded random weights for built-in benchmark models (no download): N(0, 0.02) for matrices
-/// and embeddings like HF's `initializer_range`, ones for LayerNorm gains, zeros for biases.
-/// Shapes are taken as asked (GPT-2's Conv1D weights come out `[in, out]`, as a checkpoint has them).
-/// The same name and seed always give the same tensor.
+/// Seeded random weights for built-in benchmark models (no download): matrices and embeddings
+/// uniform in ±0.02·√3 (the standard deviation 0.02 of HF's `initializer_range`; uniform rather
+/// than normal because it costs one multiply per value, and a benchmark only needs the scale),
+/// ones for LayerNorm gains, zeros for biases. Shapes are taken as asked (GPT-2's Conv1D weights
+/// come out `[in, out]`, as a checkpoint has them). The same name and seed always give the same tensor.
 public struct RandomWeights: WeightSource {
     public let seed: UInt64
 
@@ -13,16 +14,13 @@ public struct RandomWeights: WeightSource {
         if Self.isLayerNormGain(name) { return HostTensor(shape: shape, data: [Float](repeating: 1, count: shape.count)) }
         if name.hasSuffix(".bias") { return HostTensor(zeros: shape) }
         var state = seed ^ name.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
-        var data = [Float](repeating: 0, count: shape.count)
-        var i = 0
-        while i < data.count {
-            // Box-Muller on two uniforms from SplitMix64.
-            let u1 = max(Double(Self.next(&state) >> 11) / Double(1 << 53), 1e-300)
-            let u2 = Double(Self.next(&state) >> 11) / Double(1 << 53)
-            let r = (-2 * _log(u1)).squareRoot() * 0.02
-            data[i] = Float(r * _cos(2 * .pi * u2))
-            if i + 1 < data.count { data[i + 1] = Float(r * _sin(2 * .pi * u2)) }
-            i += 2
+        let scale = Float(0.02 * 3.0.squareRoot()) / Float(1 << 23)
+        let data = [Float](unsafeUninitializedCapacity: shape.count) { out, n in
+            for i in 0..<shape.count {
+                // 24 random bits as a signed integer in [-2^23, 2^23): exact in Float.
+                out[i] = Float(Int32(truncatingIfNeeded: Self.next(&state) >> 40) - (1 << 23)) * scale
+            }
+            n = shape.count
         }
         return HostTensor(shape: shape, data: data)
     }
@@ -42,15 +40,3 @@ public struct RandomWeights: WeightSource {
         return z ^ (z >> 31)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-@inline(__always) func _log(_ x: Double) -> Double { Glibc.log(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { Glibc.cos(x) }
-@inline(__always) func _sin(_ x: Double) -> Double { Glibc.sin(x) }
-#elseif canImport(Darwin)
-import Darwin
-@inline(__always) func _log(_ x: Double) -> Double { Darwin.log(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { Darwin.cos(x) }
-@inline(__always) func _sin(_ x: Double) -> Double { Darwin.sin(x) }
-#endif
