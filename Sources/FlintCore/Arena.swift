@@ -22,9 +22,13 @@ public struct ArenaLayout: Sendable, Equatable {
     /// Bytes the arena needs.
     public private(set) var totalBytes: Int
     public static let alignment = 256
+    /// Sizes and offsets saturate here (2^61 bytes, far beyond any memory).
+    static let limit = 1 << 61
 
     public init(_ requests: [Request]) {
-        func align(_ n: Int) -> Int { (n + Self.alignment - 1) / Self.alignment * Self.alignment }
+        func align(_ n: Int) -> Int { (min(n, Self.limit) + Self.alignment - 1) / Self.alignment * Self.alignment }
+        // Sums saturate at `limit`: an absurd request must end in an allocation error, not an overflow.
+        func add(_ a: Int, _ b: Int) -> Int { min(a, Self.limit) + min(b, Self.limit) }
         var offsets = [Int](repeating: 0, count: requests.count)
         var placed: [(offset: Int, end: Int, first: Int, last: Int)] = []
         let order = requests.indices.sorted { requests[$0].bytes > requests[$1].bytes || (requests[$0].bytes == requests[$1].bytes && $0 < $1) }
@@ -36,12 +40,12 @@ public struct ArenaLayout: Sendable, Equatable {
             let conflicts = placed.filter { $0.first <= r.lastStep && r.firstStep <= $0.last }.sorted { $0.offset < $1.offset }
             var candidate = 0
             for c in conflicts {
-                if candidate + size <= c.offset { break }
+                if add(candidate, size) <= c.offset { break }
                 candidate = max(candidate, c.end)
             }
             offsets[i] = candidate
-            placed.append((candidate, candidate + size, r.firstStep, r.lastStep))
-            total = max(total, candidate + size)
+            placed.append((candidate, min(add(candidate, size), Self.limit), r.firstStep, r.lastStep))
+            total = min(max(total, add(candidate, size)), Self.limit)
         }
         self.offsets = offsets
         self.totalBytes = total

@@ -185,13 +185,25 @@ public struct Plan: Sendable {
         switch rows {
         case .tokens: return maxTokens
         case .sequences, .slots: return maxSequences
-        case .cache: return maxSequences * maxContext
+        case .cache: return Self.product([maxSequences, maxContext])
         }
     }
 
     /// Bytes of buffer `b` at the plan's limits, for activations of `elementBytes` (f32: 4, f16: 2).
     public func bytes(of b: Int, elementBytes: Int = 4) -> Int {
-        rowCapacity(buffers[b].rows) * buffers[b].columns * (buffers[b].element == .int32 ? 4 : elementBytes)
+        Self.product([rowCapacity(buffers[b].rows), buffers[b].columns, buffers[b].element == .int32 ? 4 : elementBytes])
+    }
+
+    /// A product of sizes, saturated at 2^60 (an absurd plan then fails to allocate with an
+    /// out-of-memory error instead of overflowing).
+    static func product(_ factors: [Int]) -> Int {
+        var r = 1
+        for f in factors {
+            let (p, overflow) = r.multipliedReportingOverflow(by: f)
+            if overflow || p > 1 << 60 { return 1 << 60 }
+            r = p
+        }
+        return r
     }
 
     /// Where every buffer lives in the arena: buffers are alive from the first step that touches

@@ -59,7 +59,8 @@ struct DecoderBench {
         // Decode: `batch` slots, each prefilled with `promptTokens`, then one token per step.
         var decodeRows: [JSONValue] = []
         let maxBatch = decodeBatches.max()!
-        let context = min(c.nPositions, promptTokens + iterations + Timing.warmUps + 1)
+        guard !maxBatch.multipliedReportingOverflow(by: promptTokens).overflow else { throw CommandError("--batch × --prompt-tokens is too large") }
+        let context = min(c.nPositions, promptTokens + min(iterations, c.nPositions) + Timing.warmUps + 1)
         Console.progress("preparing the decode plan (\(maxBatch) sequences, context \(context))...")
         let plan = try gpt2.plan(outputs: [.nextToken], maxTokens: maxBatch * promptTokens, maxSequences: maxBatch, maxContext: context,
                                  configPath: model.configPath)

@@ -114,7 +114,7 @@ struct Generate: ParsableCommand {
         }
         let backend = try Devices.backend(device, threads: threads, dtype: dtype)
         let plan = try m.model.plan(outputs: [.nextToken], maxTokens: prompts.reduce(0) { $0 + $1.count }, maxSequences: prompts.count,
-                                    maxContext: min(c.nPositions, longest + maxNewTokens), configPath: m.configPath)
+                                    maxContext: min(c.nPositions, longest + min(maxNewTokens, c.nPositions)), configPath: m.configPath)
         if !json { Console.progress("loading \(m.name) on \(backend.deviceDescription)...") }
         let generator = TextGenerator(tokenizer: tok, generator: try TokenGenerator(prepared: try backend.prepare(plan, weights: m.weights),
                                                                                     eosTokenIds: c.eosTokenIds))
