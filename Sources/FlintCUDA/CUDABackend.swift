@@ -275,7 +275,8 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
         case let .cachedAttention(qkv, keys, values, heads, headDim, scale, out):
             let geometry = b.singleTokens ? KernelGeometry.decodeAttention(heads: heads, sequences: b.sequences)
                 : KernelGeometry.attention(maxLength: b.tokens, heads: heads, sequences: b.sequences, headDim: headDim)
-            try driver.launch("\(b.singleTokens ? "decode" : "cached")_attention_\(t)", grid: geometry.grid, block: geometry.block, sharedBytes: geometry.shared, arguments: [
+            let kernel = "\(b.singleTokens ? "decode" : "cached")_attention_\(t)"
+            try driver.launch(kernel, grid: geometry.grid, block: geometry.block, sharedBytes: geometry.shared, arguments: [
                 .pointer(address(qkv)), .int32(Int32(plan.buffers[qkv].columns)), .pointer(starts), .pointer(lengths), .pointer(positions),
                 .pointer(staged(\.slots, b)), .int32(Int32(heads)), .int32(Int32(headDim)), .float(scale), .pointer(address(keys)),
                 .pointer(address(values)), .int32(Int32(plan.maxContext)), .pointer(address(out)), .int32(Int32(plan.buffers[out].columns)),

@@ -59,11 +59,17 @@ extension PreparedPlan {
         guard batch.starts.count == batch.sequenceCount, batch.slots.count == batch.sequenceCount,
               batch.sampling.count == batch.sequenceCount, batch.positions.count == batch.tokenCount,
               batch.typeIds.count == batch.tokenCount
-        else { throw .invalidInput("batch arrays disagree: \(batch.tokenCount) ids, \(batch.positions.count) positions, \(batch.typeIds.count) type ids; \(batch.sequenceCount) lengths, \(batch.starts.count) starts, \(batch.slots.count) slots, \(batch.sampling.count) sampling parameters") }
+        else {
+            throw .invalidInput("batch arrays disagree: \(batch.tokenCount) ids, \(batch.positions.count) positions, "
+                + "\(batch.typeIds.count) type ids; \(batch.sequenceCount) lengths, \(batch.starts.count) starts, "
+                + "\(batch.slots.count) slots, \(batch.sampling.count) sampling parameters")
+        }
         var next: Int32 = 0
         for s in 0..<batch.sequenceCount {
             guard batch.lengths[s] >= 1 else { throw .invalidInput("sequence \(s) is empty") }
-            guard batch.starts[s] == next else { throw .invalidInput("sequence \(s) starts at token \(batch.starts[s]), expected \(next) (packed layout)") }
+            guard batch.starts[s] == next else {
+                throw .invalidInput("sequence \(s) starts at token \(batch.starts[s]), expected \(next) (packed layout)")
+            }
             next += batch.lengths[s]
         }
         guard Int(next) == batch.tokenCount else { throw .invalidInput("the sequences cover \(next) tokens, the batch has \(batch.tokenCount)") }
