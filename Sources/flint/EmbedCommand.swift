@@ -18,11 +18,9 @@ struct Embed: ParsableCommand {
     @Option(name: .long, help: "Model folder (config.json, model.safetensors, tokenizer files).")
     var model: String
 
-    @Option(name: .long, help: "auto, cpu or cuda.")
-    var device = "auto"
+    @OptionGroup var options: DeviceOptions
 
-    @Option(name: .long, help: "auto (f16 on a GPU, f32 on the CPU), f32, f16 or bf16.")
-    var dtype = "auto"
+
 
     @Option(name: .long, help: "Truncate inputs to this many tokens (at most the model's limit).")
     var maxLength: Int?
@@ -33,8 +31,6 @@ struct Embed: ParsableCommand {
     @Flag(name: .long, help: "Print {\"model\", \"dim\", \"embeddings\", \"truncated\"} as one JSON object.")
     var json = false
 
-    @Option(name: .long, help: "CPU threads (default: all cores).")
-    var threads: Int?
 
     @Argument(help: "Texts to embed.")
     var texts: [String] = []
@@ -54,7 +50,7 @@ struct Embed: ParsableCommand {
             }
             if inputs.isEmpty { throw CommandError("\(jsonl): no inputs") }
         }
-        let backend = try Devices.backend(device, threads: threads, dtype: dtype)
+        let backend = try options.backend()
         let pipeline = try BertPipeline(folder: model, backend: backend, outputs: [.sentenceEmbedding], maxLength: maxLength)
         let (embeddings, truncated) = try pipeline.embed(inputs)
         let truncatedIndices = truncated.indices.filter { truncated[$0] }

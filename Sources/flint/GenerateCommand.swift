@@ -37,6 +37,8 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "Tokenizer folder or file (default: the model folder; built-in models: .cache/assets/gpt2-hf).")
     var tokenizer: String?
 
+    @OptionGroup var options: DeviceOptions
+
     @Option(name: .long, help: "New tokens per prompt, at most.")
     var maxNewTokens = 64
 
@@ -64,14 +66,8 @@ struct Generate: ParsableCommand {
     @Option(name: .long, help: "Stop when the completion contains this text (repeatable).")
     var stop: [String] = []
 
-    @Option(name: .long, help: "auto, cpu or cuda.")
-    var device = "auto"
 
-    @Option(name: .long, help: "auto (f16 on a GPU, f32 on the CPU), f32, f16 or bf16.")
-    var dtype = "auto"
 
-    @Option(name: .long, help: "CPU threads (default: all cores).")
-    var threads: Int?
 
     @Flag(name: .long, help: "Print the result as JSON (see above).")
     var json = false
@@ -112,7 +108,7 @@ struct Generate: ParsableCommand {
             let i = prompts.firstIndex { $0.count == longest }!
             throw CommandError("prompt \(i) has \(longest) tokens; \(model)'s context holds \(c.nPositions) (n_positions), prompt and completion together")
         }
-        let backend = try Devices.backend(device, threads: threads, dtype: dtype)
+        let backend = try options.backend()
         let plan = try m.model.plan(outputs: [.nextToken], maxTokens: prompts.reduce(0) { $0 + $1.count }, maxSequences: prompts.count,
                                     maxContext: min(c.nPositions, longest + min(maxNewTokens, c.nPositions)), configPath: m.configPath)
         if !json { Console.progress("loading \(m.name) on \(backend.deviceDescription)...") }

@@ -19,11 +19,9 @@ struct ModelBench: ParsableCommand {
     @Option(name: .long, help: "bert-base, bert-large, minilm-l6, gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a model folder.")
     var model = "bert-base"
 
-    @Option(name: .long, help: "auto, cpu or cuda.")
-    var device = "auto"
+    @OptionGroup var options: DeviceOptions
 
-    @Option(name: .long, help: "auto (f16 on a GPU, f32 on the CPU), f32, f16 or bf16.")
-    var dtype = "auto"
+
 
     @Option(name: .long, help: "Comma-separated batch sizes (default: 1,8; GPT-2 decode: 1,8,32).")
     var batch: String?
@@ -40,8 +38,6 @@ struct ModelBench: ParsableCommand {
     @Option(name: .long, help: "Stop a row early after this many seconds of timed runs (0 = never; default: 0, GPT-2: 30).")
     var maxSeconds: Double?
 
-    @Option(name: .long, help: "CPU threads (default: all cores).")
-    var threads: Int?
 
     @Option(name: .long, help: "Also write the table as JSON to this file.")
     var json: String?
@@ -61,7 +57,7 @@ struct ModelBench: ParsableCommand {
 
     func run() throws {
         if DecoderModel.isDecoder(model) {
-            let bench = DecoderBench(model: try DecoderModel.resolve(model), backend: try Devices.backend(device, threads: threads, dtype: dtype),
+            let bench = DecoderBench(model: try DecoderModel.resolve(model), backend: try options.backend(),
                                      prefillLengths: try parseList(seq ?? "128,512,1024", "--seq"),
                                      decodeBatches: try parseList(batch ?? "1,8,32", "--batch"), promptTokens: promptTokens,
                                      iterations: iters, maxSeconds: maxSeconds ?? 30)
@@ -72,7 +68,7 @@ struct ModelBench: ParsableCommand {
         let batches = try parseList(batch ?? "1,8", "--batch")
         let seqs = try parseList(seq ?? "128", "--seq")
         let m = try BenchModel.resolve(model)
-        let backend = try Devices.backend(device, threads: threads, dtype: dtype)
+        let backend = try options.backend()
         let bert = Bert(config: m.config, hasTensor: m.hasTensor)
         guard let longest = seqs.max(), longest <= m.config.maxPositionEmbeddings else {
             throw ValidationError("--seq exceeds the model's max_position_embeddings (\(m.config.maxPositionEmbeddings))")

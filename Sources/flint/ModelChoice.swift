@@ -6,6 +6,20 @@ import FlintCUDA
 import FlintCUDAEmulation
 import FlintModels
 
+/// `--device`, `--dtype`, `--threads`: the backend options of `bench`, `embed` and `generate`.
+struct DeviceOptions: ParsableArguments {
+    @Option(name: .long, help: "auto (the GPU when CUDA works, else the CPU), cpu, cuda, or cuda-emulated (no GPU, slow: for tests).")
+    var device = "auto"
+
+    @Option(name: .long, help: "auto (f16 on a GPU, f32 on the CPU), f32, f16 or bf16.")
+    var dtype = "auto"
+
+    @Option(name: .long, help: "CPU threads (default: all cores).")
+    var threads: Int?
+
+    func backend() throws -> any Backend { try Devices.backend(device, threads: threads, dtype: dtype) }
+}
+
 /// Picking a backend (`--device`) and a model (`--model`: built-in name or folder) for the CLI.
 enum Devices {
     /// `auto` picks the GPU when CUDA works here, else the CPU; `cuda` insists on the GPU.
