@@ -254,15 +254,30 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
             let shape = plan.weights[weight].shape
             let n = shape[0], k = shape.count / shape[0]
             let m = Int(rows(out, b))
-            // cuBLASLt's epilogue adds the bias and applies tanh-GELU; exact GELU and tanh run in our kernel.
-            let fused = epilogue == .none || epilogue == .geluTanh
-            try driver.gemm(GEMMDescriptor(m: m, n: n, k: k, a: address(input), lda: plan.buffers[input].columns, w: weights[weight], ldw: k,
-                                           c: address(out), ldc: plan.buffers[out].columns, bias: fused ? bias.map { weights[$0] } : nil,
-                                           activation: epilogue == .geluTanh ? .geluTanh : .none, dtype: dtype))
+            // cuBLASLt's epilogue adds the bias and applies tanh-GELU; exact GELU and tanh run in our kernel,
+            // and so does everything when this cuBLASLt refuses the epilogue for these types.
+            let plain = GEMMDescriptor(m: m, n: n, k: k, a: address(input), lda: plan.buffers[input].columns, w: weights[weight], ldw: k,
+                                       c: address(out), ldc: plan.buffers[out].columns, bias: nil, dtype: dtype)
+            var fused = epilogue == .none || epilogue == .geluTanh
+            if fused, bias != nil || epilogue == .geluTanh {
+                var withEpilogue = plain
+                withEpilogue.bias = bias.map { weights[$0] }
+                withEpilogue.activation = epilogue == .geluTanh ? .geluTanh : .none
+                do { try driver.gemm(withEpilogue) } catch { fused = false }
+            } else if fused {
+                try driver.gemm(plain)
+            }
             if !fused {
+                try driver.gemm(plain)
+                let code: Int32 = switch epilogue {
+                case .none: 0
+                case .gelu: 1
+                case .geluTanh: 2
+                case .tanh: 3
+                }
                 try launchRows("bias_activation_\(t)", rows: m, [
                     .pointer(address(out)), bias.map { .pointer(weights[$0]) } ?? null, .int32(Int32(m)), .int32(Int32(n)),
-                    .int32(Int32(plan.buffers[out].columns)), .int32(epilogue == .gelu ? 1 : 3),
+                    .int32(Int32(plan.buffers[out].columns)), .int32(code),
                 ])
             }
         case let .attention(qkv, heads, headDim, causal, out):

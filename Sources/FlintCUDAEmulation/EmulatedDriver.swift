@@ -40,8 +40,13 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
     }
     private let state = Mutex(State())
 
-    public init(threads: Int? = 1) {
+    /// Refuse GEMMs with a bias or activation epilogue, as a cuBLASLt without them for some types
+    /// would (the backend must then fall back to its own kernel).
+    public let refusesGEMMEpilogues: Bool
+
+    public init(threads: Int? = 1, refusesGEMMEpilogues: Bool = false) {
         pool = ThreadPool(threads: threads)
+        self.refusesGEMMEpilogues = refusesGEMMEpilogues
     }
 
     /// Kernel launches executed so far (captured launches count when replayed).
@@ -114,6 +119,9 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         try checkRange(g.w, ((g.n - 1) * g.ldw + g.k) * e, "GEMM W")
         try checkRange(g.c, ((g.m - 1) * g.ldc + g.n) * e, "GEMM C")
         if let bias = g.bias { try checkRange(bias, g.n * e, "GEMM bias") }
+        if refusesGEMMEpilogues, g.bias != nil || g.activation != .none {
+            throw .backend("emulated CUDA: GEMM epilogue refused (CUBLAS_STATUS_NOT_SUPPORTED)")
+        }
         try enqueue(.gemm(g))
     }
 

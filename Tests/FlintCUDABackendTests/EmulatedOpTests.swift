@@ -25,6 +25,14 @@ struct EmulatedOpTests {
         }
     }
 
+    /// Where cuBLASLt refuses an epilogue, the bias and activation run in Flint's kernel instead.
+    @Test func gemmsWithoutCuBLASLtEpiloguesStillMatch() throws {
+        for c in OpChecks.cases() where c.name.hasPrefix("linear") {
+            let err = try c.maxError(on: CUDABackend(driver: EmulatedCUDADriver(refusesGEMMEpilogues: true)), reference: Self.cpu)
+            #expect(err <= OpChecks.tolerance(.f32), "\(c.name): error \(err)")
+        }
+    }
+
     /// The checks can fail: a wrong result is reported as an error above tolerance.
     @Test func aWrongWeightIsCaught() throws {
         let c = try #require(OpChecks.cases().first { $0.name.hasPrefix("linear 7x769x64") })

@@ -246,13 +246,12 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
     if (tid == 0) out[s] = pick;
 }
 
+// __launch_bounds__: 1024 threads per block leave at most 64 registers per thread.
 #define FLINT_SAMPLING_KERNELS(SUFFIX, T)                                                                          \
-    extern "C" __global__ void sample_tokens_##SUFFIX(const T* logits, int ld, int vocab, const int* ids,         \
-                                                      const int* starts, const int* lengths, const int* positions, \
-                                                      const int* slots, unsigned* seen, int words,                 \
-                                                      const FlintSampling* params, int* out) {                     \
-        flint_sample_tokens<T>(logits, ld, vocab, ids, starts, lengths, positions, slots, seen, words, params,     \
-                               out);                                                                               \
+    extern "C" __global__ void __launch_bounds__(FLINT_SAMPLE_THREADS) sample_tokens_##SUFFIX(                    \
+        const T* logits, int ld, int vocab, const int* ids, const int* starts, const int* lengths,               \
+        const int* positions, const int* slots, unsigned* seen, int words, const FlintSampling* params, int* out) { \
+        flint_sample_tokens<T>(logits, ld, vocab, ids, starts, lengths, positions, slots, seen, words, params, out); \
     }
 
 FLINT_SAMPLING_KERNELS(f32, float)
