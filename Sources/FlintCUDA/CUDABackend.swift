@@ -210,8 +210,9 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
         func padded(_ v: [Int32], to n: Int, with fill: Int32) -> [Int32] { v + [Int32](repeating: fill, count: n - v.count) }
         var area = padded(batch.ids, to: b.tokens, with: 0) + padded(batch.positions, to: b.tokens, with: 0)
             + padded(batch.typeIds, to: b.tokens, with: 0)
-        // Padding sequences start after the real tokens and are empty: kernels skip them.
-        area += padded(batch.starts, to: b.sequences, with: Int32(batch.tokenCount)) + padded(batch.lengths, to: b.sequences, with: 0)
+        // Padding sequences are empty and start at row 0: kernels skip them or read a valid row whose
+        // result is never copied back.
+        area += padded(batch.starts, to: b.sequences, with: 0) + padded(batch.lengths, to: b.sequences, with: 0)
             + padded(batch.slots, to: b.sequences, with: 0)
         for s in 0..<b.sequences {
             let p = s < batch.sequenceCount ? batch.sampling[s] : .greedy

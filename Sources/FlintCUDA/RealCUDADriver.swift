@@ -15,6 +15,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     private typealias FnDeviceAttr = @convention(c) (UnsafeMutablePointer<Int32>, Int32, Int32) -> CUresult
     private typealias FnCtxRetain = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, Int32) -> CUresult
     private typealias FnCtxSet = @convention(c) (OpaquePointer?) -> CUresult
+    private typealias FnCtxGet = @convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> CUresult
     private typealias FnAlloc = @convention(c) (UnsafeMutablePointer<UInt64>, Int) -> CUresult
     private typealias FnFree = @convention(c) (UInt64) -> CUresult
     private typealias FnHtoD = @convention(c) (UInt64, UnsafeRawPointer, Int, OpaquePointer?) -> CUresult
@@ -59,6 +60,10 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
 
     private let alloc: FnAlloc, freeFn: FnFree, htod: FnHtoD, dtoh: FnDtoH, dtod: FnDtoD, memset: FnMemset, moduleLoad: FnModuleLoad
     private let eventCreate: FnEventCreate, eventRecord: FnEventRecord, eventElapsed: FnEventElapsed
+    /// The primary context, made current on whichever thread calls in (it is per thread in CUDA).
+    private let context: UInt
+    private let ctxSetCurrent: FnCtxSet, ctxGetCurrent: FnCtxGet
+    private let graphDestroy: FnStream
     private let events = Mutex<[UInt]>([])
     /// Pinned host memory that small copies go through (the per-forward inputs and outputs): a
     /// copy from pageable memory makes the driver stage it itself, synchronously and slower.
@@ -106,7 +111,11 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         deviceName = "\(String(decoding: nameBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)), sm_\(major)\(minor)"
         var context: OpaquePointer?
         try check((try cuda.symbol("cuDevicePrimaryCtxRetain") as FnCtxRetain)(&context, device), "cuDevicePrimaryCtxRetain")
-        try check((try cuda.symbol("cuCtxSetCurrent") as FnCtxSet)(context), "cuCtxSetCurrent")
+        ctxSetCurrent = try cuda.symbol("cuCtxSetCurrent")
+        ctxGetCurrent = try cuda.symbol("cuCtxGetCurrent")
+        self.context = UInt(bitPattern: context)
+        try check(ctxSetCurrent(context), "cuCtxSetCurrent")
+        graphDestroy = try cuda.symbol("cuGraphDestroy")
         var s: OpaquePointer?
         try check((try cuda.symbol("cuStreamCreate") as FnStreamCreate)(&s, 1), "cuStreamCreate")
         stream = s
@@ -149,6 +158,13 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         workspace = w
     }
 
+    /// Makes the device's context current on the calling thread when it is not yet (threads other
+    /// than the one that opened the driver start without it).
+    private func bind() {
+        var current: OpaquePointer?
+        if ctxGetCurrent(&current) != 0 || UInt(bitPattern: current) != context { _ = ctxSetCurrent(OpaquePointer(bitPattern: context)) }
+    }
+
     private func check(_ rc: CUresult, _ call: String) throws(FlintError) {
         guard rc != 0 else { return }
         var p: UnsafePointer<CChar>?
@@ -157,6 +173,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     }
 
     public func allocate(bytes: Int, what: String) throws(FlintError) -> DevicePointer {
+        bind()
         var p: UInt64 = 0
         let rc = alloc(&p, max(bytes, 1))
         if rc == 2 {  // CUDA_ERROR_OUT_OF_MEMORY
@@ -169,9 +186,10 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         return p
     }
 
-    public func free(_ pointer: DevicePointer) { _ = freeFn(pointer) }
+    public func free(_ pointer: DevicePointer) { bind(); _ = freeFn(pointer) }
 
     public func copy(toDevice destination: DevicePointer, from source: UnsafeRawPointer, bytes: Int) throws(FlintError) {
+        bind()
         guard let staging, bytes <= Self.stagingBytes else {
             return try check(htod(destination, source, bytes, stream), "cuMemcpyHtoDAsync")
         }
@@ -184,14 +202,17 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     }
 
     public func copy(deviceToDevice destination: DevicePointer, from source: DevicePointer, bytes: Int) throws(FlintError) {
+        bind()
         try check(dtod(destination, source, bytes, stream), "cuMemcpyDtoDAsync")
     }
 
     public func zero(_ destination: DevicePointer, bytes: Int) throws(FlintError) {
+        bind()
         try check(memset(destination, 0, bytes, stream), "cuMemsetD8Async")
     }
 
     public func copy(toHost destination: UnsafeMutableRawPointer, from source: DevicePointer, bytes: Int) throws(FlintError) {
+        bind()
         guard let staging, bytes <= Self.stagingBytes else {
             try check(dtoh(destination, source, bytes, stream), "cuMemcpyDtoHAsync")
             return try synchronize()
@@ -205,6 +226,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     }
 
     public func makeEvent() throws(FlintError) -> Int {
+        bind()
         var e: OpaquePointer?
         try check(eventCreate(&e, 0), "cuEventCreate")
         let bits = UInt(bitPattern: e)
@@ -215,11 +237,13 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     }
 
     public func record(_ event: Int) throws(FlintError) {
+        bind()
         guard let bits = events.withLock({ event >= 0 && event < $0.count ? $0[event] : nil }) else { throw .backend("no event \(event)") }
         try check(eventRecord(OpaquePointer(bitPattern: bits), stream), "cuEventRecord")
     }
 
     public func elapsedMilliseconds(from start: Int, to end: Int) throws(FlintError) -> Double {
+        bind()
         let (a, b) = events.withLock { ($0.indices.contains(start) ? $0[start] : 0, $0.indices.contains(end) ? $0[end] : 0) }
         guard a != 0, b != 0 else { throw .backend("no events \(start), \(end)") }
         var ms: Float = 0
@@ -228,6 +252,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     }
 
     public func load(_ source: KernelSource, cubin: [UInt8]?) throws(FlintError) {
+        bind()
         guard let cubin else { throw .backend("\(source.name).cu: the real driver needs a CUBIN") }
         var module: OpaquePointer?
         let rc = cubin.withUnsafeBytes { moduleLoad(&module, $0.baseAddress!) }
@@ -243,6 +268,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     public func launch(_ kernel: String, grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedBytes: UInt32,
                        arguments: [KernelArgument]) throws(FlintError)
     {
+        bind()
         guard let bits = functions.withLock({ $0[kernel] }) else { throw .backend("kernel \(kernel) is not loaded") }
         let f = OpaquePointer(bitPattern: bits)
         let storage = UnsafeMutableRawPointer.allocate(byteCount: 8 * max(arguments.count, 1), alignment: 8)
@@ -267,6 +293,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     /// Row-major `C[m,n] = A[m,k]·W[n,k]ᵀ` is column-major `Cᵀ[n,m] = op(W)·A` with op = transpose:
     /// cuBLASLt's A operand is W (k×n, ld ldw, transposed), B is A (k×m, ld lda), C/D is n×m.
     public func gemm(_ g: GEMMDescriptor) throws(FlintError) {
+        bind()
         let type: Int32 = g.dtype == .f16 ? 2 : g.dtype == .bf16 ? 14 : 0
         var desc: OpaquePointer?
         guard ltDescCreate(&desc, 68, 0) == 0 else { throw .backend("cublasLtMatmulDescCreate failed") }
@@ -292,15 +319,17 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         guard rc == 0 else { throw .backend("cublasLtMatmul(\(g.m)x\(g.n)x\(g.k), \(g.dtype)) failed with status \(rc)") }
     }
 
-    public func synchronize() throws(FlintError) { try check(streamSync(stream), "cuStreamSynchronize") }
+    public func synchronize() throws(FlintError) { bind(); try check(streamSync(stream), "cuStreamSynchronize") }
 
-    public func beginCapture() throws(FlintError) { try check(beginCaptureFn(stream, 1), "cuStreamBeginCapture") }
+    public func beginCapture() throws(FlintError) { bind(); try check(beginCaptureFn(stream, 1), "cuStreamBeginCapture") }
 
     public func endCapture() throws(FlintError) -> Int {
+        bind()
         var graph: OpaquePointer?
         try check(endCaptureFn(stream, &graph), "cuStreamEndCapture")
         var exec: OpaquePointer?
         try check(instantiate(&exec, graph, 0), "cuGraphInstantiate")
+        _ = graphDestroy(graph)  // the executable graph keeps what it needs
         let bits = UInt(bitPattern: exec)
         return graphs.withLock {
             $0.append(bits)
@@ -309,6 +338,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     }
 
     public func replay(_ graph: Int) throws(FlintError) {
+        bind()
         guard let bits = graphs.withLock({ graph >= 0 && graph < $0.count ? $0[graph] : nil }) else { throw .backend("no graph \(graph)") }
         try check(graphLaunch(OpaquePointer(bitPattern: bits), stream), "cuGraphLaunch")
     }

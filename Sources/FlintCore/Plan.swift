@@ -79,8 +79,8 @@ public struct Plan: Sendable {
         /// `keys`/`values` (`.cache` buffers) at row `slot · maxContext + position`, then each token
         /// attends to its slot's cached keys at positions `0 ... position`, `softmax(scale · q·kᵀ)·v`.
         case cachedAttention(qkv: Int, keys: Int, values: Int, heads: Int, headDim: Int, scale: Float, out: Int)
-        /// `out = LayerNorm(input + residual)`; `out` may be `input`. With `sum`, `input + residual`
-        /// is also stored there (`sum` may be `residual`): the pre-LN residual stream.
+        /// `out = LayerNorm(input + residual)`; `out` may be `input`. With `sum` and a residual,
+        /// `input + residual` is also stored there (`sum` may be `residual`): the pre-LN residual stream.
         case layerNorm(input: Int, residual: Int?, gamma: Int, beta: Int, eps: Float, out: Int, sum: Int? = nil)
         /// `out[s] = input[first token of sequence s]` (`[tokens, c]` -> `[sequences, c]`).
         case firstToken(input: Int, out: Int)

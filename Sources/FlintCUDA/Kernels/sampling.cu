@@ -19,7 +19,7 @@
 //         tokens; starts / lengths / slots: per sequence (int32). seen: [slots, words] uint32 with
 //         words = ceil(vocab / 32). params: [sequences] FlintSampling (32 bytes). out: [sequences] int32.
 // Launch: grid (sequences, 1, 1); block (1024, 1, 1) exactly (each thread owns one contiguous chunk
-//         of ceil(vocab / 1024) ids); no dynamic shared memory (~4.3 KB static). Sequences of length
+//         of ceil(vocab / 1024) ids); no dynamic shared memory (256 bytes static). Sequences of length
 //         0 (bucket padding) exit at once. Cost: one pass for greedy; up to ~70 passes over the row
 //         with top-k and top-p (a radix select would cut this when sampling speed matters).
 #ifndef FLINT_CUDA_EMULATION
@@ -46,9 +46,11 @@ struct FlintSampling {
 
 #define FLINT_SAMPLE_THREADS 1024
 
-// Order-preserving key: a < b as floats <=> key(a) < key(b) as unsigned (no NaNs here).
+// Order-preserving key: a < b as floats <=> key(a) < key(b) as unsigned (no NaNs here; -0 and +0
+// get the same key, as they compare equal).
 static __device__ __forceinline__ unsigned flint_key(float x) {
-    const unsigned b = __float_as_uint(x);
+    unsigned b = __float_as_uint(x);
+    if (b == 0x80000000u) b = 0u;
     return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
 }
 
@@ -113,16 +115,17 @@ static __device__ __forceinline__ float flint_block_exclusive_scan(float v, floa
     return (warp > 0 ? red[warp - 1] : 0.0f) + inclusive - v;
 }
 
-// One sequence's processed logits: penalty, then temperature.
+// One sequence's processed logits: penalty, then temperature (divided, as the CPU reference does:
+// multiplying by 1/T can differ by an ulp).
 template <typename T>
 struct FlintLogits {
     const T* row;
     const unsigned* seen;
-    float penalty, inv_temperature;
+    float penalty, temperature;  // temperature 1 for greedy
     __device__ __forceinline__ float operator()(int v) const {
         float x = flint_load(row, v);
         if (penalty != 1.0f && (seen[v >> 5] >> (v & 31)) & 1u) x = x > 0.0f ? x / penalty : x * penalty;
-        return x * inv_temperature;
+        return temperature == 1.0f ? x : x / temperature;
     }
 };
 
@@ -154,7 +157,7 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
     x.row = logits + (long)s * ld;
     x.seen = bits;
     x.penalty = p.repetition_penalty;
-    x.inv_temperature = greedy ? 1.0f : 1.0f / p.temperature;
+    x.temperature = greedy ? 1.0f : p.temperature;
     const int chunk = (vocab + nt - 1) / nt;
     const int v0 = tid * chunk < vocab ? tid * chunk : vocab;
     const int v1 = v0 + chunk < vocab ? v0 + chunk : vocab;
@@ -172,7 +175,7 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
     const float m = flint_block_reduce(best, red_f, FlintMax());
     if (greedy) {
         const int id = flint_block_reduce(best == m ? best_id : 0x7fffffff, red_i, FlintMin());
-        if (tid == 0) out[s] = id;
+        if (tid == 0) out[s] = id == 0x7fffffff ? 0 : id;  // an all -inf row: id 0, as the CPU
         return;
     }
 
@@ -224,8 +227,10 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
     const unsigned position = (unsigned)(positions[first + len - 1] + 1);
     const unsigned long long bits64 = flint_splitmix64(seed ^ flint_splitmix64((unsigned long long)position));
     const float target = (float)(unsigned)(bits64 >> 40) * (1.0f / 16777216.0f) * total;
+    // The first chunk whose end passes the target claims it. (Testing `before <= target` as well would
+    // leave gaps: the next chunk's `before` is computed differently and can round above this end.)
     int pick = 0x7fffffff, last_kept = -1;
-    if (mine > 0.0f && before <= target && target < before + mine) {
+    if (mine > 0.0f && target < before + mine) {
         float running = before;
         for (int v = v0; v < v1; ++v) {
             const float xv = x(v);
