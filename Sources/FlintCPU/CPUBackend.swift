@@ -59,6 +59,10 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
         self.plain = plain
         layout = plan.arenaLayout()
         arena = try Self.allocate(bytes: layout.totalBytes, what: "the activation arena for \(plan.maxTokens) tokens")
+        // Caches and seen-token sets start empty, so even a slot used out of order reads defined memory.
+        for b in plan.buffers.indices where plan.buffers[b].rows.isPersistent {
+            (arena + layout.offsets[b]).initializeMemory(as: UInt8.self, repeating: 0, count: plan.bytes(of: b))
+        }
     }
 
     deinit { free(arena) }

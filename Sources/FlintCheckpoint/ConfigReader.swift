@@ -34,6 +34,13 @@ struct ConfigReader {
         return i
     }
 
+    /// A token id: an integer in 0...Int32.max.
+    func tokenId(_ key: String) throws(FlintError) -> Int {
+        let id = try int(key, minimum: 0)
+        guard id <= Int(Int32.max) else { throw bad("\(key) is \(id), larger than any token id") }
+        return id
+    }
+
     func string(_ key: String, default fallback: String? = nil) throws(FlintError) -> String? {
         guard let v = value(key) else { return fallback }
         guard let s = v.string else { throw bad("\(key) is \(v.typeName), expected a string") }

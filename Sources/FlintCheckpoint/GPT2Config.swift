@@ -100,19 +100,21 @@ public struct GPT2Config: Sendable, Equatable {
         if json["bos_token_id"] == nil {
             bosTokenId = 50256
         } else {
-            bosTokenId = config.value("bos_token_id") == nil ? nil : try config.int("bos_token_id", minimum: 0)
+            bosTokenId = config.value("bos_token_id") == nil ? nil : try config.tokenId("bos_token_id")
         }
         if json["eos_token_id"] == nil {
             eosTokenIds = [50256]
         } else if let v = config.value("eos_token_id"), let list = v.array {
             var ids: [Int] = []
             for item in list {
-                guard let i = item.int, i >= 0 else { throw config.bad("eos_token_id contains \(item.serialized), expected token ids") }
+                guard let i = item.int, i >= 0, i <= Int(Int32.max) else {
+                    throw config.bad("eos_token_id contains \(item.serialized), expected token ids")
+                }
                 ids.append(i)
             }
             eosTokenIds = ids
         } else {
-            eosTokenIds = try config.value("eos_token_id") == nil ? [] : [config.int("eos_token_id", minimum: 0)]
+            eosTokenIds = try config.value("eos_token_id") == nil ? [] : [config.tokenId("eos_token_id")]
         }
         let architectures = try config.strings("architectures")
         if let first = architectures.first {

@@ -64,15 +64,15 @@ extension PreparedPlan {
                 + "\(batch.typeIds.count) type ids; \(batch.sequenceCount) lengths, \(batch.starts.count) starts, "
                 + "\(batch.slots.count) slots, \(batch.sampling.count) sampling parameters")
         }
-        var next: Int32 = 0
+        var next = 0
         for s in 0..<batch.sequenceCount {
             guard batch.lengths[s] >= 1 else { throw .invalidInput("sequence \(s) is empty") }
-            guard batch.starts[s] == next else {
+            guard Int(batch.starts[s]) == next else {
                 throw .invalidInput("sequence \(s) starts at token \(batch.starts[s]), expected \(next) (packed layout)")
             }
-            next += batch.lengths[s]
+            next += Int(batch.lengths[s])
         }
-        guard Int(next) == batch.tokenCount else { throw .invalidInput("the sequences cover \(next) tokens, the batch has \(batch.tokenCount)") }
+        guard next == batch.tokenCount else { throw .invalidInput("the sequences cover \(next) tokens, the batch has \(batch.tokenCount)") }
 
         for case let .embed(word, position, tokenType, _, _, _, _) in plan.steps {
             let vocabularySize = plan.weights[word].shape[0], maxPositions = plan.weights[position].shape[0]

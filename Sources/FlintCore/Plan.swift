@@ -272,6 +272,9 @@ public struct TokenBatch: Sendable, Equatable {
     ///   - sampling: per sequence (default: greedy).
     public init(sequences: [[Int32]], typeIds: [[Int32]]? = nil, positionOffsets: [Int32]? = nil, slots: [Int32]? = nil,
                 sampling: [SamplingParameters]? = nil) {
+        precondition(positionOffsets.map { $0.count == sequences.count } ?? true, "TokenBatch: one position offset per sequence")
+        precondition(slots.map { $0.count == sequences.count } ?? true, "TokenBatch: one slot per sequence")
+        precondition(sampling.map { $0.count == sequences.count } ?? true, "TokenBatch: one sampling parameter set per sequence")
         ids = sequences.flatMap { $0 }
         self.typeIds = typeIds?.flatMap { $0 } ?? [Int32](repeating: 0, count: ids.count)
         positions = sequences.indices.flatMap { s in

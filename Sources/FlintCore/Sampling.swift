@@ -1,19 +1,20 @@
 /// How a `.sample` plan step picks a sequence's next token from its logits row.
 ///
 /// The procedure (every backend implements exactly this; the CPU backend's `Sampler` is the plain
-/// reference, Kernels/sampling.cu the CUDA one), in transformers' order of logits processors:
+/// reference, Kernels/sampling.cu the CUDA one), equivalent to transformers' order of logits
+/// processors (repetition penalty, temperature, top-k, top-p):
 /// 1. Repetition penalty (when `repetitionPenalty != 1`): the logit of every token the sequence has
 ///    seen (prompt and generated so far) becomes `x / penalty` if `x > 0`, else `x · penalty`.
 /// 2. Greedy (`temperature == 0`): the largest logit wins, the lowest id on ties. Done.
-/// 3. `x /= temperature`.
-/// 4. Top-k (`0 < topK < vocab`): keep the tokens whose logit is `>=` the k-th largest (ties kept).
-/// 5. Top-p (`topP < 1`): with `p = softmax(x)` over the kept tokens, keep token `v` when the
-///    probability mass of the tokens with a strictly larger logit is `< topP` (the largest is always
-///    kept). For distinct logits this is transformers' `TopPLogitsWarper`; tied logits are kept
-///    or dropped together.
+/// 3. Top-k (`0 < topK < vocab`): keep the tokens whose logit is `>=` the k-th largest (ties kept).
+/// 4. Temperature: each kept token weighs `w = exp((x - max) / temperature)` (`max` of the kept
+///    logits; the same as softmax(x / T), and finite for any T > 0).
+/// 5. Top-p (`topP < 1`): keep token `v` when the weight of the kept tokens with a strictly larger
+///    logit is `< topP · Σ w` (the largest is always kept). For distinct logits this is
+///    transformers' `TopPLogitsWarper`; tied logits are kept or dropped together.
 /// 6. Draw: `u = uniform(seed, position)` in `[0, 1)` where `position` is the position the new token
-///    will take; the token is the first kept id (in vocabulary order) whose running sum of
-///    `exp(x - max)` exceeds `u · Σ exp(x - max)`.
+///    will take; the token is the first kept id (in vocabulary order) whose running sum of `w`
+///    exceeds `u · Σ w`.
 /// Because `u` depends only on the seed and the position, a sequence samples the same tokens
 /// whether it runs alone or in a batch.
 public struct SamplingParameters: Sendable, Equatable {

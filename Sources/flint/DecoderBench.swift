@@ -22,7 +22,9 @@ struct DecoderBench {
             throw CommandError("--seq exceeds the model's n_positions (\(c.nPositions))")
         }
         guard promptTokens + 2 <= c.nPositions else { throw CommandError("--prompt-tokens leaves no room to decode within n_positions (\(c.nPositions))") }
-        let parameters = c.nLayer * (12 * c.nEmbd * c.nEmbd + 13 * c.nEmbd) + (c.vocabSize + c.nPositions) * c.nEmbd
+        // Per layer: c_attn, attn.c_proj, c_fc, mlp.c_proj (weights and biases) and two LayerNorms; then wte, wpe, ln_f.
+        let perLayer = 4 * c.nEmbd * c.nEmbd + 2 * c.nEmbd * c.nInner + 9 * c.nEmbd + c.nInner
+        let parameters = c.nLayer * perLayer + (c.vocabSize + c.nPositions) * c.nEmbd + 2 * c.nEmbd
         print("model \(model.name) (\(c.nLayer) layers, n_embd \(c.nEmbd), \(c.nHead) heads, \(Table.fmt(Double(parameters) / 1e6, 0))M parameters), "
             + "device \(backend.deviceDescription), dtype \(backend.dtype)")
         let device = try DeviceReport.make(for: backend)
@@ -82,7 +84,7 @@ struct DecoderBench {
             Console.progress("  warming up decode batch \(b)...")
             var log = ProfileLog(prepared)
             let st = try Timing.measure(iterations: iterations, maxSeconds: maxSeconds, untimed: {
-                if position + 1 >= context { try prefill() }  // the context is full: start over
+                if position >= context { try prefill() }  // the context is full: start over
             }) {
                 let out = try prepared.run(TokenBatch(sequences: next.map { [$0] }, positionOffsets: [Int32](repeating: Int32(position), count: b)))
                 log.record()

@@ -18,8 +18,8 @@ struct Generate: ParsableCommand {
             seeded by --seed: the same seed gives the same text, alone or in a batch). --prompt streams the \
             completion to stdout, then prints the timings to stderr; --json prints {"text", "ids", "prompt_tokens", \
             "completion_tokens", "ttft_ms", "ms_per_token", "finish_reason"} instead (text and ids: the completion \
-            only). --jsonl FILE reads lines {"prompt": ...}, generates them together as one batch and writes one \
-            such JSON line per prompt, in input order. A completion ends at <|endoftext|> (unless --ignore-eos), \
+            only). --jsonl FILE reads lines {"prompt": ...}, generates them together as one batch (of up to \
+            --max-batch; more run in several) and writes one such JSON line per prompt, in input order. A completion ends at <|endoftext|> (unless --ignore-eos), \
             at a --stop string (left out of the text), after --max-new-tokens, or when prompt + completion fill \
             the model's context (n_positions); finish_reason says which: stop, length or context.
             """
@@ -69,6 +69,9 @@ struct Generate: ParsableCommand {
 
 
 
+    @Option(name: .long, help: "Prompts generated together at most (--jsonl runs more in several batches).")
+    var maxBatch = 32
+
     @Flag(name: .long, help: "Print the result as JSON (see above).")
     var json = false
 
@@ -77,6 +80,7 @@ struct Generate: ParsableCommand {
     func validate() throws {
         if (prompt == nil) == (jsonl == nil) { throw ValidationError("give either --prompt TEXT or --jsonl FILE") }
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be >= 1") }
+        if maxBatch < 1 { throw ValidationError("--max-batch must be >= 1") }
         if greedy && samples { throw ValidationError("--greedy cannot be combined with --temperature, --top-k or --top-p") }
         if let temperature, !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be > 0 (use --greedy for 0)") }
         if let topK, topK < 1 { throw ValidationError("--top-k must be >= 1") }
@@ -109,7 +113,10 @@ struct Generate: ParsableCommand {
             throw CommandError("prompt \(i) has \(longest) tokens; \(model)'s context holds \(c.nPositions) (n_positions), prompt and completion together")
         }
         let backend = try options.backend()
-        let plan = try m.model.plan(outputs: [.nextToken], maxTokens: prompts.reduce(0) { $0 + $1.count }, maxSequences: prompts.count,
+        // One batch of up to --max-batch prompts; its prefill runs in forwards of up to 8192 tokens.
+        let batch = min(prompts.count, maxBatch)
+        let prefillTokens = prompts.map(\.count).sorted(by: >).prefix(batch).reduce(0, +)
+        let plan = try m.model.plan(outputs: [.nextToken], maxTokens: max(longest, batch, min(prefillTokens, 8192)), maxSequences: batch,
                                     maxContext: min(c.nPositions, longest + min(maxNewTokens, c.nPositions)), configPath: m.configPath)
         if !json { Console.progress("loading \(m.name) on \(backend.deviceDescription)...") }
         let generator = TextGenerator(tokenizer: tok, generator: try TokenGenerator(prepared: try backend.prepare(plan, weights: m.weights),

@@ -57,8 +57,11 @@ struct ModelBench: ParsableCommand {
 
     func run() throws {
         if DecoderModel.isDecoder(model) {
-            let bench = DecoderBench(model: try DecoderModel.resolve(model), backend: try options.backend(),
-                                     prefillLengths: try parseList(seq ?? "128,512,1024", "--seq"),
+            let decoder = try DecoderModel.resolve(model)
+            // The default prompt lengths that fit the model's context (a given --seq is checked as given).
+            let lengths = try seq.map { try parseList($0, "--seq") } ?? [128, 512, 1024].filter { $0 <= decoder.config.nPositions }
+            let bench = DecoderBench(model: decoder, backend: try options.backend(),
+                                     prefillLengths: lengths.isEmpty ? [decoder.config.nPositions] : lengths,
                                      decodeBatches: try parseList(batch ?? "1,8,32", "--batch"), promptTokens: promptTokens,
                                      iterations: iters, maxSeconds: maxSeconds ?? 30)
             let doc = try bench.run()

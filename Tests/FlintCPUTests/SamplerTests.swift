@@ -33,6 +33,15 @@ struct SamplerTests {
         #expect(Self.pick([2, 1.5, 0], SamplingParameters(temperature: 0, repetitionPenalty: 1.5), seen: [2]) == 0)
     }
 
+    /// A temperature near 0 is nearly greedy, never NaN (weights are exp((x - max) / T)).
+    @Test func tinyTemperaturesPickTheLargestLogit() {
+        for t: Float in [1e-38, 1e-20, 1e-6] {
+            for position in 0..<20 {
+                #expect(Self.pick([1, 5, 2, 0.5], SamplingParameters(temperature: t, seed: 3), position: Int32(position)) == 1)
+            }
+        }
+    }
+
     @Test func drawsFollowTheSoftmax() {
         let logits: [Float] = [1, 0, -1, 2]
         let e = logits.map { Double(_exp($0)) }, z = e.reduce(0, +)

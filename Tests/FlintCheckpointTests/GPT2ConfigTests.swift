@@ -40,6 +40,8 @@ struct GPT2ConfigTests {
             (#"{"model_type": "gpt2", "architectures": ["GPT2ForSequenceClassification"]}"#, "unsupportedModel",
              ["\"GPT2ForSequenceClassification\"", "GPT2Model, GPT2LMHeadModel"]),
             (#"{"model_type": "gpt2", "eos_token_id": ["x"]}"#, "badConfig", ["eos_token_id contains \"x\""]),
+            (#"{"model_type": "gpt2", "eos_token_id": 4294967296}"#, "badConfig", ["eos_token_id is 4294967296, larger than any token id"]),
+            (#"{"model_type": "gpt2", "bos_token_id": -1}"#, "badConfig", ["bos_token_id is -1, expected at least 0"]),
             (#"{"model_type": "gpt2", "scale_attn_weights": 1}"#, "badConfig", ["scale_attn_weights is a number, expected true or false"]),
             ("[1, 2]", "badConfig", ["config is an array, expected a JSON object"]),
         ]

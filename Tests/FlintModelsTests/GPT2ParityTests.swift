@@ -83,6 +83,20 @@ struct GPT2ParityTests {
         }
     }
 
+    /// A plan with fewer tokens than sequences decodes in groups that fit its tokens.
+    @Test func moreSlotsThanTokensStillDecodes() throws {
+        let fixture = try GPT2Fixture("tiny-gpt2")
+        let (model, checkpoint) = try Self.load(fixture)
+        let plan = try model.plan(outputs: [.nextToken], maxTokens: 11, maxSequences: 16, maxContext: 20)
+        let generator = try TokenGenerator(prepared: try Self.backend.prepare(plan, weights: checkpoint), eosTokenIds: [])
+        let prompts = (0..<14).map { [Int32($0 % 7 + 1)] } + fixture.prompts
+        let got = try generator.generate(prompts: prompts, parameters: GenerationParameters(maxNewTokens: 5))
+        #expect(got.count == 17 && got.allSatisfy { $0.ids.count == 5 })
+        for (s, c) in got.suffix(3).enumerated() {
+            _ = Expect.sameSequence(c.ids, Array(try #require(fixture.greedy)[s].prefix(5)), "token", context: "prompt \(s)")
+        }
+    }
+
     /// A plan with fewer sequences or tokens than the prompts runs them in groups and chunks.
     @Test func groupsAndChunksGiveTheSameTokens() throws {
         let fixture = try GPT2Fixture("tiny-gpt2")

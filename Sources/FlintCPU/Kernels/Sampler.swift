@@ -33,8 +33,8 @@ public enum Sampler {
             for v in 1..<max(vocab, 1) where x[v] > x[best] { best = v }
             return Int32(best)
         }
-        for v in 0..<vocab { x[v] /= p.temperature }
-
+        // Top-k and the order of logits do not change under a positive temperature: only the
+        // weights do, exp((x - max) / T), which stays finite for any T > 0.
         var keep = [Bool](repeating: true, count: vocab)
         if p.topK > 0, p.topK < vocab {
             var copy = x
@@ -43,7 +43,7 @@ public enum Sampler {
         }
         var maxLogit = -Float.infinity
         for v in 0..<vocab where keep[v] { maxLogit = max(maxLogit, x[v]) }
-        let e = x.map { expf($0 - maxLogit) }
+        let e = x.map { expf(($0 - maxLogit) / p.temperature) }
         if p.topP < 1 {
             let kept = (0..<vocab).filter { keep[$0] }
             let total = kept.reduce(Float(0)) { $0 + e[$1] }

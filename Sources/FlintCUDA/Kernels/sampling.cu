@@ -7,14 +7,15 @@
 //            the sequence's tokens of this batch are added;
 //         2. repetition penalty on seen tokens (x / p if x > 0, else x · p); greedy (temperature 0):
 //            the largest logit, lowest id on ties;
-//         3. otherwise x / temperature, then the top-k and top-p thresholds, each found by bisection
-//            over the order-preserving 32-bit keys of the logits: top-k keeps keys >= the k-th
-//            largest (exact counts), top-p keeps a token when the mass of strictly larger logits is
-//            < top_p (masses by fixed-order block reductions: reproducible run to run);
+//         3. otherwise each token weighs w = exp((x - max) / temperature); the top-k and top-p
+//            thresholds are found by bisection over the order-preserving 32-bit keys of the logits:
+//            top-k keeps keys >= the k-th largest (exact counts), top-p keeps a token when the weight
+//            of strictly larger logits is < top_p · Σ w (sums by fixed-order block reductions:
+//            reproducible run to run);
 //         4. the draw: u = uniform(seed, position of the new token) (24 bits of SplitMix64, as
-//            SamplingParameters.uniform), the first kept id whose running sum of exp(x - max)
-//            exceeds u · Σ exp(x - max): a block-wide exclusive scan over contiguous chunks of the
-//            vocabulary, so the order is the vocabulary's.
+//            SamplingParameters.uniform), the first kept id whose running sum of w exceeds u · Σ w:
+//            a block-wide exclusive scan over contiguous chunks of the vocabulary, so the order is
+//            the vocabulary's.
 // Layout: logits [sequences, ld] in T (columns 0 ..< vocab used). ids / positions: the packed batch's
 //         tokens; starts / lengths / slots: per sequence (int32). seen: [slots, words] uint32 with
 //         words = ceil(vocab / 32). params: [sequences] FlintSampling (32 bytes). out: [sequences] int32.
@@ -115,17 +116,16 @@ static __device__ __forceinline__ float flint_block_exclusive_scan(float v, floa
     return (warp > 0 ? red[warp - 1] : 0.0f) + inclusive - v;
 }
 
-// One sequence's processed logits: penalty, then temperature (divided, as the CPU reference does:
-// multiplying by 1/T can differ by an ulp).
+// One sequence's logits after the repetition penalty (the temperature only enters the weights).
 template <typename T>
 struct FlintLogits {
     const T* row;
     const unsigned* seen;
-    float penalty, temperature;  // temperature 1 for greedy
+    float penalty;
     __device__ __forceinline__ float operator()(int v) const {
         float x = flint_load(row, v);
         if (penalty != 1.0f && (seen[v >> 5] >> (v & 31)) & 1u) x = x > 0.0f ? x / penalty : x * penalty;
-        return temperature == 1.0f ? x : x / temperature;
+        return x;
     }
 };
 
@@ -157,7 +157,7 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
     x.row = logits + (long)s * ld;
     x.seen = bits;
     x.penalty = p.repetition_penalty;
-    x.temperature = greedy ? 1.0f : p.temperature;
+
     const int chunk = (vocab + nt - 1) / nt;
     const int v0 = tid * chunk < vocab ? tid * chunk : vocab;
     const int v1 = v0 + chunk < vocab ? v0 + chunk : vocab;
@@ -179,6 +179,7 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
         return;
     }
 
+    const float t = p.temperature;
     // Top-k: the largest key T with count(key >= T) >= k.
     unsigned threshold = 0u;
     if (p.top_k > 0 && p.top_k < vocab) {
@@ -197,7 +198,7 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
         float kept = 0.0f;
         for (int v = v0; v < v1; ++v) {
             const float xv = x(v);
-            if (flint_key(xv) >= threshold) kept += expf(xv - m);
+            if (flint_key(xv) >= threshold) kept += expf((xv - m) / t);
         }
         const float limit = p.top_p * flint_block_reduce(kept, red_f, FlintAdd());
         unsigned lo = 0u, hi = 0xffffffffu;
@@ -207,7 +208,7 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
             for (int v = v0; v < v1; ++v) {
                 const float xv = x(v);
                 const unsigned k = flint_key(xv);
-                if (k >= threshold && k > mid) above += expf(xv - m);
+                if (k >= threshold && k > mid) above += expf((xv - m) / t);
             }
             if (flint_block_reduce(above, red_f, FlintAdd()) < limit) hi = mid;
             else lo = mid + 1u;
@@ -219,7 +220,7 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
     float mine = 0.0f;
     for (int v = v0; v < v1; ++v) {
         const float xv = x(v);
-        if (flint_key(xv) >= threshold) mine += expf(xv - m);
+        if (flint_key(xv) >= threshold) mine += expf((xv - m) / t);
     }
     float total;
     const float before = flint_block_exclusive_scan(mine, red_f, &total);
@@ -235,7 +236,7 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
         for (int v = v0; v < v1; ++v) {
             const float xv = x(v);
             if (flint_key(xv) < threshold) continue;
-            running += expf(xv - m);
+            running += expf((xv - m) / t);
             last_kept = v;
             if (running > target) {
                 pick = v;

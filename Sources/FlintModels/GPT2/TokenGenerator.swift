@@ -75,11 +75,14 @@ public final class TokenGenerator: @unchecked Sendable {
             }
         }
         var results: [TokenCompletion?] = Array(repeating: nil, count: prompts.count)
+        // A decode step feeds one token per sequence: a group fits the plan's sequences and tokens.
+        let groupSize = min(plan.maxSequences, plan.maxTokens)
+        let started = ContinuousClock.now
         var next = 0
         while next < prompts.count {
-            let group = Array(next..<min(prompts.count, next + plan.maxSequences))
+            let group = Array(next..<min(prompts.count, next + groupSize))
             next = group.last! + 1
-            for (i, c) in try generateGroup(group.map { prompts[$0] }, parameters, { onToken(group[$0], $1) }).enumerated() {
+            for (i, c) in try generateGroup(group.map { prompts[$0] }, parameters, started: started, { onToken(group[$0], $1) }).enumerated() {
                 results[group[i]] = c
             }
         }
@@ -95,10 +98,10 @@ public final class TokenGenerator: @unchecked Sendable {
         var decodeSteps = 0
     }
 
-    private func generateGroup(_ prompts: [[Int32]], _ parameters: GenerationParameters,
+    /// `started`: when `generate` began (time to first token counts from there, queueing included).
+    private func generateGroup(_ prompts: [[Int32]], _ parameters: GenerationParameters, started: ContinuousClock.Instant,
                                _ onToken: (Int, Int32) -> Bool) throws(FlintError) -> [TokenCompletion]
     {
-        let started = ContinuousClock.now
         var sequences = prompts.map { Sequence(tokens: $0, promptTokens: $0.count) }
         // Prefill, in forwards that fit the plan's token budget; slot = index in the group.
         var s = 0
