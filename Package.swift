@@ -27,6 +27,7 @@ let package = Package(
             name: "FlintCUDA",
             dependencies: ["FlintCore"],
             resources: ["activation", "attention", "convert", "layernorm", "pooling", "sampling"].map { .embedInCode("Kernels/\($0).cu") }
+                + [.embedInCode("Kernels/common.cuh")]
         ),
         // The CUDA kernels (Sources/FlintCUDA/Kernels/*.cu) compiled as C++ and run under an emulation of
         // the CUDA execution model (tests without a GPU).

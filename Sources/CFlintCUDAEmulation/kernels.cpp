@@ -1,7 +1,8 @@
 // The Flint CUDA kernels compiled for the host, and the name -> launcher table behind
-// flint_emu_launch. Each .cu file is included inside its own namespace (their static helpers share
-// names); the kernels are extern "C" as NVRTC sees them. Adding a kernel is one FLINT_EMU_KERNEL line:
-// the launcher unpacks cuLaunchKernel-style params by the kernel's declared parameter types.
+// flint_emu_launch. Each .cu file is included inside its own namespace after common.cuh, as NVRTC
+// gets it (their static helpers share names); the kernels are extern "C" as NVRTC sees them.
+// Adding a kernel is one FLINT_EMU_KERNEL line: the launcher unpacks cuLaunchKernel-style params by
+// the kernel's declared parameter types.
 #include "cuda_emulation.h"
 #include "include/CFlintCUDAEmulation.h"
 #include "emulation_internal.h"
@@ -12,21 +13,27 @@
 #include <utility>
 
 namespace flint_kernels_layernorm {
+#include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/layernorm.cu"
 }
 namespace flint_kernels_activation {
+#include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/activation.cu"
 }
 namespace flint_kernels_attention {
+#include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/attention.cu"
 }
 namespace flint_kernels_pooling {
+#include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/pooling.cu"
 }
 namespace flint_kernels_sampling {
+#include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/sampling.cu"
 }
 namespace flint_kernels_convert {
+#include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/convert.cu"
 }
 namespace flint_kernels_emu_test {

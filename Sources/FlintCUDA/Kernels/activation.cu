@@ -8,17 +8,7 @@
 // Layout: row-major x [rows, cols], row stride ld (>= cols). bias: [cols] or null.
 // Launch: grid (rows, 1, 1); block (256, 1, 1) (any block size is correct: threads stride over
 //         the columns of their block's row); no shared memory.
-#ifndef FLINT_CUDA_EMULATION
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
-#endif
-
-static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
-static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
-static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
-static __device__ __forceinline__ void flint_store(float* p, long i, float v) { p[i] = v; }
-static __device__ __forceinline__ void flint_store(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
-static __device__ __forceinline__ void flint_store(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+// Shared helpers (flint_load/store, warp and block sums, INFINITY): common.cuh, prepended.
 
 static __device__ __forceinline__ float flint_activate(float v, int activation) {
     switch (activation) {

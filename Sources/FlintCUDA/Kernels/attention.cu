@@ -31,32 +31,7 @@
 //         query rows a warp computes 32 scores at once (lane j: q·k_j), the tile max by warp shuffles,
 //         p_j = exp(s_j - m), rescales its accumulators (lane owns dims lane, lane+32, ...), and
 //         accumulates p·V from shared memory. Simple and exact; no tensor cores.
-#ifndef FLINT_CUDA_EMULATION
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
-#endif
-#ifndef INFINITY  // NVRTC has no <math.h>
-#define INFINITY __int_as_float(0x7f800000)
-#endif
-
-static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
-static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
-static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
-static __device__ __forceinline__ void flint_store(float* p, long i, float v) { p[i] = v; }
-static __device__ __forceinline__ void flint_store(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
-static __device__ __forceinline__ void flint_store(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
-
-static __device__ __forceinline__ float flint_warp_sum(float v) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
-
-static __device__ __forceinline__ float flint_warp_max(float v) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-    return v;
-}
+// Shared helpers (flint_load/store, warp and block sums, INFINITY): common.cuh, prepended.
 
 #define FLINT_ATT_QB 16                                  // query rows per block
 #define FLINT_ATT_KB 32                                  // keys per tile (one per lane)

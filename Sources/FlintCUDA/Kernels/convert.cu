@@ -6,17 +6,7 @@
 // Layout: flat arrays of n elements (n is a 64-bit count).
 // Launch: grid (min(ceil(n / 256), 65535), 1, 1); block (256, 1, 1); no shared memory.
 //         Grid-stride loop: any grid and block size is correct.
-#ifndef FLINT_CUDA_EMULATION
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
-#endif
-
-static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
-static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
-static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
-static __device__ __forceinline__ void flint_store(float* p, long i, float v) { p[i] = v; }
-static __device__ __forceinline__ void flint_store(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
-static __device__ __forceinline__ void flint_store(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+// Shared helpers (flint_load/store, warp and block sums, INFINITY): common.cuh, prepended.
 
 template <typename From, typename To>
 static __device__ __forceinline__ void flint_convert(const From* in, To* out, long n) {

@@ -20,36 +20,7 @@
 //         no dynamic shared memory (128 bytes static). One block per row: each thread keeps up to 8 of
 //         its row's values in registers (cols <= 8*blockDim.x stay in registers; longer rows are
 //         recomputed from global memory in the later passes, still correct).
-#ifndef FLINT_CUDA_EMULATION
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
-#endif
-
-static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
-static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
-static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
-static __device__ __forceinline__ void flint_store(float* p, long i, float v) { p[i] = v; }
-static __device__ __forceinline__ void flint_store(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
-static __device__ __forceinline__ void flint_store(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
-
-static __device__ __forceinline__ float flint_warp_sum(float v) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
-
-// Sum of v over the block, returned to every thread (bit-identical in all threads).
-// blockDim.x: multiple of 32, <= 1024. red: 32 floats of shared memory.
-static __device__ __forceinline__ float flint_block_sum(float v, float* red) {
-    const int lane = threadIdx.x & 31;
-    const int warp = threadIdx.x >> 5;
-    v = flint_warp_sum(v);
-    __syncthreads();  // red may still be read by the previous flint_block_sum
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    v = lane < (int)(blockDim.x >> 5) ? red[lane] : 0.0f;
-    return flint_warp_sum(v);
-}
+// Shared helpers (flint_load/store, warp and block sums, INFINITY): common.cuh, prepended.
 
 #define FLINT_LN_CACHE 8
 

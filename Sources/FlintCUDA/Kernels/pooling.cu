@@ -14,38 +14,7 @@
 //         (any block size is correct), no shared memory.
 //         l2_normalize: grid (rows, 1, 1), block (256, 1, 1) (any multiple of 32 up to 1024),
 //         no dynamic shared memory (128 bytes static).
-#ifndef FLINT_CUDA_EMULATION
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
-#endif
-#ifndef INFINITY  // NVRTC has no <math.h>
-#define INFINITY __int_as_float(0x7f800000)
-#endif
-
-static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
-static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
-static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
-static __device__ __forceinline__ void flint_store(float* p, long i, float v) { p[i] = v; }
-static __device__ __forceinline__ void flint_store(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
-static __device__ __forceinline__ void flint_store(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
-
-static __device__ __forceinline__ float flint_warp_sum(float v) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
-
-// Sum of v over the block, returned to every thread. blockDim.x: multiple of 32, <= 1024.
-static __device__ __forceinline__ float flint_block_sum(float v, float* red) {
-    const int lane = threadIdx.x & 31;
-    const int warp = threadIdx.x >> 5;
-    v = flint_warp_sum(v);
-    __syncthreads();
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    v = lane < (int)(blockDim.x >> 5) ? red[lane] : 0.0f;
-    return flint_warp_sum(v);
-}
+// Shared helpers (flint_load/store, warp and block sums, INFINITY): common.cuh, prepended.
 
 template <typename T>
 static __device__ __forceinline__ void flint_first_token(const T* x, int ld, const int* starts, int sequences, int cols,

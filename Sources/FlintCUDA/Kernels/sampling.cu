@@ -23,17 +23,7 @@
 //         of ceil(vocab / 1024) ids); no dynamic shared memory (256 bytes static). Sequences of length
 //         0 (bucket padding) exit at once. Cost: one pass for greedy; up to ~70 passes over the row
 //         with top-k and top-p (a radix select would cut this when sampling speed matters).
-#ifndef FLINT_CUDA_EMULATION
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
-#endif
-#ifndef INFINITY  // NVRTC has no <math.h>
-#define INFINITY __int_as_float(0x7f800000)
-#endif
-
-static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
-static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
-static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
+// Shared helpers (flint_load/store, warp and block sums, INFINITY): common.cuh, prepended.
 
 // SamplingParameters as the host packs them.
 struct FlintSampling {
