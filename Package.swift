@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "FlintCPUTests", dependencies: ["FlintCPU", "FlintTestSupport"]),
         .testTarget(
             name: "FlintModelsTests",
-            dependencies: ["FlintModels", "FlintCPU", "FlintCheckpoint", "FlintCore", "FlintJSON", "FlintTestSupport"]
+            dependencies: ["FlintModels", "FlintCPU", "FlintCheckpoint", "FlintCore", "FlintJSON", "FlintBackendChecks", "FlintTestSupport"]
         ),
     ]
 )

@@ -31,9 +31,3 @@ public struct GPT2Fixture: Sendable {
         greedy = ids(expected["greedy"])
     }
 }
-
-/// max |a - b| / max(1, |b|) over all elements (infinity when the counts differ or `a` has a NaN).
-public func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
-    guard a.count == b.count else { return .infinity }
-    return zip(a, b).reduce(0) { $1.0.isNaN ? .infinity : max($0, abs($1.0 - $1.1) / max(1, abs($1.1))) }
-}

@@ -21,15 +21,6 @@ struct ParityCheck {
         var ok: Bool { maxError <= tolerance }
     }
 
-    /// Relative to max(1, |reference|); fp16/bf16 from their mantissa widths over two layers.
-    static func tolerance(_ d: DType) -> Float {
-        switch d {
-        case .f16: return 2e-2
-        case .bf16: return 1e-1
-        default: return 1e-4
-        }
-    }
-
     static let tinyModels = ["tiny-bert-model", "tiny-bert-mlm", "tiny-bert-seqcls", "tiny-bert-tokcls", "tiny-bert-qa", "tiny-bert-sharded",
                              "tiny-bert-fp16", "tiny-bert-bf16"]
 
@@ -68,8 +59,8 @@ struct ParityCheck {
                 progress("checking \(name) in \(dtype)...")
                 let got = try makeBackend(dtype).prepare(plan, weights: checkpoint).run(batch)
                 for (output, want) in reference.sorted(by: { $0.key < $1.key }) {
-                    let err = got[output].map { Self.maxError($0.data, want.data) } ?? .infinity
-                    rows.append(Row(name: name, dtype: dtype, output: output, maxError: err, tolerance: Self.tolerance(dtype)))
+                    let err = got[output].map { maxRelativeError($0.data, want.data) } ?? .infinity
+                    rows.append(Row(name: name, dtype: dtype, output: output, maxError: err, tolerance: ModelChecks.tolerance(dtype)))
                 }
             }
         }
@@ -90,12 +81,7 @@ struct ParityCheck {
             let checkpoint = try Checkpoint(path: folder)
             let model = GPT2(config: try GPT2Config.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) })
             let prompts: [[Int32]] = [[5, 17, 3, 99, 42], [7, 7, 7, 1, 2, 3, 4, 5, 6, 8, 9], [100, 31, 2]]
-            var batches = [TokenBatch(sequences: prompts)]
-            for step in 0..<3 {
-                let order: [Int32] = [2, 0, 1]
-                batches.append(TokenBatch(sequences: order.map { [Int32(10 + step) + $0] },
-                                          positionOffsets: order.map { Int32(prompts[Int($0)].count + step) }, slots: order))
-            }
+            let batches = ModelChecks.prefillAndDecode(prompts: prompts)
             let plan = try model.plan(outputs: [.logits, .nextTokenLogits], maxTokens: 32, maxSequences: 4, maxContext: 24)
             let generation = try model.plan(outputs: [.nextToken], maxTokens: 32, maxSequences: 4, maxContext: 48)
             let parameters = GenerationParameters(maxNewTokens: 32, ignoreEOS: true)
@@ -113,7 +99,7 @@ struct ParityCheck {
                     for (key, w) in want { err = max(err, got[key].map { scaledError($0.data, w.data) } ?? .infinity) }
                 }
                 rows.append(Row(name: name, dtype: dtype, output: "logits (prefill + 3 decode steps), error / max |logit|", maxError: err,
-                                tolerance: Self.tolerance(dtype)))
+                                tolerance: ModelChecks.tolerance(dtype)))
                 guard dtype != .bf16 else { continue }
                 let tokens = try TokenGenerator(prepared: try backend.prepare(generation, weights: checkpoint), eosTokenIds: [])
                     .generate(prompts: prompts, parameters: parameters)
@@ -123,11 +109,6 @@ struct ParityCheck {
             }
         }
         return rows
-    }
-
-    static func maxError(_ a: [Float], _ b: [Float]) -> Float {
-        guard a.count == b.count else { return .infinity }
-        return zip(a, b).reduce(0) { $1.0.isNaN ? .infinity : max($0, abs($1.0 - $1.1) / max(1, abs($1.1))) }
     }
 
     static let miniLMTexts = ["Hello world", "A man is eating a piece of bread.", "The quick brown fox jumps over the lazy dog, again and again."]
@@ -143,7 +124,7 @@ struct ParityCheck {
             let na = a.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot(), nb = b.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
             return Float(dot / max(na * nb, 1e-30))
         }
-        let err = zip(cpuEmbeddings, gpuEmbeddings).map { Self.maxError($0.1, $0.0) }.max() ?? .infinity
+        let err = zip(cpuEmbeddings, gpuEmbeddings).map { maxRelativeError($0.1, $0.0) }.max() ?? .infinity
         return (cosines.min() ?? 0, err)
     }
 }

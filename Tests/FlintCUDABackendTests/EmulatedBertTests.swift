@@ -1,3 +1,4 @@
+import FlintBackendChecks
 import FlintCPU
 import FlintCUDA
 import FlintCUDAEmulation
@@ -12,20 +13,6 @@ import Testing
 @Suite("CUDA backend under the emulated driver")
 struct EmulatedBertTests {
     static let cpu = CPUBackend(threads: 1)
-
-    /// Tolerances per dtype, relative to max(1, |cpu value|): fp32 as DESIGN.md asks; fp16 / bf16
-    /// from their 11- / 8-bit mantissas accumulated over two small layers (measured, with margin).
-    static func tolerance(_ d: DType) -> Float {
-        switch d {
-        case .f16: return 2e-2
-        case .bf16: return 1e-1
-        default: return 1e-4
-        }
-    }
-
-    static func maxError(_ a: [Float], _ b: [Float]) -> Float {
-        zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1) / max(1, abs($1.1))) }
-    }
 
     @Test(arguments: [("tiny-bert-seqcls", DType.f32), ("tiny-bert-mlm", .f32), ("tiny-bert-qa", .f32), ("tiny-bert-tokcls", .f32),
                       ("tiny-bert-model", .f32), ("tiny-bert-model", .f16), ("tiny-bert-model", .bf16), ("tiny-bert-seqcls", .f16)])
@@ -45,8 +32,8 @@ struct EmulatedBertTests {
         for (key, expected) in want {
             let actual = try #require(got[key], "output \(key) missing")
             #expect(actual.shape == expected.shape, "\(name) \(dtype) \(key) shape")
-            let err = Self.maxError(actual.data, expected.data)
-            #expect(err <= Self.tolerance(dtype), "\(name) \(dtype) \(key): max error \(err)")
+            let err = maxRelativeError(actual.data, expected.data)
+            #expect(err <= ModelChecks.tolerance(dtype), "\(name) \(dtype) \(key): max error \(err)")
         }
         // Same bucket again: replayed, not re-captured.
         let graphs = driver.graphCount

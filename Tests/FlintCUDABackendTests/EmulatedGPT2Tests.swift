@@ -1,3 +1,4 @@
+import FlintBackendChecks
 import FlintCPU
 import FlintCUDA
 import FlintCUDAEmulation
@@ -20,15 +21,6 @@ struct EmulatedGPT2Tests {
         return (fixture, GPT2(config: config, hasTensor: { checkpoint.contains($0) }), checkpoint)
     }
 
-    /// Tolerances as for BERT (EmulatedBertTests), relative to max(1, |cpu value|).
-    static func tolerance(_ d: DType) -> Float {
-        switch d {
-        case .f16: return 2e-2
-        case .bf16: return 1e-1
-        default: return 1e-4
-        }
-    }
-
     @Test(arguments: [("tiny-gpt2", DType.f32), ("tiny-gpt2-hd40", .f32), ("tiny-gpt2-hd128", .f32), ("tiny-gpt2", .f16), ("tiny-gpt2-bf16", .bf16)])
     func prefillAndDecodeMatchCPU(_ name: String, _ dtype: DType) throws {
         let (fixture, model, checkpoint) = try Self.load(name)
@@ -37,17 +29,11 @@ struct EmulatedGPT2Tests {
         let gpu = try CUDABackend(driver: driver, dtype: dtype).prepare(plan, weights: checkpoint)
         let cpu = try Self.cpu.prepare(plan, weights: checkpoint)
         // Prefill the three prompts, then three decode steps with slots in another order.
-        var batches = [TokenBatch(sequences: fixture.prompts)]
-        for step in 0..<3 {
-            let order: [Int32] = [2, 0, 1]
-            batches.append(TokenBatch(sequences: order.map { [Int32(10 + step) + $0] },
-                                      positionOffsets: order.map { Int32(fixture.prompts[Int($0)].count + step) }, slots: order))
-        }
-        for (i, batch) in batches.enumerated() {
+        for (i, batch) in ModelChecks.prefillAndDecode(prompts: fixture.prompts).enumerated() {
             let want = try cpu.run(batch), got = try gpu.run(batch)
             for key in ["logits", "next_token_logits"] {
                 let err = maxRelativeError(try #require(got[key]).data, try #require(want[key]).data)
-                #expect(err <= Self.tolerance(dtype), "\(name) \(dtype) run \(i) \(key): max error \(err)")
+                #expect(err <= ModelChecks.tolerance(dtype), "\(name) \(dtype) run \(i) \(key): max error \(err)")
             }
         }
         #expect(driver.graphCount == 2, "one graph for the prefill bucket, one for the decode bucket")

@@ -1,3 +1,4 @@
+import FlintBackendChecks
 import FlintCPU
 import FlintCheckpoint
 import FlintCore
@@ -15,12 +16,6 @@ struct BertParityTests {
     static let tinyModels = ["tiny-bert-model", "tiny-bert-mlm", "tiny-bert-seqcls", "tiny-bert-tokcls", "tiny-bert-qa",
                              "tiny-bert-fp16", "tiny-bert-bf16", "tiny-bert-sharded"]
     static let backend = CPUBackend(threads: 2)
-
-    /// max |a - b| / max(1, |b|) over all elements.
-    static func maxError(_ a: [Float], _ b: [Float]) -> Float {
-        precondition(a.count == b.count)
-        return zip(a, b).reduce(0) { Swift.max($0, abs($1.0 - $1.1) / Swift.max(1, abs($1.1))) }
-    }
 
     static func floats(_ v: JSONValue) -> [Float] {
         if let f = v.floats { return f }
@@ -58,7 +53,7 @@ struct BertParityTests {
             for (s, (a, e)) in zip(actual, want).enumerated() {
                 #expect(a.count == e.count, "\(name) \(key) sequence \(s): \(a.count) values vs \(e.count)")
                 guard a.count == e.count else { continue }
-                let err = Self.maxError(a, e)
+                let err = maxRelativeError(a, e)
                 #expect(err <= 1e-4, "\(name) \(key) sequence \(s): max error \(err)")
             }
         }
@@ -95,10 +90,10 @@ struct BertParityTests {
         let wantHidden = try #require(expected["last_hidden_state"]?.array).map { $0.isNull ? nil : Self.floats($0) }
         #expect(encoded.map(\.truncated) == expected["truncated"]?.array?.map { $0.bool! })
         for i in texts.indices {
-            let e = Self.maxError(embeddings[i].data, wantEmbeddings[i])
+            let e = maxRelativeError(embeddings[i].data, wantEmbeddings[i])
             #expect(e <= 1e-4, "text \(i): embedding max abs error \(e)")
             if let want = wantHidden[i] {
-                let h = Self.maxError(hidden[i].data, want)
+                let h = maxRelativeError(hidden[i].data, want)
                 #expect(h <= 1e-4, "text \(i): hidden state max error \(h)")
             }
         }

@@ -1,3 +1,4 @@
+import FlintBackendChecks
 import FlintCPU
 import FlintCheckpoint
 import FlintCore
