@@ -103,32 +103,3 @@ struct DecoderBench {
                         ("prefill", .array(prefillRows)), ("decode", .array(decodeRows))])
     }
 }
-
-/// Warm-ups, then timed runs: latency samples in milliseconds.
-enum Timing {
-    static let warmUps = 10
-    /// Warm-ups stop early after this long (a slow model on a CPU).
-    static let warmUpSeconds = 5.0
-
-    /// Runs `body` `warmUps` times (or for `warmUpSeconds`), then up to `iterations` timed times,
-    /// stopping early once `maxSeconds` (> 0) of timed runs have passed; `untimed` runs before
-    /// each run, outside the clock.
-    static func measure(iterations: Int, maxSeconds: Double, untimed: () throws -> Void = {}, _ body: () throws -> Void) throws -> Stats {
-        let warmStart = ContinuousClock.now
-        for _ in 0..<warmUps {
-            try untimed()
-            try body()
-            if (ContinuousClock.now - warmStart).milliseconds > warmUpSeconds * 1000 { break }
-        }
-        var times: [Double] = []
-        let started = ContinuousClock.now
-        for _ in 0..<iterations {
-            try untimed()
-            let t0 = ContinuousClock.now
-            try body()
-            times.append((ContinuousClock.now - t0).milliseconds)
-            if maxSeconds > 0, (ContinuousClock.now - started).milliseconds > maxSeconds * 1000 { break }
-        }
-        return Stats(times)
-    }
-}

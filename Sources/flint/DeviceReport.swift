@@ -1,6 +1,5 @@
 import FlintCUDA
 import FlintCore
-import FlintCUDAEmulation
 
 /// The extra columns of `flint bench` on CUDA: device time per forward by CUDA events, host enqueue
 /// time per forward (the framework overhead that CUDA graphs remove), and the floor: the larger of

@@ -19,9 +19,10 @@ struct Generate: ParsableCommand {
             completion to stdout, then prints the timings to stderr; --json prints {"text", "ids", "prompt_tokens", \
             "completion_tokens", "ttft_ms", "ms_per_token", "finish_reason"} instead (text and ids: the completion \
             only). --jsonl FILE reads lines {"prompt": ...}, generates them together as one batch (of up to \
-            --max-batch; more run in several) and writes one such JSON line per prompt, in input order. A completion ends at <|endoftext|> (unless --ignore-eos), \
-            at a --stop string (left out of the text), after --max-new-tokens, or when prompt + completion fill \
-            the model's context (n_positions); finish_reason says which: stop, length or context.
+            --max-batch; more run in several) and writes one such JSON line per prompt, in input order. \
+            A completion ends at <|endoftext|> (unless --ignore-eos), at a --stop string (left out of the text), \
+            after --max-new-tokens, or when prompt + completion fill the model's context (n_positions); \
+            finish_reason says which: stop, length or context.
             """
     )
 
@@ -65,9 +66,6 @@ struct Generate: ParsableCommand {
 
     @Option(name: .long, help: "Stop when the completion contains this text (repeatable).")
     var stop: [String] = []
-
-
-
 
     @Option(name: .long, help: "Prompts generated together at most (--jsonl runs more in several batches).")
     var maxBatch = 32

@@ -12,7 +12,10 @@ struct ModelBench: ParsableCommand {
         commandName: "model",
         abstract: "Latency tables (default: built-in BERT-base, seeded random weights, best device).",
         discussion: """
-            Encoders (bert-base, bert-large, minilm-l6, BERT folders): one row per --seq x --batch (defaults 128 and 1,8).             Decoders (gpt2, gpt2-medium, gpt2-large, gpt2-xl, GPT-2 folders): prefill rows per --seq (default 128,512,1024,             batch 1) and decode rows per --batch (default 1,8,32: ms per step, one new token per sequence, after a             --prompt-tokens prompt); GPT-2 rows stop after --max-seconds (default 30) of timed runs.
+            Encoders (bert-base, bert-large, minilm-l6, BERT folders): one row per --seq x --batch (defaults 128 and 1,8). \
+            Decoders (gpt2, gpt2-medium, gpt2-large, gpt2-xl, GPT-2 folders): prefill rows per --seq (default 128,512,1024, \
+            batch 1) and decode rows per --batch (default 1,8,32: ms per step, one new token per sequence, after a \
+            --prompt-tokens prompt); GPT-2 rows stop after --max-seconds (default 30) of timed runs.
             """
     )
 
@@ -20,8 +23,6 @@ struct ModelBench: ParsableCommand {
     var model = "bert-base"
 
     @OptionGroup var options: DeviceOptions
-
-
 
     @Option(name: .long, help: "Comma-separated batch sizes (default: 1,8; GPT-2 decode: 1,8,32).")
     var batch: String?
@@ -37,7 +38,6 @@ struct ModelBench: ParsableCommand {
 
     @Option(name: .long, help: "Stop a row early after this many seconds of timed runs (0 = never; default: 0, GPT-2: 30).")
     var maxSeconds: Double?
-
 
     @Option(name: .long, help: "Also write the table as JSON to this file.")
     var json: String?
@@ -140,6 +140,35 @@ struct GEMMBench: ParsableCommand {
             let g = CPUKernels.benchmarkGEMM(m: d[0], n: d[1], k: d[2], iterations: iterations, pool: pool)
             print(Table.row([String(d[0]), String(d[1]), String(d[2]), Table.fmt(g, 1)]))
         }
+    }
+}
+
+/// Warm-ups, then timed runs: latency samples in milliseconds.
+enum Timing {
+    static let warmUps = 10
+    /// Warm-ups stop early after this long (a slow model on a CPU).
+    static let warmUpSeconds = 5.0
+
+    /// Runs `body` `warmUps` times (or for `warmUpSeconds`), then up to `iterations` timed times,
+    /// stopping early once `maxSeconds` (> 0) of timed runs have passed; `untimed` runs before
+    /// each run, outside the clock.
+    static func measure(iterations: Int, maxSeconds: Double, untimed: () throws -> Void = {}, _ body: () throws -> Void) throws -> Stats {
+        let warmStart = ContinuousClock.now
+        for _ in 0..<warmUps {
+            try untimed()
+            try body()
+            if (ContinuousClock.now - warmStart).milliseconds > warmUpSeconds * 1000 { break }
+        }
+        var times: [Double] = []
+        let started = ContinuousClock.now
+        for _ in 0..<iterations {
+            try untimed()
+            let t0 = ContinuousClock.now
+            try body()
+            times.append((ContinuousClock.now - t0).milliseconds)
+            if maxSeconds > 0, (ContinuousClock.now - started).milliseconds > maxSeconds * 1000 { break }
+        }
+        return Stats(times)
     }
 }
 

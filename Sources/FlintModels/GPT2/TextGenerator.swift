@@ -48,11 +48,12 @@ public final class TextGenerator: @unchecked Sendable {
                          onText: (Int, String) -> Void = { _, _ in }) throws(FlintError) -> [Completion]
     {
         let stops = parameters.stopStrings.filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
+        let longestStop = stops.map(\.count).max() ?? 0
         var streams = [Stream](repeating: Stream(), count: prompts.count)
         let tokens = try generator.generate(prompts: prompts, parameters: parameters) { i, id in
             streams[i].ids.append(id)
             let text = Array(tokenizer.decode(streams[i].ids, skipSpecialTokens: true).unicodeScalars)
-            if let cut = Self.firstStop(in: text, stops: stops, from: max(0, streams[i].emitted - (stops.map(\.count).max() ?? 0))) {
+            if let cut = Self.firstStop(in: text, stops: stops, from: max(0, streams[i].emitted - longestStop)) {
                 streams[i].finalText = Array(text[..<cut])
                 return false
             }
