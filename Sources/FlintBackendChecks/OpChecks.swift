@@ -29,6 +29,12 @@ public enum OpChecks {
                                           (3, 32, 32, .tanh, false), (17, 1000, 48, .none, false), (5, 200, 72, .geluTanh, false)] {
             out.append(b.linear(m: m, n: n, k: k, epilogue: epilogue, bias: bias))
         }
+        // One-row GEMMs (m = 1: one sequence through a pooler, classifier or LM head), where cuBLASLt
+        // refuses fused epilogues; then the same plan with four sequences.
+        for (n, k, epilogue, bias) in [(13, 37, Plan.Epilogue.none, true), (96, 64, .geluTanh, true), (50, 48, .tanh, true), (200, 72, .geluTanh, false),
+                                       (33, 40, .gelu, true)] {
+            out.append(b.linearOnSequences(n: n, k: k, epilogue: epilogue, bias: bias))
+        }
         for headDim in [32, 64, 80, 128] {
             for causal in [false, true] { out.append(b.attention(headDim: headDim, causal: causal)) }
         }
@@ -108,6 +114,21 @@ struct Builder {
         p.output("y", y)
         return OpCase(name: "linear \(m)x\(n)x\(k) \(epilogue)\(bias ? " + bias" : "")", plan: p, weights: w,
                       batches: [TokenBatch(sequences: sequences(m > 2 ? [m - 2, 2] : [m]))])
+    }
+
+    /// A linear layer over `[sequences, k]` rows (first token of each sequence): one sequence makes
+    /// an m = 1 GEMM on a device that pads sequences to powers of two.
+    mutating func linearOnSequences(n: Int, k: Int, epilogue: Plan.Epilogue, bias: Bool) -> OpCase {
+        var (p, w, x) = embedded(cols: k, maxTokens: 40, maxSequences: 4)
+        let pooled = p.buffer("pooled", columns: k, rows: .sequences), y = p.buffer("y", columns: n, rows: .sequences)
+        w.tensors["W"] = tensor([n, k], scale: 1 / Float(k).squareRoot())
+        w.tensors["b"] = tensor([n], scale: 0.5)
+        p.append(.firstToken(input: x, out: pooled))
+        p.append(.linear(input: pooled, weight: p.weight("W", [n, k], .linear), bias: bias ? p.weight("b", [n], .vector) : nil,
+                         epilogue: epilogue, out: y))
+        p.output("y", y)
+        return OpCase(name: "linear 1x\(n)x\(k) on sequence rows \(epilogue)\(bias ? " + bias" : "") (then 4 sequences)", plan: p, weights: w,
+                      batches: [TokenBatch(sequences: sequences([5])), TokenBatch(sequences: sequences([3, 1, 7, 2]))])
     }
 
     mutating func attention(headDim: Int, causal: Bool) -> OpCase {

@@ -1,4 +1,7 @@
 import FlintCore
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// Runs plans on a CUDA device (or the emulated driver) in fp32, fp16 or bf16.
@@ -6,31 +9,66 @@ import Synchronization
 /// Weights are converted to the activation dtype and uploaded once; every buffer of the plan lives
 /// at a fixed offset in one device arena. A batch is padded to its shape bucket (tokens to a
 /// multiple of 16, sequences to a power of two; padded rows belong to no sequence and are never
-/// read back), the bucket's steps are captured once as a graph, and each later forward is: copy
-/// the inputs, replay the graph, copy the outputs.
+/// read back). A bucket's first batch chooses cuBLASLt's algorithm for each GEMM shape and runs
+/// the steps eagerly; then the steps are captured once as a graph, and each later forward is: copy
+/// the inputs, replay the graph, copy the outputs. With graphs off (`FLINT_CUDA_GRAPHS=0`) every
+/// forward runs eagerly and waits after each step, so a failure names its step and kernels.
 public final class CUDABackend: Backend {
     public let driver: any CUDADriver
     public let dtype: DType
+    /// Whether forwards are captured and replayed as CUDA graphs (the default) or run eagerly.
+    public let usesGraphs: Bool
     let compiler: KernelCompiler?
     let progress: (@Sendable (String) -> Void)?
+    private let noticeLog = Mutex<[String]>([])
 
     /// - Parameters:
     ///   - compiler: NVRTC compiler for drivers that need CUBINs (nil for the emulated driver).
-    ///   - progress: told about slow one-time work (kernel compilation on a cache miss).
-    public init(driver: any CUDADriver, dtype: DType = .f32, compiler: KernelCompiler? = nil,
+    ///   - graphs: capture and replay CUDA graphs; nil reads `FLINT_CUDA_GRAPHS` (`0` turns them off).
+    ///   - progress: told about slow one-time work (kernel compilation on a cache miss) and, once
+    ///     each, about work-arounds (a cuBLASLt epilogue refused for a shape).
+    public init(driver: any CUDADriver, dtype: DType = .f32, compiler: KernelCompiler? = nil, graphs: Bool? = nil,
                 progress: (@Sendable (String) -> Void)? = nil) throws(FlintError) {
         guard [.f32, .f16, .bf16].contains(dtype) else { throw .invalidInput("the CUDA backend runs f32, f16 or bf16, not \(dtype)") }
         if driver.architecture != nil, compiler == nil { throw .cudaUnavailable("a NVRTC compiler is needed to build kernels for \(driver.deviceName)") }
+        if let supported = driver.cudaVersion, let nvrtc = compiler?.nvrtc, nvrtc.version.major * 1000 + nvrtc.version.minor * 10 > supported {
+            // A CUBIN from a newer NVRTC than the driver fails to load, kernel by kernel; say why once.
+            throw .cudaUnavailable("""
+                NVRTC \(nvrtc.versionString) (\(nvrtc.folder?.lib ?? "loader path")) builds kernels for a newer CUDA than this driver \
+                supports (CUDA \(supported / 1000).\(supported % 1000 / 10)); use the NVRTC of the driver's CUDA version \
+                (pip install nvidia-cuda-nvrtc==\(supported / 1000).\(supported % 1000 / 10).*, or FLINT_CUDA_PATH=<that toolkit>)
+                """)
+        }
         self.driver = driver
         self.dtype = dtype
         self.compiler = compiler
+        self.usesGraphs = graphs ?? Self.graphsFromEnvironment()
         self.progress = progress
     }
 
-    public var deviceDescription: String { "cuda (\(driver.deviceName))" }
+    /// `FLINT_CUDA_GRAPHS=0` (or `off`, `false`) runs eagerly; anything else, or unset, uses graphs.
+    public static func graphsFromEnvironment() -> Bool {
+        guard let v = getenv("FLINT_CUDA_GRAPHS").map({ String(cString: $0).lowercased() }) else { return true }
+        return !["0", "off", "false", "no"].contains(v)
+    }
+
+    public var deviceDescription: String { "cuda (\(driver.deviceName), graphs: \(usesGraphs ? "on" : "off"))" }
+
+    /// What the backend worked around so far (each said once, also through `progress`).
+    public var notices: [String] { noticeLog.withLock { $0 } }
+
+    func notice(_ message: String) {
+        let new = noticeLog.withLock { log -> Bool in
+            guard !log.contains(message) else { return false }
+            log.append(message)
+            return true
+        }
+        if new { progress?(message) }
+    }
 
     public func prepare(_ plan: Plan, weights: any WeightSource) throws(FlintError) -> any PreparedPlan {
-        for source in KernelSources.all {
+        // Modules live as long as the driver: a second plan (or backend) on it loads nothing.
+        for source in KernelSources.all where !driver.hasLoaded(source.name) {
             var cubin: [UInt8]?
             if let arch = driver.architecture, let compiler {
                 let started = ContinuousClock.now
@@ -49,12 +87,12 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
     let backend: CUDABackend
     var driver: any CUDADriver { backend.driver }
     let dtype: DType
-    private let weights: [DevicePointer]
-    private let layout: ArenaLayout
-    private let arena: DevicePointer
+    let weights: [DevicePointer]
+    let layout: ArenaLayout
+    let arena: DevicePointer
     /// The batch's inputs, laid out per bucket (`InputLayout`) so one contiguous copy sends them.
-    private let inputs: DevicePointer
-    private let state = Mutex<[Bucket: Int]>([:])
+    let inputs: DevicePointer
+    private let state = Mutex<[Bucket: BucketState]>([:])
     /// Events around each forward, and what the last one measured.
     private let startEvent: Int, endEvent: Int
     private let profile = Mutex<RunProfile?>(nil)
@@ -66,6 +104,13 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
         /// Every sequence brings one token (a decode step): attention through the KV cache uses the
         /// kernel made for one query per sequence.
         var singleTokens = false
+    }
+
+    /// What a bucket's first batch settled: which linear steps run cuBLASLt's epilogue, and the graph.
+    struct BucketState {
+        /// Linear step index -> whether its bias/activation run in cuBLASLt's epilogue.
+        var fusedEpilogue: [Int: Bool] = [:]
+        var graph: Int?
     }
 
     var arenaBytes: Int { layout.totalBytes }
@@ -107,6 +152,9 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
     }
 
     deinit {
+        for graph in state.withLock({ $0.values.compactMap(\.graph) }) { driver.destroyGraph(graph) }
+        driver.destroyEvent(startEvent)
+        driver.destroyEvent(endEvent)
         for w in weights { driver.free(w) }
         driver.free(arena)
         driver.free(inputs)
@@ -148,23 +196,29 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
         let started = ContinuousClock.now
         try validate(batch)
         let b = bucket(for: batch)
-        return try state.withLock { (graphs) throws(FlintError) -> [String: HostTensor] in
+        return try state.withLock { (buckets) throws(FlintError) -> [String: HostTensor] in
             try upload(batch, bucket: b)
-            if let graph = graphs[b] {
+            if let graph = buckets[b]?.graph {
                 try driver.record(startEvent)
                 try driver.replay(graph)
             } else {
-                try driver.beginCapture()
-                do throws(FlintError) {
-                    for step in plan.steps { try enqueue(step, b) }
-                } catch {
-                    _ = try? driver.endCapture()
-                    throw error
-                }
-                let graph = try driver.endCapture()
-                graphs[b] = graph
+                var settled: BucketState
+                if let known = buckets[b] { settled = known } else { settled = try settle(b) }
+                buckets[b] = settled
                 try driver.record(startEvent)
-                try driver.replay(graph)
+                // The bucket's first batch (every batch with graphs off) runs step by step, so the
+                // first run of every kernel and GEMM happens outside a capture, where a failure
+                // names its step; graphs off also waits after each step.
+                for i in plan.steps.indices {
+                    let queued = try named(i) { () throws(FlintError) in try enqueue(i, b, settled) }
+                    if !backend.usesGraphs {
+                        try named(i, queued) { () throws(FlintError) in try driver.synchronize() }
+                    }
+                }
+                if backend.usesGraphs {
+                    settled.graph = try capture(b, settled)
+                    buckets[b] = settled
+                }
             }
             try driver.record(endEvent)
             let enqueued = (ContinuousClock.now - started).milliseconds
@@ -189,9 +243,33 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
         }
     }
 
+    /// Records the bucket's steps as a graph (nothing runs); the bucket's GEMM algorithms are chosen.
+    private func capture(_ b: Bucket, _ settled: BucketState) throws(FlintError) -> Int {
+        try driver.beginCapture()
+        do throws(FlintError) {
+            for i in plan.steps.indices { _ = try named(i) { () throws(FlintError) in try enqueue(i, b, settled) } }
+        } catch {
+            _ = try? driver.endCapture()
+            throw error
+        }
+        return try driver.endCapture()
+    }
+
+    /// Runs `body` for plan step `i`; a backend error is prefixed with the step, its output buffer
+    /// and what it queued ("step 12 (linear -> layer.1.ffn): cuStreamSynchronize failed: ...").
+    @discardableResult
+    func named<R>(_ i: Int, _ queued: [String] = [], _ body: () throws(FlintError) -> R) throws(FlintError) -> R {
+        do {
+            return try body()
+        } catch let FlintError.backend(message) {
+            throw .backend("step \(i) (\(plan.describe(step: i))\(queued.isEmpty ? "" : "; queued " + queued.joined(separator: ", "))): \(message)")
+        }
+    }
+
     /// Where each input array sits in the staging area for one bucket: ids, positions, type ids
-    /// (`tokens` each), then starts, lengths, slots (`sequences` each) and the sampling parameters
-    /// (8 words per sequence, sampling.cu's FlintSampling). A bucket's graph captures these addresses.
+    /// (`tokens` each), then starts, lengths, slots (`sequences` each), the sampling parameters
+    /// (8 words per sequence, sampling.cu's FlintSampling) and attention's (sequence, query block)
+    /// work list. A bucket's graph captures these addresses.
     struct InputLayout {
         let bucket: Bucket
         init(_ bucket: Bucket) { self.bucket = bucket }
@@ -202,7 +280,9 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
         var lengths: Int { starts + 4 * bucket.sequences }
         var slots: Int { lengths + 4 * bucket.sequences }
         var sampling: Int { slots + 4 * bucket.sequences }
-        var bytes: Int { sampling + 32 * bucket.sequences }
+        var queryBlocks: Int { sampling + 32 * bucket.sequences }
+        var queryBlockCapacity: Int { KernelGeometry.queryBlockCapacity(tokens: bucket.tokens, sequences: bucket.sequences) }
+        var bytes: Int { queryBlocks + 8 * queryBlockCapacity }
     }
 
     /// Copies the batch, padded to its bucket, into the input area (one copy).
@@ -220,123 +300,8 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
                      Int32(bitPattern: p.repetitionPenalty.bitPattern), Int32(clamping: p.topK),
                      Int32(bitPattern: UInt32(truncatingIfNeeded: p.seed)), Int32(bitPattern: UInt32(truncatingIfNeeded: p.seed >> 32)), 0, 0]
         }
+        area += KernelGeometry.queryBlocks(lengths: batch.lengths, capacity: InputLayout(b).queryBlockCapacity)
         try driver.copy(toDevice: inputs, area.withUnsafeBytes { Array($0) })
     }
 
-    private func staged(_ offset: KeyPath<InputLayout, Int>, _ b: Bucket) -> DevicePointer {
-        inputs + UInt64(InputLayout(b)[keyPath: offset])
-    }
-
-    private func address(_ buffer: Int) -> DevicePointer { arena + UInt64(layout.offsets[buffer]) }
-
-    private func rows(_ buffer: Int, _ b: Bucket) -> Int32 {
-        switch plan.buffers[buffer].rows {
-        case .tokens: return Int32(b.tokens)
-        case .sequences: return Int32(b.sequences)
-        case .slots, .cache: return Int32(plan.rowCapacity(plan.buffers[buffer].rows))
-        }
-    }
-
-    /// Queues one plan step as kernel launches / GEMMs for bucket `b`.
-    private func enqueue(_ step: Plan.Step, _ b: Bucket) throws(FlintError) {
-        let t = dtype.kernelSuffix
-        let null = KernelArgument.pointer(0)
-        let ids = staged(\.ids, b), positions = staged(\.positions, b), typeIds = staged(\.typeIds, b)
-        let starts = staged(\.starts, b), lengths = staged(\.lengths, b)
-        switch step {
-        case let .embed(word, position, tokenType, gamma, beta, eps, out):
-            let cols = plan.buffers[out].columns
-            try launchRows("embedding_layernorm_\(t)", rows: b.tokens, [
-                .pointer(ids), .pointer(positions), tokenType == nil ? null : .pointer(typeIds), .pointer(weights[word]),
-                .pointer(weights[position]), tokenType.map { .pointer(weights[$0]) } ?? null, gamma.map { .pointer(weights[$0]) } ?? null,
-                beta.map { .pointer(weights[$0]) } ?? null, .float(eps), .int32(Int32(b.tokens)), .int32(Int32(cols)), .pointer(address(out)),
-            ])
-        case let .linear(input, weight, bias, epilogue, out):
-            let shape = plan.weights[weight].shape
-            let n = shape[0], k = shape.count / shape[0]
-            let m = Int(rows(out, b))
-            // cuBLASLt's epilogue adds the bias and applies tanh-GELU; exact GELU and tanh run in our kernel,
-            // and so does everything when this cuBLASLt refuses the epilogue for these types.
-            let plain = GEMMDescriptor(m: m, n: n, k: k, a: address(input), lda: plan.buffers[input].columns, w: weights[weight], ldw: k,
-                                       c: address(out), ldc: plan.buffers[out].columns, bias: nil, dtype: dtype)
-            var fused = epilogue == .none || epilogue == .geluTanh
-            if fused, bias != nil || epilogue == .geluTanh {
-                var withEpilogue = plain
-                withEpilogue.bias = bias.map { weights[$0] }
-                withEpilogue.activation = epilogue == .geluTanh ? .geluTanh : .none
-                do { try driver.gemm(withEpilogue) } catch { fused = false }
-            } else if fused {
-                try driver.gemm(plain)
-            }
-            if !fused {
-                try driver.gemm(plain)
-                let code: Int32 = switch epilogue {
-                case .none: 0
-                case .gelu: 1
-                case .geluTanh: 2
-                case .tanh: 3
-                }
-                try launchRows("bias_activation_\(t)", rows: m, [
-                    .pointer(address(out)), bias.map { .pointer(weights[$0]) } ?? null, .int32(Int32(m)), .int32(Int32(n)),
-                    .int32(Int32(plan.buffers[out].columns)), .int32(code),
-                ])
-            }
-        case let .attention(qkv, heads, headDim, causal, out):
-            let geometry = KernelGeometry.attention(maxLength: b.tokens, heads: heads, sequences: b.sequences, headDim: headDim)
-            try driver.launch("attention_\(t)", grid: geometry.grid, block: geometry.block, sharedBytes: geometry.shared, arguments: [
-                .pointer(address(qkv)), .int32(Int32(plan.buffers[qkv].columns)), .pointer(starts), .pointer(lengths), .int32(Int32(heads)),
-                .int32(Int32(headDim)), .float(1 / Float(headDim).squareRoot()), .int32(causal ? 1 : 0), .pointer(address(out)),
-                .int32(Int32(plan.buffers[out].columns)),
-            ])
-        case let .cachedAttention(qkv, keys, values, heads, headDim, scale, out):
-            let geometry = b.singleTokens ? KernelGeometry.decodeAttention(heads: heads, sequences: b.sequences)
-                : KernelGeometry.attention(maxLength: b.tokens, heads: heads, sequences: b.sequences, headDim: headDim)
-            let kernel = "\(b.singleTokens ? "decode" : "cached")_attention_\(t)"
-            try driver.launch(kernel, grid: geometry.grid, block: geometry.block, sharedBytes: geometry.shared, arguments: [
-                .pointer(address(qkv)), .int32(Int32(plan.buffers[qkv].columns)), .pointer(starts), .pointer(lengths), .pointer(positions),
-                .pointer(staged(\.slots, b)), .int32(Int32(heads)), .int32(Int32(headDim)), .float(scale), .pointer(address(keys)),
-                .pointer(address(values)), .int32(Int32(plan.maxContext)), .pointer(address(out)), .int32(Int32(plan.buffers[out].columns)),
-            ])
-        case let .layerNorm(input, residual, gamma, beta, eps, out, sum):
-            let r = rows(out, b)
-            try launchRows("layernorm_\(t)", rows: Int(r), [
-                .pointer(address(input)), residual.map { .pointer(address($0)) } ?? null, null, .pointer(weights[gamma]), .pointer(weights[beta]),
-                .float(eps), .int32(r), .int32(Int32(plan.buffers[out].columns)), .int32(Int32(plan.buffers[input].columns)),
-                .pointer(address(out)), .int32(Int32(plan.buffers[out].columns)), residual == nil ? null : sum.map { .pointer(address($0)) } ?? null,
-            ])
-        case let .lastToken(input, out):
-            try launchRows("last_token_\(t)", rows: b.sequences, [
-                .pointer(address(input)), .int32(Int32(plan.buffers[input].columns)), .pointer(starts), .pointer(lengths),
-                .int32(Int32(b.sequences)), .int32(Int32(plan.buffers[out].columns)), .pointer(address(out)),
-            ])
-        case let .sample(logits, seen, out):
-            let g = KernelGeometry.sampling(sequences: b.sequences)
-            try driver.launch("sample_tokens_\(t)", grid: g.grid, block: g.block, sharedBytes: g.shared, arguments: [
-                .pointer(address(logits)), .int32(Int32(plan.buffers[logits].columns)), .int32(Int32(plan.buffers[logits].columns)),
-                .pointer(ids), .pointer(starts), .pointer(lengths), .pointer(positions), .pointer(staged(\.slots, b)),
-                .pointer(address(seen)), .int32(Int32(plan.buffers[seen].columns)), .pointer(staged(\.sampling, b)), .pointer(address(out)),
-            ])
-        case let .firstToken(input, out):
-            try launchRows("first_token_\(t)", rows: b.sequences, [
-                .pointer(address(input)), .int32(Int32(plan.buffers[input].columns)), .pointer(starts), .int32(Int32(b.sequences)),
-                .int32(Int32(plan.buffers[out].columns)), .pointer(address(out)),
-            ])
-        case let .pool(input, mode, out):
-            if mode == .cls { return try enqueue(.firstToken(input: input, out: out), b) }
-            try launchRows("\(mode == .mean ? "mean" : "max")_pool_\(t)", rows: b.sequences, [
-                .pointer(address(input)), .int32(Int32(plan.buffers[input].columns)), .pointer(starts), .pointer(lengths),
-                .int32(Int32(b.sequences)), .int32(Int32(plan.buffers[out].columns)), .pointer(address(out)),
-            ])
-        case let .l2Normalize(buffer):
-            try launchRows("l2_normalize_\(t)", rows: Int(rows(buffer, b)), [
-                .pointer(address(buffer)), .int32(rows(buffer, b)), .int32(Int32(plan.buffers[buffer].columns)),
-            ])
-        }
-    }
-
-    /// Row kernels: one block per row.
-    private func launchRows(_ kernel: String, rows: Int, _ arguments: [KernelArgument]) throws(FlintError) {
-        let g = KernelGeometry.rows(rows)
-        try driver.launch(kernel, grid: g.grid, block: g.block, sharedBytes: g.shared, arguments: arguments)
-    }
 }

@@ -28,6 +28,7 @@ extension CUDABackend {
         try driver.zero(x, bytes: bytes)
         try driver.zero(w, bytes: bytes)
         let g = GEMMDescriptor(m: n, n: n, k: n, a: x, lda: n, w: w, ldw: n, c: c, ldc: n, bias: nil, dtype: dtype)
+        guard try driver.prepareGEMM(g) == .supported else { throw .backend("cuBLASLt has no algorithm for the \(g.summary) GEMM probe") }
         let gemmMs = try timed { () throws(FlintError) in try driver.gemm(g) }
         return (2 * Double(copyBytes) / (copyMs / 1000) / 1e9, 2 * Double(n) * Double(n) * Double(n) / (gemmMs / 1000) / 1e12)
     }

@@ -22,11 +22,45 @@ public struct GEMMDescriptor: Sendable, Equatable {
     public var bias: DevicePointer?
     public var activation: GEMMActivation = .none
     public var dtype: DType
+
+    public init(m: Int, n: Int, k: Int, a: DevicePointer, lda: Int, w: DevicePointer, ldw: Int, c: DevicePointer, ldc: Int,
+                bias: DevicePointer? = nil, activation: GEMMActivation = .none, dtype: DType) {
+        (self.m, self.n, self.k, self.a, self.lda, self.w, self.ldw, self.c, self.ldc) = (m, n, k, a, lda, w, ldw, c, ldc)
+        (self.bias, self.activation, self.dtype) = (bias, activation, dtype)
+    }
+
+    /// What cuBLASLt's algorithm choice depends on: everything but the addresses. GEMMs of one
+    /// shape (the same projection in every layer) share one heuristic query.
+    public var shapeKey: GEMMShapeKey {
+        GEMMShapeKey(m: m, n: n, k: k, lda: lda, ldw: ldw, ldc: ldc, hasBias: bias != nil, activation: activation, dtype: dtype)
+    }
+
+    /// "1x50257x768 f16 bias+gelu_tanh" (m x n x k): how errors and notices name a GEMM.
+    public var summary: String {
+        let epilogue = [bias == nil ? nil : "bias", activation == .geluTanh ? "gelu_tanh" : nil].compactMap { $0 }
+        return "\(m)x\(n)x\(k) \(dtype)" + (epilogue.isEmpty ? "" : " " + epilogue.joined(separator: "+"))
+    }
+}
+
+/// A GEMM's shape, types and epilogue, without its addresses (see `GEMMDescriptor.shapeKey`).
+public struct GEMMShapeKey: Hashable, Sendable {
+    public var m: Int, n: Int, k: Int, lda: Int, ldw: Int, ldc: Int
+    public var hasBias: Bool
+    public var activation: GEMMActivation
+    public var dtype: DType
+}
+
+/// Whether cuBLASLt runs a GEMM as described (`CUDADriver.prepareGEMM`).
+public enum GEMMSupport: Sendable, Equatable {
+    case supported
+    /// cuBLASLt has no algorithm for it (typically a fused epilogue on one-row operands); `status`
+    /// is cuBLASLt's status name ("CUBLAS_STATUS_NOT_SUPPORTED").
+    case refused(status: String)
 }
 
 /// What a GEMM's epilogue can apply: cuBLASLt's GELU is the tanh form (GPT-2's gelu_new); the
 /// exact (erf) GELU of BERT runs in Flint's own kernel.
-public enum GEMMActivation: Sendable, Equatable {
+public enum GEMMActivation: Sendable, Hashable {
     case none
     case geluTanh
 }
@@ -40,6 +74,8 @@ public protocol CUDADriver: AnyObject, Sendable {
     var deviceName: String { get }
     /// The real architecture kernels are compiled for ("sm_90"); nil when kernels need no compiling.
     var architecture: String? { get }
+    /// The CUDA version the driver supports (`cuDriverGetVersion`: 13000 for 13.0); nil when emulated.
+    var cudaVersion: Int? { get }
 
     func allocate(bytes: Int, what: String) throws(FlintError) -> DevicePointer
     func free(_ pointer: DevicePointer)
@@ -52,12 +88,20 @@ public protocol CUDADriver: AnyObject, Sendable {
     /// Device -> host copy after all queued work finished.
     func copy(toHost destination: UnsafeMutableRawPointer, from source: DevicePointer, bytes: Int) throws(FlintError)
 
-    /// Makes the functions of `source` launchable (loads the CUBIN on a GPU).
+    /// Makes the functions of `source` launchable (loads the CUBIN on a GPU). Loading a source
+    /// that is already loaded does nothing: modules live as long as the driver.
     func load(_ source: KernelSource, cubin: [UInt8]?) throws(FlintError)
+    /// Whether `load` already made the functions of the kernel file `name` launchable.
+    func hasLoaded(_ name: String) -> Bool
     /// Queues `kernel` with the given launch geometry on the driver's stream.
     func launch(_ kernel: String, grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedBytes: UInt32,
                 arguments: [KernelArgument]) throws(FlintError)
-    /// Queues a GEMM on the driver's stream.
+    /// Chooses cuBLASLt's algorithm for `g`'s shape key (heuristic query with the workspace allowed)
+    /// and caches it. Must run outside stream capture: cuBLASLt's heuristic query is not capturable.
+    /// A configuration cuBLASLt has no algorithm for is `.refused`, not an error.
+    func prepareGEMM(_ g: GEMMDescriptor) throws(FlintError) -> GEMMSupport
+    /// Queues a GEMM on the driver's stream with the algorithm `prepareGEMM` chose for its shape
+    /// (an unprepared shape is an error: a query inside a capture would break it).
     func gemm(_ g: GEMMDescriptor) throws(FlintError)
     /// Waits for all queued work.
     func synchronize() throws(FlintError)
@@ -68,6 +112,8 @@ public protocol CUDADriver: AnyObject, Sendable {
     func record(_ event: Int) throws(FlintError)
     /// Device time between two recorded events, after both completed (call `synchronize` first).
     func elapsedMilliseconds(from start: Int, to end: Int) throws(FlintError) -> Double
+    /// Releases an event made by `makeEvent`.
+    func destroyEvent(_ event: Int)
 
     /// Starts recording the stream's work into a graph instead of running it.
     func beginCapture() throws(FlintError)
@@ -75,6 +121,8 @@ public protocol CUDADriver: AnyObject, Sendable {
     func endCapture() throws(FlintError) -> Int
     /// Replays a captured graph (one launch on a GPU).
     func replay(_ graph: Int) throws(FlintError)
+    /// Releases a graph made by `endCapture` (a prepared plan's graphs die with it).
+    func destroyGraph(_ graph: Int)
 }
 
 extension DType {

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import FlintCore
+import Synchronization
 
 /// A shared library opened with `dlopen`, and typed symbol lookup.
 ///
@@ -36,46 +37,94 @@ final class DynamicLibrary: @unchecked Sendable {
 
 /// Where CUDA libraries and headers are looked for, in order:
 /// `$FLINT_CUDA_PATH` (a folder with lib/ and include/: a toolkit, or pip's `nvidia/cu13`),
-/// `$CUDA_HOME`, `/usr/local/cuda`, the loader's own search path (bare sonames), and the
-/// `nvidia/cu13` folder of pip's `nvidia-cuda-*` wheels in the usual site-packages places.
+/// `$CUDA_HOME`, `$CUDA_PATH`, `/usr/local/cuda`, then the `nvidia/cu13` (CUDA 13 wheels) and
+/// `nvidia/*/lib` (CUDA 12 wheels: `nvidia/cublas/lib`, ...) folders of the site-packages of
+/// `$VIRTUAL_ENV`, of every `python3` on `$PATH`, of common venvs (`./.venv`, `./venv`, `~/.venv`),
+/// and of the system, user and pyenv Pythons; last, the loader's own search path (bare sonames).
 public enum CUDALocations {
     public struct Folder: Sendable, Equatable {
         public var lib: String
         public var include: String?
     }
 
-    public static func candidates() -> [Folder] {
-        var roots: [String] = []
-        for variable in ["FLINT_CUDA_PATH", "CUDA_HOME", "CUDA_PATH"] {
-            if let v = getenv(variable) { roots.append(String(cString: v)) }
+    /// The process environment, as `candidates` reads it.
+    public static func environment() -> [String: String] {
+        var env: [String: String] = [:]
+        for name in ["FLINT_CUDA_PATH", "CUDA_HOME", "CUDA_PATH", "VIRTUAL_ENV", "PATH", "HOME"] {
+            if let v = getenv(name) { env[name] = String(cString: v) }
         }
+        return env
+    }
+
+    public static func candidates(environment env: [String: String] = environment()) -> [Folder] {
+        var roots = ["FLINT_CUDA_PATH", "CUDA_HOME", "CUDA_PATH"].compactMap { env[$0] }.filter { !$0.isEmpty }
         roots.append("/usr/local/cuda")
         var folders: [Folder] = []
+        func add(_ f: Folder) { if !folders.contains(where: { $0.lib == f.lib }) { folders.append(f) } }
         for root in roots {
             for lib in [root + "/lib", root + "/lib64", root + "/targets/x86_64-linux/lib"] where isDirectory(lib) {
-                let include = [root + "/include", root + "/targets/x86_64-linux/include"].first(where: isDirectory)
-                folders.append(Folder(lib: lib, include: include))
+                add(Folder(lib: lib, include: [root + "/include", root + "/targets/x86_64-linux/include"].first(where: isDirectory)))
             }
         }
-        for site in sitePackages() {
-            let root = site + "/nvidia/cu13"
-            if isDirectory(root + "/lib") {
-                folders.append(Folder(lib: root + "/lib", include: isDirectory(root + "/include") ? root + "/include" : nil))
+        for site in sitePackages(environment: env) {
+            let cu13 = site + "/nvidia/cu13"
+            if isDirectory(cu13 + "/lib") { add(Folder(lib: cu13 + "/lib", include: isDirectory(cu13 + "/include") ? cu13 + "/include" : nil)) }
+            for lib in glob(site + "/nvidia/*/lib").sorted() where !lib.hasPrefix(cu13) {
+                let include = String(lib.dropLast(4)) + "/include"
+                add(Folder(lib: lib, include: isDirectory(include) ? include : nil))
             }
         }
         return folders
     }
 
-    /// site-packages folders of system, user, virtualenv and pyenv Pythons.
-    static func sitePackages() -> [String] {
-        var patterns = ["/usr/lib/python3*/site-packages", "/usr/lib/python3/dist-packages", "/usr/local/lib/python3*/site-packages",
-                        "/usr/local/lib/python3*/dist-packages"]
-        if let home = getenv("HOME").map({ String(cString: $0) }) {
-            patterns += [home + "/.local/lib/python3*/site-packages", home + "/.pyenv/versions/*/lib/python3*/site-packages"]
+    /// site-packages folders, most specific first: the active virtualenv, each `python3` on PATH
+    /// (a venv's or a toolkit's bin/ sits beside its lib/), common venv folders, then the system,
+    /// user and pyenv Pythons.
+    static func sitePackages(environment env: [String: String]) -> [String] {
+        var prefixes: [String] = []
+        if let venv = env["VIRTUAL_ENV"], !venv.isEmpty { prefixes.append(venv) }
+        for dir in (env["PATH"] ?? "").split(separator: ":").map(String.init) where access(dir + "/python3", X_OK) == 0 {
+            if dir.hasSuffix("/bin") { prefixes.append(String(dir.dropLast(4))) }
         }
-        if let venv = getenv("VIRTUAL_ENV").map({ String(cString: $0) }) { patterns.append(venv + "/lib/python3*/site-packages") }
-        return patterns.flatMap(glob)
+        let home = env["HOME"]
+        prefixes += [".venv", "venv"] + (home.map { [$0 + "/.venv", $0 + "/venv"] } ?? [])
+        var patterns = prefixes.map { $0 + "/lib/python3*/site-packages" }
+        patterns += ["/usr/lib/python3*/site-packages", "/usr/lib/python3/dist-packages", "/usr/local/lib/python3*/site-packages",
+                     "/usr/local/lib/python3*/dist-packages"]
+        if let home { patterns += [home + "/.local/lib/python3*/site-packages", home + "/.pyenv/versions/*/lib/python3*/site-packages"] }
+        var seen = Set<String>()
+        return patterns.flatMap(glob).filter { seen.insert($0).inserted }
     }
+
+    /// The libraries Flint opens, by what they are for, with the names it tries.
+    public static let libraries: [(what: String, names: [String])] = [
+        ("CUDA driver", ["libcuda.so.1", "libcuda.so"]),
+        ("cuBLASLt", ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"]),
+        ("NVRTC", ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]),
+        ("NVRTC builtins", ["libnvrtc-builtins.so.13.0", "libnvrtc-builtins.so.12.9", "libnvrtc-builtins.so"]),
+    ]
+
+    /// Where each library would be found, without loading any: the first candidate folder holding
+    /// one of its names, "loader path" when only a bare soname might resolve, or nil.
+    public static func report(environment env: [String: String] = environment()) -> [(what: String, found: String?)] {
+        let folders = candidates(environment: env)
+        return libraries.map { library in
+            for folder in folders {
+                for name in library.names where access(folder.lib + "/" + name, R_OK) == 0 { return (library.what, folder.lib + "/" + name) }
+            }
+            for name in library.names {
+                if let h = dlopen(name, RTLD_LAZY | RTLD_NOLOAD) {  // already mapped: ask where from
+                    dlclose(h)
+                    return (library.what, "\(name) (already loaded)")
+                }
+            }
+            return (library.what, nil)
+        }
+    }
+
+    /// What `open` loaded so far, and from where (`flint check --device cuda` prints it).
+    public static var openedLibraries: [(what: String, path: String)] { opened.withLock { $0 } }
+    private static let opened = Mutex<[(what: String, path: String)]>([])
 
     /// The first loadable `name` (e.g. "libnvrtc.so.13") among the candidate folders, then the
     /// loader path.
@@ -86,14 +135,19 @@ public enum CUDALocations {
                 let p = folder.lib + "/" + name
                 guard access(p, R_OK) == 0 else { continue }
                 do {
-                    return (try DynamicLibrary(p, global: global), folder)
+                    let library = try DynamicLibrary(p, global: global)
+                    opened.withLock { $0.append((what, p)) }
+                    return (library, folder)
                 } catch {
                     tried.append("\(p) (\(error))")
                 }
             }
         }
         for name in names {
-            if let lib = try? DynamicLibrary(name, global: global) { return (lib, nil) }
+            if let lib = try? DynamicLibrary(name, global: global) {
+                opened.withLock { $0.append((what, name + " (loader path)")) }
+                return (lib, nil)
+            }
         }
         let looked = candidates().map(\.lib)
         throw .cudaUnavailable("""

@@ -37,6 +37,8 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     private typealias FnInstantiate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UInt64) -> CUresult
     private typealias FnGraphLaunch = @convention(c) (OpaquePointer?, OpaquePointer?) -> CUresult
     private typealias FnErrorName = @convention(c) (CUresult, UnsafeMutablePointer<UnsafePointer<CChar>?>) -> CUresult
+    private typealias FnHostFree = @convention(c) (UnsafeMutableRawPointer?) -> CUresult
+    private typealias FnDeviceRelease = @convention(c) (Int32) -> CUresult
     private typealias FnMemInfo = @convention(c) (UnsafeMutablePointer<Int>, UnsafeMutablePointer<Int>) -> CUresult
     // cuBLASLt
     private typealias FnLtCreate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> Int32
@@ -44,6 +46,11 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     private typealias FnLtDescSet = @convention(c) (OpaquePointer?, Int32, UnsafeRawPointer, Int) -> Int32
     private typealias FnLtLayoutCreate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, Int32, UInt64, UInt64, Int64) -> Int32
     private typealias FnLtDestroy = @convention(c) (OpaquePointer?) -> Int32
+    private typealias FnLtPrefCreate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> Int32
+    private typealias FnLtPrefSet = @convention(c) (OpaquePointer?, Int32, UnsafeRawPointer, Int) -> Int32
+    private typealias FnLtHeuristic = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
+                                                      OpaquePointer?, OpaquePointer?, Int32, UnsafeMutableRawPointer, UnsafeMutablePointer<Int32>) -> Int32
+    private typealias FnLtStatusName = @convention(c) (Int32) -> UnsafePointer<CChar>?
     private typealias FnLtMatmul = @convention(c) (OpaquePointer?, OpaquePointer?, UnsafeRawPointer, UInt64, OpaquePointer?, UInt64, OpaquePointer?,
                                                    UnsafeRawPointer, UInt64, OpaquePointer?, UInt64, OpaquePointer?, UnsafeRawPointer?, UInt64, Int,
                                                    OpaquePointer?) -> Int32
@@ -53,6 +60,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     public let deviceName: String
     public let architecture: String?
     public let driverVersion: Int
+    public var cudaVersion: Int? { driverVersion }
     private let stream: OpaquePointer?
     private let ltHandle: OpaquePointer?
     private let workspace: UInt64
@@ -63,7 +71,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     /// The primary context, made current on whichever thread calls in (it is per thread in CUDA).
     private let context: UInt
     private let ctxSetCurrent: FnCtxSet, ctxGetCurrent: FnCtxGet
-    private let graphDestroy: FnStream
+    private let graphDestroy: FnStream, graphExecDestroy: FnStream
     private let events = Mutex<[UInt]>([])
     /// Pinned host memory that small copies go through (the per-forward inputs and outputs): a
     /// copy from pageable memory makes the driver stage it itself, synchronously and slower.
@@ -76,6 +84,17 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     private let instantiate: FnInstantiate, graphLaunch: FnGraphLaunch, errorName: FnErrorName, memInfo: FnMemInfo
     private let ltDescCreate: FnLtDescCreate, ltDescSet: FnLtDescSet, ltLayoutCreate: FnLtLayoutCreate
     private let ltDescDestroy: FnLtDestroy, ltLayoutDestroy: FnLtDestroy, ltMatmul: FnLtMatmul
+    private let ltPrefCreate: FnLtPrefCreate, ltPrefSet: FnLtPrefSet, ltPrefDestroy: FnLtDestroy, ltHeuristic: FnLtHeuristic
+    private let ltStatusName: FnLtStatusName?
+    private let moduleUnload: FnStream, eventDestroy: FnStream, streamDestroy: FnStream, hostFree: FnHostFree
+    private let ltDestroy: FnLtDestroy, primaryRelease: FnDeviceRelease, device: Int32
+    /// Loaded modules by kernel file name (each loaded once for the driver's life).
+    private let modules = Mutex<[String: UInt]>([:])
+    /// cuBLASLt's chosen algorithm per GEMM shape (`cublasLtMatmulAlgo_t`, 64 bytes), or nil when
+    /// it has none for that shape.
+    private let algorithms = Mutex<[GEMMShapeKey: [UInt64]?]>([:])
+    /// `cublasLtMatmulHeuristicResult_t`: algo (64 bytes), workspaceSize, state, wavesCount, reserved[4].
+    private static let heuristicResultBytes = 96
 
     /// Function and graph handles, kept as bit patterns (OpaquePointer is not Sendable).
     private let functions = Mutex<[String: UInt]>([:])
@@ -101,6 +120,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         driverVersion = Int(version)
         var device: Int32 = 0
         try check((try cuda.symbol("cuDeviceGet") as FnDeviceGet)(&device, ordinal), "cuDeviceGet(\(ordinal))")
+        self.device = device
         var nameBuffer = [CChar](repeating: 0, count: 256)
         try check((try cuda.symbol("cuDeviceGetName") as FnDeviceName)(&nameBuffer, 255, device), "cuDeviceGetName")
         let attribute: FnDeviceAttr = try cuda.symbol("cuDeviceGetAttribute")
@@ -116,6 +136,7 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         self.context = UInt(bitPattern: context)
         try check(ctxSetCurrent(context), "cuCtxSetCurrent")
         graphDestroy = try cuda.symbol("cuGraphDestroy")
+        graphExecDestroy = try cuda.symbol("cuGraphExecDestroy")
         var s: OpaquePointer?
         try check((try cuda.symbol("cuStreamCreate") as FnStreamCreate)(&s, 1), "cuStreamCreate")
         stream = s
@@ -143,6 +164,11 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         instantiate = try cuda.symbol("cuGraphInstantiateWithFlags")
         graphLaunch = try cuda.symbol("cuGraphLaunch")
         memInfo = try cuda.symbol("cuMemGetInfo_v2")
+        moduleUnload = try cuda.symbol("cuModuleUnload")
+        eventDestroy = try cuda.symbol("cuEventDestroy_v2")
+        streamDestroy = try cuda.symbol("cuStreamDestroy_v2")
+        hostFree = try cuda.symbol("cuMemFreeHost")
+        primaryRelease = try cuda.symbol("cuDevicePrimaryCtxRelease_v2")
         var handle: OpaquePointer?
         let ltCreate: FnLtCreate = try lt.symbol("cublasLtCreate")
         guard ltCreate(&handle) == 0 else { throw .cudaUnavailable("cublasLtCreate failed") }
@@ -153,6 +179,12 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         ltDescDestroy = try lt.symbol("cublasLtMatmulDescDestroy")
         ltLayoutDestroy = try lt.symbol("cublasLtMatrixLayoutDestroy")
         ltMatmul = try lt.symbol("cublasLtMatmul")
+        ltPrefCreate = try lt.symbol("cublasLtMatmulPreferenceCreate")
+        ltPrefSet = try lt.symbol("cublasLtMatmulPreferenceSetAttribute")
+        ltPrefDestroy = try lt.symbol("cublasLtMatmulPreferenceDestroy")
+        ltHeuristic = try lt.symbol("cublasLtMatmulAlgoGetHeuristic")
+        ltStatusName = try? lt.symbol("cublasLtGetStatusName")
+        ltDestroy = try lt.symbol("cublasLtDestroy")
         var w: UInt64 = 0
         try check(alloc(&w, Self.workspaceBytes), "cuMemAlloc(cuBLASLt workspace)")
         workspace = w
@@ -251,18 +283,38 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         return Double(ms)
     }
 
+    public func hasLoaded(_ name: String) -> Bool { modules.withLock { $0[name] != nil } }
+
+    public func destroyEvent(_ event: Int) {
+        bind()
+        let bits = events.withLock { (e: inout [UInt]) -> UInt in
+            guard e.indices.contains(event) else { return 0 }
+            defer { e[event] = 0 }
+            return e[event]
+        }
+        if bits != 0 { _ = eventDestroy(OpaquePointer(bitPattern: bits)) }
+    }
+
     public func load(_ source: KernelSource, cubin: [UInt8]?) throws(FlintError) {
         bind()
+        guard !hasLoaded(source.name) else { return }
         guard let cubin else { throw .backend("\(source.name).cu: the real driver needs a CUBIN") }
         var module: OpaquePointer?
         let rc = cubin.withUnsafeBytes { moduleLoad(&module, $0.baseAddress!) }
+        if rc == 222 || rc == 209 || rc == 218 {  // UNSUPPORTED_PTX_VERSION, NO_BINARY_FOR_GPU, INVALID_PTX
+            try check(rc, "cuModuleLoadData(\(source.name).cu) (the CUBIN does not fit this driver, CUDA \(driverVersion / 1000).\(driverVersion % 1000 / 10))")
+        }
         try check(rc, "cuModuleLoadData(\(source.name).cu)")
+        var found: [String: UInt] = [:]
         for k in source.kernels {
             var f: OpaquePointer?
-            try check(getFunction(&f, module, k), "cuModuleGetFunction(\(k))")
-            let bits = UInt(bitPattern: f)
-            functions.withLock { $0[k] = bits }
+            let rc = getFunction(&f, module, k)
+            if rc != 0 { _ = moduleUnload(module) }
+            try check(rc, "cuModuleGetFunction(\(k))")
+            found[k] = UInt(bitPattern: f)
         }
+        functions.withLock { $0.merge(found) { $1 } }
+        modules.withLock { $0[source.name] = UInt(bitPattern: module) }
     }
 
     public func launch(_ kernel: String, grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedBytes: UInt32,
@@ -290,33 +342,98 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         try check(rc, "cuLaunchKernel(\(kernel), grid \(grid), block \(block))")
     }
 
+    /// cuBLASLt's name for a status ("CUBLAS_STATUS_NOT_SUPPORTED"), or its number.
+    func statusName(_ status: Int32) -> String {
+        ltStatusName?(status).map { String(cString: $0) } ?? "cuBLAS status \(status)"
+    }
+
     /// Row-major `C[m,n] = A[m,k]·W[n,k]ᵀ` is column-major `Cᵀ[n,m] = op(W)·A` with op = transpose:
     /// cuBLASLt's A operand is W (k×n, ld ldw, transposed), B is A (k×m, ld lda), C/D is n×m.
-    public func gemm(_ g: GEMMDescriptor) throws(FlintError) {
-        bind()
+    /// Creates the operation and layout descriptors of `g` (host-only calls, fine inside a capture).
+    private func withDescriptors<R>(_ g: GEMMDescriptor, _ call: String,
+                                    _ body: (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?) throws(FlintError) -> R)
+        throws(FlintError) -> R
+    {
         let type: Int32 = g.dtype == .f16 ? 2 : g.dtype == .bf16 ? 14 : 0
         var desc: OpaquePointer?
-        guard ltDescCreate(&desc, 68, 0) == 0 else { throw .backend("cublasLtMatmulDescCreate failed") }
+        // CUBLAS_COMPUTE_32F (68) with fp32 scales (CUDA_R_32F = 0): fp32 accumulation, no TF32.
+        var rc = ltDescCreate(&desc, 68, 0)
+        guard rc == 0 else { throw .backend("\(call): cublasLtMatmulDescCreate failed: \(statusName(rc))") }
         defer { _ = ltDescDestroy(desc) }
         var transA: Int32 = 1, transB: Int32 = 0
-        _ = ltDescSet(desc, 3, &transA, 4)
-        _ = ltDescSet(desc, 4, &transB, 4)
+        _ = ltDescSet(desc, 3, &transA, 4)  // CUBLASLT_MATMUL_DESC_TRANSA
+        _ = ltDescSet(desc, 4, &transB, 4)  // CUBLASLT_MATMUL_DESC_TRANSB
         var la: OpaquePointer?, lb: OpaquePointer?, lc: OpaquePointer?
-        guard ltLayoutCreate(&la, type, UInt64(g.k), UInt64(g.n), Int64(g.ldw)) == 0,
-              ltLayoutCreate(&lb, type, UInt64(g.k), UInt64(g.m), Int64(g.lda)) == 0,
-              ltLayoutCreate(&lc, type, UInt64(g.n), UInt64(g.m), Int64(g.ldc)) == 0
-        else { throw .backend("cublasLtMatrixLayoutCreate failed") }
         defer { _ = ltLayoutDestroy(la); _ = ltLayoutDestroy(lb); _ = ltLayoutDestroy(lc) }
+        for (layout, rows, cols, ld) in [(0, g.k, g.n, g.ldw), (1, g.k, g.m, g.lda), (2, g.n, g.m, g.ldc)] {
+            var l: OpaquePointer?
+            rc = ltLayoutCreate(&l, type, UInt64(rows), UInt64(cols), Int64(ld))
+            guard rc == 0 else { throw .backend("\(call): cublasLtMatrixLayoutCreate(\(rows)x\(cols), ld \(ld)) failed: \(statusName(rc))") }
+            if layout == 0 { la = l } else if layout == 1 { lb = l } else { lc = l }
+        }
         // Bias and tanh-GELU in cuBLASLt's epilogue (CUBLASLT_MATMUL_DESC_EPILOGUE = 7, BIAS_POINTER = 8;
         // CUBLASLT_EPILOGUE_DEFAULT 1, BIAS 4, GELU 32, GELU_BIAS 36); the bias has D's type.
         var epilogue: UInt32 = g.activation == .geluTanh ? (g.bias == nil ? 32 : 36) : (g.bias == nil ? 1 : 4)
-        guard ltDescSet(desc, 7, &epilogue, 4) == 0 else { throw .backend("cublasLtMatmulDescSetAttribute(EPILOGUE \(epilogue)) failed") }
+        rc = ltDescSet(desc, 7, &epilogue, 4)
+        guard rc == 0 else { throw .backend("\(call): cublasLtMatmulDescSetAttribute(EPILOGUE \(epilogue)) failed: \(statusName(rc))") }
         if var bias = g.bias {
-            guard ltDescSet(desc, 8, &bias, 8) == 0 else { throw .backend("cublasLtMatmulDescSetAttribute(BIAS_POINTER) failed") }
+            rc = ltDescSet(desc, 8, &bias, 8)
+            guard rc == 0 else { throw .backend("\(call): cublasLtMatmulDescSetAttribute(BIAS_POINTER) failed: \(statusName(rc))") }
         }
-        var alpha: Float = 1, beta: Float = 0
-        let rc = ltMatmul(ltHandle, desc, &alpha, g.w, la, g.a, lb, &beta, g.c, lc, g.c, lc, nil, workspace, Self.workspaceBytes, stream)
-        guard rc == 0 else { throw .backend("cublasLtMatmul(\(g.m)x\(g.n)x\(g.k), \(g.dtype)) failed with status \(rc)") }
+        return try body(desc, la, lb, lc)
+    }
+
+    public func prepareGEMM(_ g: GEMMDescriptor) throws(FlintError) -> GEMMSupport {
+        bind()
+        let key = g.shapeKey
+        if let known = algorithms.withLock({ $0[key] }) {
+            return known == nil ? .refused(status: "no algorithm (cached)") : .supported
+        }
+        var refusal: String?
+        let algo = try withDescriptors(g, "cuBLASLt heuristic for \(g.summary)") { (desc, la, lb, lc) throws(FlintError) -> [UInt64]? in
+            var pref: OpaquePointer?
+            var rc = ltPrefCreate(&pref)
+            guard rc == 0 else { throw .backend("cublasLtMatmulPreferenceCreate failed: \(statusName(rc))") }
+            defer { _ = ltPrefDestroy(pref) }
+            var workspaceLimit = UInt64(Self.workspaceBytes)  // the default, 0, would rule out split-K and most kernels
+            rc = ltPrefSet(pref, 1, &workspaceLimit, 8)  // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES
+            guard rc == 0 else { throw .backend("cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES) failed: \(statusName(rc))") }
+            let result = UnsafeMutableRawPointer.allocate(byteCount: Self.heuristicResultBytes, alignment: 8)
+            defer { result.deallocate() }
+            result.initializeMemory(as: UInt8.self, repeating: 0, count: Self.heuristicResultBytes)
+            var count: Int32 = 0
+            rc = ltHeuristic(ltHandle, desc, la, lb, lc, lc, pref, 1, result, &count)
+            let state = result.load(fromByteOffset: 72, as: Int32.self)
+            // No algorithm (NOT_SUPPORTED, or INVALID_VALUE as cuBLASLt answers one-row bias
+            // epilogues): the caller falls back; anything else is a failure.
+            if rc == 15 || rc == 7 || (rc == 0 && (count == 0 || state != 0)) {
+                refusal = statusName(rc != 0 ? rc : count == 0 ? 15 : state)
+                return nil
+            }
+            guard rc == 0 else { throw .backend("cublasLtMatmulAlgoGetHeuristic(\(g.summary)) failed: \(statusName(rc))") }
+            let workspaceNeeded = result.load(fromByteOffset: 64, as: Int.self)
+            guard workspaceNeeded <= Self.workspaceBytes else {
+                throw .backend("cuBLASLt's algorithm for \(g.summary) needs \(workspaceNeeded) bytes of workspace, more than the \(Self.workspaceBytes) allowed")
+            }
+            return (0..<8).map { result.load(fromByteOffset: 8 * $0, as: UInt64.self) }
+        }
+        algorithms.withLock { $0[key] = .some(algo) }
+        return refusal.map { .refused(status: $0) } ?? .supported
+    }
+
+    public func gemm(_ g: GEMMDescriptor) throws(FlintError) {
+        bind()
+        guard let prepared = algorithms.withLock({ $0[g.shapeKey] }) else {
+            throw .backend("cublasLtMatmul(\(g.summary)): no algorithm was chosen for this shape (prepareGEMM must run first, outside capture)")
+        }
+        guard var algo = prepared else { throw .backend("cublasLtMatmul(\(g.summary)): cuBLASLt has no algorithm for it") }
+        try withDescriptors(g, "cublasLtMatmul(\(g.summary))") { (desc, la, lb, lc) throws(FlintError) in
+            var alpha: Float = 1, beta: Float = 0
+            let rc = algo.withUnsafeMutableBytes { a in
+                ltMatmul(ltHandle, desc, &alpha, g.w, la, g.a, lb, &beta, g.c, lc, g.c, lc, a.baseAddress, workspace, Self.workspaceBytes, stream)
+            }
+            guard rc == 0 else { throw .backend("cublasLtMatmul(\(g.summary)) failed: \(statusName(rc))") }
+        }
     }
 
     public func synchronize() throws(FlintError) { bind(); try check(streamSync(stream), "cuStreamSynchronize") }
@@ -339,7 +456,32 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
 
     public func replay(_ graph: Int) throws(FlintError) {
         bind()
-        guard let bits = graphs.withLock({ graph >= 0 && graph < $0.count ? $0[graph] : nil }) else { throw .backend("no graph \(graph)") }
+        guard let bits = graphs.withLock({ graph >= 0 && graph < $0.count ? $0[graph] : nil }), bits != 0 else {
+            throw .backend("no graph \(graph)")
+        }
         try check(graphLaunch(OpaquePointer(bitPattern: bits), stream), "cuGraphLaunch")
+    }
+
+    public func destroyGraph(_ graph: Int) {
+        bind()
+        let bits = graphs.withLock { (g: inout [UInt]) -> UInt in
+            guard g.indices.contains(graph) else { return 0 }
+            defer { g[graph] = 0 }
+            return g[graph]
+        }
+        if bits != 0 { _ = graphExecDestroy(OpaquePointer(bitPattern: bits)) }
+    }
+
+    deinit {
+        bind()
+        _ = streamSync(stream)
+        for bits in graphs.withLock({ $0 }) where bits != 0 { _ = graphExecDestroy(OpaquePointer(bitPattern: bits)) }
+        for bits in events.withLock({ $0 }) where bits != 0 { _ = eventDestroy(OpaquePointer(bitPattern: bits)) }
+        for bits in modules.withLock({ $0.values }) { _ = moduleUnload(OpaquePointer(bitPattern: bits)) }
+        _ = freeFn(workspace)
+        if let staging { _ = hostFree(staging) }
+        _ = ltDestroy(ltHandle)
+        _ = streamDestroy(stream)
+        _ = primaryRelease(device)
     }
 }

@@ -20,6 +20,8 @@ import Glibc
 public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
     public let deviceName = "emulated (CPU)"
     public let architecture: String? = nil
+    /// nil: kernels need no compiling; a version makes the backend compare it with NVRTC's.
+    public let cudaVersion: Int?
     private let pool: ThreadPool
 
     private enum Operation {
@@ -37,6 +39,14 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         var replays = 0
         /// Host time of each event's last recording (work runs when queued, so it is done by then).
         var events: [ContinuousClock.Instant?] = []
+        /// What cuBLASLt's heuristic answered per GEMM shape, and how often it was asked.
+        var gemmAlgorithms: [GEMMShapeKey: GEMMSupport] = [:]
+        var heuristicQueries = 0
+        var moduleLoads = 0
+        /// Blocks launched per kernel (captured launches count when replayed).
+        var blocks: [String: Int] = [:]
+        var destroyedGraphs: Set<Int> = []
+        var destroyedEvents: Set<Int> = []
     }
     private let state = Mutex(State())
 
@@ -44,10 +54,34 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
     /// would (the backend must then fall back to its own kernel).
     public let refusesGEMMEpilogues: Bool
 
-    public init(threads: Int? = 1, refusesGEMMEpilogues: Bool = false) {
+    /// Refuse fused epilogues on one-row GEMMs (m = 1 or n = 1), as cuBLASLt's heuristic does
+    /// (CUBLAS_STATUS_INVALID_VALUE; PyTorch avoids the epilogue there for the same reason).
+    public let refusesOneRowEpilogues: Bool
+
+    /// Launches of this kernel fail as a device fault would (tests of how errors name their step).
+    public let failingKernel: String?
+
+    public init(threads: Int? = 1, refusesGEMMEpilogues: Bool = false, refusesOneRowEpilogues: Bool = true, cudaVersion: Int? = nil,
+                failingKernel: String? = nil) {
         pool = ThreadPool(threads: threads)
+        self.cudaVersion = cudaVersion
+        self.failingKernel = failingKernel
         self.refusesGEMMEpilogues = refusesGEMMEpilogues
+        self.refusesOneRowEpilogues = refusesOneRowEpilogues
     }
+
+    /// cuBLASLt heuristic queries so far (one per new GEMM shape).
+    public var heuristicQueryCount: Int { state.withLock { $0.heuristicQueries } }
+    /// Kernel files loaded so far (each should load once per driver).
+    public var moduleLoadCount: Int { state.withLock { $0.moduleLoads } }
+    /// Blocks launched for `kernel` so far.
+    public func launchedBlocks(_ kernel: String) -> Int { state.withLock { $0.blocks[kernel, default: 0] } }
+    /// Graphs captured and not yet destroyed.
+    public var liveGraphCount: Int { state.withLock { $0.graphs.count - $0.destroyedGraphs.count } }
+    /// Events made and not yet destroyed.
+    public var liveEventCount: Int { state.withLock { $0.events.count - $0.destroyedEvents.count } }
+    /// Bytes of device memory allocated and not yet freed.
+    public var liveAllocationBytes: Int { state.withLock { $0.allocations.values.reduce(0, +) } }
 
     /// Kernel launches executed so far (captured launches count when replayed).
     public var launchCount: Int { state.withLock { $0.launches } }
@@ -92,12 +126,18 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         destination.copyMemory(from: UnsafeRawPointer(bitPattern: UInt(source))!, byteCount: bytes)
     }
 
+    public func hasLoaded(_ name: String) -> Bool { state.withLock { $0.loaded.contains(name) } }
+
     public func load(_ source: KernelSource, cubin: [UInt8]?) throws(FlintError) {
+        guard !hasLoaded(source.name) else { return }
         let available = Set((0..<flint_emu_kernel_count()).map { String(cString: flint_emu_kernel_name($0)) })
         for k in source.kernels where !available.contains(k) {
             throw .backend("emulated CUDA: kernel \(k) of \(source.name).cu is not in the emulation build")
         }
-        state.withLock { $0.loaded.formUnion(source.kernels) }
+        state.withLock {
+            $0.loaded.formUnion(source.kernels + [source.name])
+            $0.moduleLoads += 1
+        }
     }
 
     public func launch(_ kernel: String, grid: (UInt32, UInt32, UInt32), block: (UInt32, UInt32, UInt32), sharedBytes: UInt32,
@@ -119,10 +159,35 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         try checkRange(g.w, ((g.n - 1) * g.ldw + g.k) * e, "GEMM W")
         try checkRange(g.c, ((g.m - 1) * g.ldc + g.n) * e, "GEMM C")
         if let bias = g.bias { try checkRange(bias, g.n * e, "GEMM bias") }
-        if refusesGEMMEpilogues, g.bias != nil || g.activation != .none {
-            throw .backend("emulated CUDA: GEMM epilogue refused (CUBLAS_STATUS_NOT_SUPPORTED)")
+        let chosen = state.withLock { $0.gemmAlgorithms[g.shapeKey] }
+        guard let chosen else {
+            throw .backend("emulated cuBLASLt: cublasLtMatmul(\(g.summary)) without an algorithm chosen by prepareGEMM "
+                + "(cuBLASLt would query its heuristic here, which fails inside a capture)")
         }
+        guard chosen == .supported else { throw .backend("emulated cuBLASLt: cublasLtMatmul(\(g.summary)) was refused: \(chosen)") }
         try enqueue(.gemm(g))
+    }
+
+    /// cuBLASLt's heuristic query, refused inside a capture as on a GPU (recent cuBLASLt fails with
+    /// CUBLAS_STATUS_INTERNAL_ERROR there), so a backend that queries lazily fails in CI too.
+    public func prepareGEMM(_ g: GEMMDescriptor) throws(FlintError) -> GEMMSupport {
+        try state.withLock { (s) throws(FlintError) -> GEMMSupport in
+            guard s.recording == nil else {
+                throw .backend("emulated cuBLASLt: cublasLtMatmulAlgoGetHeuristic(\(g.summary)) inside a stream capture (CUBLAS_STATUS_INTERNAL_ERROR)")
+            }
+            if let known = s.gemmAlgorithms[g.shapeKey] { return known }
+            s.heuristicQueries += 1
+            let fused = g.bias != nil || g.activation != .none
+            let answer: GEMMSupport = if fused, refusesGEMMEpilogues {
+                .refused(status: "CUBLAS_STATUS_NOT_SUPPORTED")
+            } else if fused, refusesOneRowEpilogues, g.m == 1 || g.n == 1 {
+                .refused(status: "CUBLAS_STATUS_INVALID_VALUE")
+            } else {
+                .supported
+            }
+            s.gemmAlgorithms[g.shapeKey] = answer
+            return answer
+        }
     }
 
     public func copy(deviceToDevice destination: DevicePointer, from source: DevicePointer, bytes: Int) throws(FlintError) {
@@ -140,7 +205,7 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
 
     public func record(_ event: Int) throws(FlintError) {
         try state.withLock { (s) throws(FlintError) in
-            guard s.events.indices.contains(event) else { throw .backend("emulated CUDA: no event \(event)") }
+            guard s.events.indices.contains(event), !s.destroyedEvents.contains(event) else { throw .backend("emulated CUDA: no event \(event)") }
             guard s.recording == nil else { throw .backend("emulated CUDA: events are not recorded into graphs") }
             s.events[event] = ContinuousClock.now
         }
@@ -156,6 +221,10 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
     }
 
     public func synchronize() throws(FlintError) {}
+
+    public func destroyEvent(_ event: Int) { state.withLock { _ = $0.destroyedEvents.insert(event) } }
+
+    public func destroyGraph(_ graph: Int) { state.withLock { _ = $0.destroyedGraphs.insert(graph) } }
 
     public func beginCapture() throws(FlintError) {
         try state.withLock { (s) throws(FlintError) in
@@ -175,7 +244,7 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
 
     public func replay(_ graph: Int) throws(FlintError) {
         let ops = state.withLock { s -> [Operation]? in
-            guard graph >= 0, graph < s.graphs.count else { return nil }
+            guard graph >= 0, graph < s.graphs.count, !s.destroyedGraphs.contains(graph) else { return nil }
             s.replays += 1
             return s.graphs[graph]
         }
@@ -195,7 +264,11 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
     private func execute(_ op: Operation) throws(FlintError) {
         switch op {
         case let .launch(kernel, grid, block, shared, arguments):
-            state.withLock { $0.launches += 1 }
+            if kernel == failingKernel { throw .backend("emulated CUDA: \(kernel) failed: CUDA_ERROR_ILLEGAL_ADDRESS (injected)") }
+            state.withLock {
+                $0.launches += 1
+                $0.blocks[kernel, default: 0] += Int(grid.0 * grid.1 * grid.2)
+            }
             // cuLaunchKernel convention: params[i] points at the i-th argument's value.
             let storage = UnsafeMutableRawPointer.allocate(byteCount: 8 * max(arguments.count, 1), alignment: 8)
             defer { storage.deallocate() }

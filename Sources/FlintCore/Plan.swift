@@ -180,6 +180,25 @@ public struct Plan: Sendable {
         }
     }
 
+    /// "linear -> layer.3.ffn_out": step `i`'s kind and the buffer it writes, for errors and profiles.
+    public func describe(step i: Int) -> String {
+        guard steps.indices.contains(i) else { return "no step \(i)" }
+        let kind = switch steps[i] {
+        case .embed: "embed"
+        case .linear: "linear"
+        case .attention: "attention"
+        case .cachedAttention: "cached attention"
+        case .layerNorm: "layernorm"
+        case .firstToken: "first token"
+        case .lastToken: "last token"
+        case .sample: "sample"
+        case .pool: "pool"
+        case .l2Normalize: "l2 normalize"
+        }
+        let written = Self.uses(steps[i]).writes.last.map { buffers[$0].name }
+        return written.map { "\(kind) -> \($0)" } ?? kind
+    }
+
     /// Rows of a buffer kind at the plan's limits.
     public func rowCapacity(_ rows: Rows) -> Int {
         switch rows {

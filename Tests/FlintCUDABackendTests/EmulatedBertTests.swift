@@ -41,7 +41,7 @@ struct EmulatedBertTests {
         #expect(driver.graphCount == graphs + 1, "a 2-sequence bucket is new")
         _ = try gpu.run(TokenBatch(sequences: [[2, 9, 3], [2, 7, 7, 7, 3]]))
         #expect(driver.graphCount == graphs + 1, "the same bucket replays its graph")
-        #expect(driver.replayCount == 3)
+        #expect(driver.replayCount == 1, "each bucket's first batch runs eagerly (and is captured); only the third batch replays")
     }
 
     @Test func inputsOutsideTheModelAreRefused() throws {

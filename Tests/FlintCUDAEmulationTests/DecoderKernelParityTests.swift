@@ -32,12 +32,14 @@ struct DecoderKernelParityTests {
             let tokens = positions.count
             let qkv = dtype.rounded(rng.array(tokens * rowStride, scale: 2))
             let out = DeviceBuffer(count: tokens * outStride, dtype: dtype)
-            let grid = kernel == "decode_attention" ? (heads, lengths.count, 1) : ((Int(lengths.max()!) + 15) / 16, heads, lengths.count)
+            let decode = kernel == "decode_attention"
+            let blocks = attentionQueryBlocks(lengths, capacity: tokens / 16 + lengths.count)
+            let grid = decode ? (heads, lengths.count, 1) : (blocks.count / 2, heads, 1)
             emuRun("\(kernel)_\(dtype)", grid: grid, block: (128, 1, 1), [
                 .buffer(DeviceBuffer(qkv, dtype: dtype)), .int(rowStride), .ints(IntBuffer(starts)), .ints(IntBuffer(lengths)),
                 .ints(IntBuffer(positions)), .ints(IntBuffer(slots)), .int(heads), .int(headDim), .f32(scale), .buffer(keyCache),
                 .buffer(valueCache), .int(maxContext), .buffer(out), .int(outStride),
-            ])
+            ] + (decode ? [] : [.ints(IntBuffer(blocks))]))
             var ref = [Float](repeating: 0, count: tokens * outStride)
             CPUKernels.cachedAttention(qkv: qkv, rowStride: rowStride, starts: starts, lengths: lengths, positions: positions, slots: slots,
                                        heads: heads, headDim: headDim, scale: scale, keyCache: &cpuKeys, valueCache: &cpuValues,

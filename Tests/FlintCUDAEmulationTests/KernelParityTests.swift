@@ -154,10 +154,10 @@ struct KernelParityTests {
         let scale = 1 / Float(headDim).squareRoot()
         let qkv = dtype.rounded(rng.array(tokens * rowStride, scale: 2))
         let out = DeviceBuffer(count: tokens * outStride, dtype: dtype)
-        let maxLen = Int(lengths.max()!)
-        emuRun("attention_\(dtype)", grid: ((maxLen + 15) / 16, heads, lengths.count), block: (128, 1, 1), [
+        let blocks = attentionQueryBlocks(lengths, capacity: tokens / 16 + lengths.count + 2)
+        emuRun("attention_\(dtype)", grid: (blocks.count / 2, heads, 1), block: (128, 1, 1), [
             .buffer(DeviceBuffer(qkv, dtype: dtype)), .int(rowStride), .ints(IntBuffer(starts)), .ints(IntBuffer(lengths)),
-            .int(heads), .int(headDim), .f32(scale), .int(causal ? 1 : 0), .buffer(out), .int(outStride),
+            .int(heads), .int(headDim), .f32(scale), .int(causal ? 1 : 0), .buffer(out), .int(outStride), .ints(IntBuffer(blocks)),
         ])
         var ref = [Float](repeating: 0, count: tokens * outStride)
         CPUKernels.attention(qkv: qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads,
@@ -265,4 +265,15 @@ struct KernelParityTests {
         let got = back.floats, want = dtype.rounded(values)
         #expect((0..<n).allSatisfy { got[$0] == want[$0] || (got[$0].isNaN && want[$0].isNaN) }, "convert_\(dtype)_to_f32")
     }
+}
+
+/// attention.cu's work list: a (sequence, query block of 16) pair per block that has rows, then
+/// (-1, 0) up to `capacity` pairs (blocks with nothing to do, as a bucket's graph has).
+func attentionQueryBlocks(_ lengths: [Int32], capacity: Int) -> [Int32] {
+    var list: [Int32] = []
+    for (s, l) in lengths.enumerated() {
+        for b in 0..<((Int(l) + 15) / 16) { list += [Int32(s), Int32(b)] }
+    }
+    precondition(list.count <= 2 * capacity)
+    return list + [Int32](repeating: 0, count: 2 * capacity - list.count).enumerated().map { $0.offset % 2 == 0 ? -1 : 0 }
 }

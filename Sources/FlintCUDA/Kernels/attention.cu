@@ -17,10 +17,16 @@
 //         key_cache, value_cache: [slots · max_context, heads·head_dim], head h at column h·head_dim.
 //         head_dim: 1 ... 128 (larger: the kernel writes nothing; the host must reject it).
 //         Sequence length: any (keys stream through shared memory in tiles of 32).
-// Launch: grid (ceil(max_len / 16), heads, sequences) with max_len >= max(lengths) (both kernels);
+// Launch: grid (capacity, heads, 1) (both kernels); block x takes the pair query_blocks[2x] =
+//         sequence, query_blocks[2x + 1] = query block of 16 rows in it; pairs with sequence -1
+//         (and past the list) exit at once. The host lists every (sequence, block) of the batch:
+//         sum over s of ceil(lengths[s] / 16) <= tokens / 16 + sequences = capacity, so a graph
+//         captured for a bucket launches about as many blocks as do work, however the tokens are
+//         spread over its sequences (a grid of max_len / 16 per sequence left 99% of the blocks
+//         idle at 128 sequences of which one is long).
 //         block (128, 1, 1) exactly (4 warps; each warp owns 4 of the block's 16 query rows);
 //         no dynamic shared memory (about 41 KB static: Q tile 16x128, K tile 32x129, V tile 32x128
-//         floats, 4x32 probabilities). Query blocks past a sequence's length exit at once.
+//         floats, 4x32 probabilities).
 //         decode_attention_<T>: cached_attention for batches in which every sequence brings one
 //         token (decode steps), same arguments; launch grid (heads, sequences, 1), block (128, 1, 1)
 //         exactly, ~2.6 KB static shared memory. Its 4 warps take the key tiles of 32 round-robin (a
@@ -53,16 +59,18 @@ struct FlintKVCache {
 template <typename T>
 static __device__ __forceinline__ void flint_attention(const T* qkv, int row_stride, const int* starts,
                                                         const int* lengths, int heads, int head_dim, float scale,
-                                                        int causal, T* out, int out_stride, FlintKVCache<T> cache) {
+                                                        int causal, T* out, int out_stride, FlintKVCache<T> cache,
+                                                        const int* query_blocks) {
     __shared__ float q_s[FLINT_ATT_QB][FLINT_ATT_MAX_HD];
     __shared__ float k_s[FLINT_ATT_KB][FLINT_ATT_MAX_HD + 1];  // +1: lane j reads row j without bank conflicts
     __shared__ float v_s[FLINT_ATT_KB][FLINT_ATT_MAX_HD];
     __shared__ float p_s[FLINT_ATT_WARPS][FLINT_ATT_KB];
 
-    const int seq = blockIdx.z;
+    const int seq = query_blocks[2 * blockIdx.x];
+    if (seq < 0) return;  // whole block: before any barrier
     const int head = blockIdx.y;
     const int len = lengths[seq];
-    const int q0 = blockIdx.x * FLINT_ATT_QB;
+    const int q0 = query_blocks[2 * blockIdx.x + 1] * FLINT_ATT_QB;
     if (q0 >= len || head_dim <= 0 || head_dim > FLINT_ATT_MAX_HD) return;  // whole block: before any barrier
 
     const int tid = threadIdx.x;
@@ -273,17 +281,18 @@ static __device__ __forceinline__ void flint_decode_attention(const T* qkv, int 
 #define FLINT_ATTENTION_KERNELS(SUFFIX, T)                                                                         \
     extern "C" __global__ void attention_##SUFFIX(const T* qkv, int row_stride, const int* starts,                \
                                                   const int* lengths, int heads, int head_dim, float scale,       \
-                                                  int causal, T* out, int out_stride) {                           \
+                                                  int causal, T* out, int out_stride, const int* query_blocks) {  \
         FlintKVCache<T> none = {(const int*)0, (const int*)0, (T*)0, (T*)0, 0};                                   \
         flint_attention<T>(qkv, row_stride, starts, lengths, heads, head_dim, scale, causal, out, out_stride,     \
-                           none);                                                                                 \
+                           none, query_blocks);                                                                   \
     }                                                                                                             \
     extern "C" __global__ void cached_attention_##SUFFIX(                                                         \
         const T* qkv, int row_stride, const int* starts, const int* lengths, const int* positions,               \
         const int* slots, int heads, int head_dim, float scale, T* key_cache, T* value_cache, int max_context,    \
-        T* out, int out_stride) {                                                                                 \
+        T* out, int out_stride, const int* query_blocks) {                                                        \
         FlintKVCache<T> cache = {positions, slots, key_cache, value_cache, max_context};                          \
-        flint_attention<T>(qkv, row_stride, starts, lengths, heads, head_dim, scale, 1, out, out_stride, cache);  \
+        flint_attention<T>(qkv, row_stride, starts, lengths, heads, head_dim, scale, 1, out, out_stride, cache,   \
+                           query_blocks);                                                                         \
     }                                                                                                             \
     extern "C" __global__ void decode_attention_##SUFFIX(                                                         \
         const T* qkv, int row_stride, const int* starts, const int* lengths, const int* positions,               \
