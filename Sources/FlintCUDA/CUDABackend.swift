@@ -222,7 +222,12 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
             }
             try driver.record(endEvent)
             let enqueued = (ContinuousClock.now - started).milliseconds
-            try driver.synchronize()
+            do throws(FlintError) {
+                try driver.synchronize()
+            } catch let .backend(message) where backend.usesGraphs {
+                throw .backend("\(message) (during the forward of a \(b.tokens)-token, \(b.sequences)-sequence bucket; "
+                    + "FLINT_CUDA_GRAPHS=0 runs it step by step and names the failing step)")
+            }
             let deviceMs = try driver.elapsedMilliseconds(from: startEvent, to: endEvent)
             profile.withLock { $0 = RunProfile(hostEnqueueMs: enqueued, deviceMs: deviceMs) }
             var out: [String: HostTensor] = [:]

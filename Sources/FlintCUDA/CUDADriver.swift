@@ -32,7 +32,11 @@ public struct GEMMDescriptor: Sendable, Equatable {
     /// What cuBLASLt's algorithm choice depends on: everything but the addresses. GEMMs of one
     /// shape (the same projection in every layer) share one heuristic query.
     public var shapeKey: GEMMShapeKey {
-        GEMMShapeKey(m: m, n: n, k: k, lda: lda, ldw: ldw, ldc: ldc, hasBias: bias != nil, activation: activation, dtype: dtype)
+        // cuBLASLt's heuristic assumes 256-byte aligned operands unless told otherwise.
+        var alignment = 256
+        for p in [a, w, c, bias ?? 0] where p != 0 { alignment = Swift.min(alignment, 1 << p.trailingZeroBitCount) }
+        return GEMMShapeKey(m: m, n: n, k: k, lda: lda, ldw: ldw, ldc: ldc, hasBias: bias != nil, activation: activation, dtype: dtype,
+                            alignment: alignment)
     }
 
     /// "1x50257x768 f16 bias+gelu_tanh" (m x n x k): how errors and notices name a GEMM.
@@ -48,6 +52,8 @@ public struct GEMMShapeKey: Hashable, Sendable {
     public var hasBias: Bool
     public var activation: GEMMActivation
     public var dtype: DType
+    /// The largest power of two (at most 256) that every operand's address is a multiple of.
+    public var alignment: Int
 }
 
 /// Whether cuBLASLt runs a GEMM as described (`CUDADriver.prepareGEMM`).

@@ -398,6 +398,11 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
             var workspaceLimit = UInt64(Self.workspaceBytes)  // the default, 0, would rule out split-K and most kernels
             rc = ltPrefSet(pref, 1, &workspaceLimit, 8)  // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES
             guard rc == 0 else { throw .backend("cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES) failed: \(statusName(rc))") }
+            var alignment = UInt32(key.alignment)
+            for attribute: Int32 in 5...8 {  // CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_{A,B,C,D}_BYTES
+                rc = ltPrefSet(pref, attribute, &alignment, 4)
+                guard rc == 0 else { throw .backend("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT \(attribute)) failed: \(statusName(rc))") }
+            }
             let result = UnsafeMutableRawPointer.allocate(byteCount: Self.heuristicResultBytes, alignment: 8)
             defer { result.deallocate() }
             result.initializeMemory(as: UInt8.self, repeating: 0, count: Self.heuristicResultBytes)
