@@ -15,6 +15,9 @@ enum UnicodeClasses {
         static let control = Flags(rawValue: 2)
         /// BERT's punctuation: ASCII punctuation or general category P*.
         static let punctuation = Flags(rawValue: 4)
+        // These three and `nonspacingMark` come from HF's own (older) Unicode tables, recorded in
+        // UnicodeTables.swift by scripts/gen_unicode_fixture.py; Swift's newer ones differ on a few
+        // hundred code points (U+2E43...U+2E5D are punctuation only since Unicode 11, for example).
         /// The CJK ideograph blocks BERT pads with spaces.
         static let chinese = Flags(rawValue: 8)
         /// General category Mn (removed when stripping accents).
@@ -39,34 +42,25 @@ enum UnicodeClasses {
         var f: Flags = []
         let v = s.value
         let p = s.properties
-        let category = p.generalCategory
-        if v == 9 || v == 10 || v == 13 || p.isWhitespace { f.insert(.whitespace) }
-        if !(v == 9 || v == 10 || v == 13) {
-            switch category {
-            case .control, .format, .privateUse, .surrogate: f.insert(.control)
-            default: break
-            }
-        }
-        switch category {
-        case .connectorPunctuation, .dashPunctuation, .closePunctuation, .finalPunctuation,
-            .initialPunctuation, .otherPunctuation, .openPunctuation:
-            f.insert(.punctuation)
-        default:
-            if v < 0x80, (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) {
-                f.insert(.punctuation)
-            }
-        }
+        if contains(hfWhitespaceRanges, v) { f.insert(.whitespace) }
+        if contains(hfControlRanges, v) { f.insert(.control) }
+        if contains(hfPunctuationRanges, v) { f.insert(.punctuation) }
         if isChinese(v) { f.insert(.chinese) }
-        if category == .nonspacingMark { f.insert(.nonspacingMark) }
-        if v >= 0x80, !isHangulSyllable(v) {
-            let d = Array(String(s)._nfd)
-            if d.count != 1 || d[0] != s { f.insert(.decomposes) }
-        } else if isHangulSyllable(v) {
-            f.insert(.decomposes)
-        }
+        if contains(hfNonspacingRanges, v) { f.insert(.nonspacingMark) }
+        if contains(hfDecomposingRanges, v) { f.insert(.decomposes) }
         let lower = p.lowercaseMapping.unicodeScalars
         if lower.count != 1 || lower.first! != s { f.insert(.changesWhenLowercased) }
         return f
+    }
+
+    /// Whether `v` lies in one of the sorted, disjoint `ranges` (binary search).
+    static func contains(_ ranges: [ClosedRange<UInt32>], _ v: UInt32) -> Bool {
+        var (lo, hi) = (0, ranges.count)
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if ranges[mid].upperBound < v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < ranges.count && ranges[lo].contains(v)
     }
 
     @inline(__always)
