@@ -176,6 +176,13 @@ def main():
     write("gpt2_tokenizer_json.json", "Tokenizer.from_file(gpt2-hf/tokenizer.json) "
           "(built by scripts/make_gpt2_tokenizer_json.py)", json_cases)
 
+    # --- RoBERTa: byte-level BPE with RobertaProcessing ----------------------
+    roberta = Tokenizer.from_file(os.path.join(assets, "roberta-bpe", "tokenizer.json"))
+    roberta_corpus = corpus + [("A <mask> in the middle", None), ("<s>already special</s>", "and <mask>")]
+    write("roberta_tokenizer_json.json", "Tokenizer.from_file(roberta-bpe/tokenizer.json) "
+          "(built by scripts/make_gpt2_tokenizer_json.py --roberta)",
+          [encode_case(roberta, x, p, with_special=True) for x, p in roberta_corpus])
+
     # --- Truncation -------------------------------------------------------
     inputs = [(x, None) for x in TRUNC_SINGLES] + TRUNC_PAIRS
     settings = [t(m, s, st) for s in ("longest_first", "only_first", "only_second")
@@ -193,6 +200,8 @@ def main():
     g_settings += [t(8, "only_second", 2), t(8, "longest_first", 2, "left"), t(4, "longest_first", 4)]
     write("gpt2_truncation.json", "gpt2-hf/tokenizer.json, enable_truncation(...)",
           trunc_cases(gpt2_json, g_inputs, g_settings, with_special=True))
+    write("roberta_truncation.json", "roberta-bpe/tokenizer.json, enable_truncation(...)",
+          trunc_cases(roberta, g_inputs, g_settings, with_special=True))
 
 
 if __name__ == "__main__":

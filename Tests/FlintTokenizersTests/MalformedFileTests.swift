@@ -82,7 +82,7 @@ struct MalformedFileTests {
         ("pre_tokenizer", #"{"type": "BertPreTokenizer"}"#, #"{"type": "Metaspace"}"#, "Metaspace"),
         ("model", #""type": "WordPiece", "unk_token""#, #""type": "Unigram", "unk_token""#, "Unigram"),
         ("decoder", #"{"type": "WordPiece", "prefix""#, #"{"type": "CTC", "prefix""#, "CTC"),
-        ("post_processor", #""post_processor": null"#, #""post_processor": {"type": "RobertaProcessing"}"#, "RobertaProcessing"),
+        ("post_processor", #""post_processor": null"#, #""post_processor": {"type": "Sequence"}"#, "Sequence"),
     ])
     func unknownComponentType(_ component: String, _ original: String, _ replacement: String, _ type: String) {
         let json = Self.wordPieceJSON.replacingAll(original, with: replacement)

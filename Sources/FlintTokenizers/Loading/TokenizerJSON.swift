@@ -148,14 +148,17 @@ enum TokenizerJSON {
                 let specials = try specialTokens(value["special_tokens"])
                 return TemplateProcessing(single: try template(value["single"], "single", specials),
                                           pair: try template(value["pair"], "pair", specials))
-            case "BertProcessing":
+            case "BertProcessing", "RobertaProcessing":
                 func tokenId(_ key: String) throws(TokenizerError) -> Int32 {
-                    guard let pair = value[key]?.array, pair.count == 2, let id = pair[1].int else {
+                    guard let pair = value[key]?.array, pair.count == 2, let id = pair[1].int.flatMap({ Int32(exactly: $0) }), id >= 0 else {
                         throw .malformedFile(path: path, reason: "post_processor.\(key) must be [token, id]")
                     }
-                    return Int32(id)
+                    return id
                 }
-                return TemplateProcessing.bert(cls: try tokenId("cls"), sep: try tokenId("sep"))
+                let (cls, sep) = (try tokenId("cls"), try tokenId("sep"))
+                guard t == "RobertaProcessing" else { return TemplateProcessing.bert(cls: cls, sep: sep) }
+                return RobertaProcessing(cls: cls, sep: sep, trimOffsets: try bool(value, "trim_offsets", "post_processor", default: true),
+                                         addPrefixSpace: try bool(value, "add_prefix_space", "post_processor", default: true))
             case "ByteLevel":
                 return ByteLevelProcessor(trimOffsets: try bool(value, "trim_offsets", "post_processor", default: true),
                                           addPrefixSpace: try bool(value, "add_prefix_space", "post_processor", default: true))

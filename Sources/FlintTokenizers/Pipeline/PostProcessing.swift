@@ -3,9 +3,14 @@ public protocol PostProcessor: Sendable {
     /// Tokens this processor adds to a single input or a pair (for truncation budgets).
     func addedTokenCount(isPair: Bool) -> Int
     /// Combines the model's encodings of the first and optional second text.
-    /// `tokenText` gives a token's vocabulary string (needed to trim byte-level offsets).
-    func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: (Int32) -> String?) -> Encoding
+    /// `tokenText` gives a token's text as HF's `Token.value` holds it (needed to trim byte-level
+    /// offsets): the vocabulary string, or for an added token that strips whitespace the text its
+    /// span covers in input `sequence` (0 or 1), whitespace included.
+    func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: TokenText) -> Encoding
 }
+
+/// A token's text from its id, its span and the input (0 or 1) it came from.
+public typealias TokenText = (_ id: Int32, _ span: TokenSpan, _ sequence: Int) -> String?
 
 /// HF's `TemplateProcessing` (and `BertProcessing`, which is the template
 /// `[CLS] $A [SEP]` / `[CLS] $A [SEP] $B:1 [SEP]:1`).
@@ -39,7 +44,7 @@ public struct TemplateProcessing: PostProcessor {
         }
     }
 
-    public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: (Int32) -> String?) -> Encoding {
+    public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: TokenText) -> Encoding {
         let inputs = second.map { [first, $0] } ?? [first]
         var result = Encoding()
         result.reserve(first.count + (second?.count ?? 0) + 3)
@@ -65,7 +70,7 @@ public struct TemplateProcessing: PostProcessor {
 public struct ConcatenatingProcessor: PostProcessor {
     public init() {}
     public func addedTokenCount(isPair: Bool) -> Int { 0 }
-    public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: (Int32) -> String?) -> Encoding {
+    public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: TokenText) -> Encoding {
         var result = first
         if let second { result.merge(with: second) }
         return result
@@ -85,19 +90,19 @@ public struct ByteLevelProcessor: PostProcessor {
 
     public func addedTokenCount(isPair: Bool) -> Int { 0 }
 
-    public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: (Int32) -> String?) -> Encoding {
+    public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: TokenText) -> Encoding {
         var a = first
         var b = second
         if trimOffsets {
-            trim(&a, tokenText)
-            if b != nil { trim(&b!, tokenText) }
+            trim(&a, sequence: 0, tokenText)
+            if b != nil { trim(&b!, sequence: 1, tokenText) }
         }
         return ConcatenatingProcessor().process(a, b, addSpecialTokens: addSpecialTokens, tokenText: tokenText)
     }
 
-    private func trim(_ e: inout Encoding, _ tokenText: (Int32) -> String?) {
+    func trim(_ e: inout Encoding, sequence: Int, _ tokenText: TokenText) {
         for i in 0..<e.count {
-            guard let text = tokenText(e.ids[i]) else { continue }
+            guard let text = tokenText(e.ids[i], e.offsets[i], sequence) else { continue }
             let scalars = Array(text.unicodeScalars)
             func isSpace(_ s: Unicode.Scalar) -> Bool { s == "\u{120}" || s.properties.isWhitespace }
             var leading = scalars.prefix(while: isSpace).count
@@ -113,6 +118,40 @@ public struct ByteLevelProcessor: PostProcessor {
             }
             e.offsets[i] = span
         }
-        for j in 0..<e.overflowing.count { trim(&e.overflowing[j], tokenText) }
+        for j in 0..<e.overflowing.count { trim(&e.overflowing[j], sequence: sequence, tokenText) }
+    }
+}
+
+/// HF's `RobertaProcessing`: the byte-level offsets trimmed as `ByteLevelProcessor` trims them,
+/// then `<s> $A </s>` or `<s> $A </s> </s> $B </s>`, every type id 0 (RoBERTa has no token types).
+public struct RobertaProcessing: PostProcessor {
+    public var trimmer: ByteLevelProcessor
+    public var template: TemplateProcessing
+
+    public init(cls: Int32, sep: Int32, trimOffsets: Bool, addPrefixSpace: Bool) {
+        trimmer = ByteLevelProcessor(trimOffsets: trimOffsets, addPrefixSpace: addPrefixSpace)
+        template = TemplateProcessing(
+            single: [.special(ids: [cls], typeId: 0), .sequence(0, typeId: 0), .special(ids: [sep], typeId: 0)],
+            pair: [.special(ids: [cls], typeId: 0), .sequence(0, typeId: 0), .special(ids: [sep, sep], typeId: 0),
+                   .sequence(1, typeId: 0), .special(ids: [sep], typeId: 0)])
+    }
+
+    public func addedTokenCount(isPair: Bool) -> Int { template.addedTokenCount(isPair: isPair) }
+
+    public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: TokenText) -> Encoding {
+        var a = first, b = second
+        if trimmer.trimOffsets {
+            trimmer.trim(&a, sequence: 0, tokenText)
+            if b != nil { trimmer.trim(&b!, sequence: 1, tokenText) }
+        }
+        var result = template.process(a, b, addSpecialTokens: addSpecialTokens, tokenText: tokenText)
+        Self.zeroTypeIds(&result)
+        return result
+    }
+
+    /// RoBERTa's type ids are 0 everywhere, overflowing windows included.
+    static func zeroTypeIds(_ e: inout Encoding) {
+        e.typeIds = [Int32](repeating: 0, count: e.count)
+        for j in 0..<e.overflowing.count { zeroTypeIds(&e.overflowing[j]) }
     }
 }

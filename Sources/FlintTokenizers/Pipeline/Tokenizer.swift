@@ -75,7 +75,15 @@ public final class Tokenizer: Sendable {
             try Truncation.apply(truncation.maxLength - added, truncation, &first, &second)
         }
         let processor = postProcessor ?? ConcatenatingProcessor()
-        return processor.process(first, second, addSpecialTokens: addSpecialTokens) { self.model.token(forId: $0) }
+        return processor.process(first, second, addSpecialTokens: addSpecialTokens) { id, span, sequence in
+            // HF's Token.value of an added token that strips whitespace is the text it matched.
+            guard let added = self.addedVocabulary.token(forId: id), added.lstrip || added.rstrip,
+                  let source = sequence == 0 ? text : pair else { return self.model.token(forId: id) ?? self.addedVocabulary.token(forId: id)?.content }
+            let scalars = source.unicodeScalars
+            guard span.start >= 0, span.end <= scalars.count, span.start < span.end else { return added.content }
+            let from = scalars.index(scalars.startIndex, offsetBy: span.start), to = scalars.index(from, offsetBy: span.end - span.start)
+            return String(scalars[from..<to])
+        }
     }
 
     /// Tokenizes many inputs on `threads` threads (default: all cores); results in input order.
