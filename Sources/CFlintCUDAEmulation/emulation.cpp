@@ -277,6 +277,9 @@ std::vector<Span> registry;
 std::atomic<uint64_t> registry_generation{1};
 thread_local std::vector<Span> tl_spans;  // this OS thread's copy, for the launch it runs
 thread_local uint64_t tl_spans_generation = 0;
+constexpr unsigned kRecentSpans = 4;
+thread_local Span tl_recent_spans[kRecentSpans];  // cleared per launch (all {0, 0}: match nothing)
+thread_local unsigned tl_recent_next = 0;
 
 void refresh_spans() {
     if (tl_spans_generation == registry_generation.load(std::memory_order_acquire)) return;
@@ -379,9 +382,17 @@ unsigned lane_id() { return running("lane query")->current->lane; }
 
 void check_access_slow(const void* base, uintptr_t address, size_t bytes, bool write) {
     const uintptr_t b = (uintptr_t)base;
+    // Kernels alternate between a few allocations (activations, weights): the recent ones first.
+    for (Span& recent : tl_recent_spans) {
+        if (b >= recent.lo && b < recent.hi && address >= recent.lo && address + bytes >= address && address + bytes <= recent.hi) {
+            tl_last_span = recent;
+            return;
+        }
+    }
     const Span* s = span_of(b);
     if (s && address >= s->lo && address + bytes >= address && address + bytes <= s->hi) {
         tl_last_span = *s;
+        tl_recent_spans[tl_recent_next++ % kRecentSpans] = *s;
         return;
     }
     Runner* r = running("a bounds check");
@@ -451,6 +462,7 @@ int launch_grid(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigne
         if (checked) refresh_spans();
         tl_checking = checked;
         tl_last_span = Span{0, 0};
+        for (Span& recent : tl_recent_spans) recent = Span{0, 0};
         r->entry = entry;
         r->context = context;
         tl_blockDim = dim3{bx, by, bz};
