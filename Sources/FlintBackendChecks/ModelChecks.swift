@@ -53,7 +53,9 @@ public struct GreedyComparison: Sendable {
     public var passed: Bool { failures.isEmpty }
     /// "2 near-ties accepted (prompt 1 token 17: ...)" or "".
     public var nearTieNote: String {
-        nearTies.isEmpty ? "" : "\(nearTies.count) near-tie\(nearTies.count == 1 ? "" : "s") accepted (\(nearTies.map(\.description).joined(separator: "; ")))"
+        guard !nearTies.isEmpty else { return "" }
+        let list = nearTies.map(\.description).joined(separator: "; ")
+        return "\(nearTies.count) near-tie\(nearTies.count == 1 ? "" : "s") accepted (\(list))"
     }
 }
 

@@ -112,8 +112,8 @@ struct ParityCheck {
                     try ModelChecks.nextTokenLogits(of: try cpuLogits.value(), after: context)
                 }
                 let note = comparison.nearTies.isEmpty ? "" : "; " + comparison.nearTieNote
-                rows.append(Row(name: name, dtype: dtype, output: "prompts whose 32 greedy tokens differ from the CPU's beyond a near-tie" + note,
-                                maxError: Float(comparison.failures.count), tolerance: 0))
+                rows.append(Row(name: name, dtype: dtype, output: "prompts whose 32 greedy tokens differ from the CPU's beyond a near-tie"
+                                    + note, maxError: Float(comparison.failures.count), tolerance: 0))
             }
         }
         return rows

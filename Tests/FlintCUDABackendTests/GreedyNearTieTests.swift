@@ -59,7 +59,9 @@ struct GreedyNearTieTests {
 
     /// A sequence that stops early, an id outside the logits or NaN logits are never ties.
     @Test func lengthsAndBadLogitsFail() throws {
-        let shorter = try ModelChecks.compareGreedy(device: [[7]], cpu: [[7, 8]], prompts: [[1]], margin: 1) { _ throws(FlintError) in [0, 0] }
+        let shorter = try ModelChecks.compareGreedy(device: [[7]], cpu: [[7, 8]], prompts: [[1]], margin: 1) { _ throws(FlintError) in
+            [0, 0]
+        }
         #expect(!shorter.passed)
         #expect(ModelChecks.nearTieGap(cpuLogits: [1, 2], deviceId: 5) == .infinity)
         #expect(ModelChecks.nearTieGap(cpuLogits: [.nan, .nan], deviceId: 0) == .infinity)
