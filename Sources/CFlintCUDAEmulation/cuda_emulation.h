@@ -10,6 +10,8 @@
 //   bytes); like CUDA, its contents are undefined at block start (left over from the previous block).
 // - __syncthreads(): barrier over all threads of the block; __syncwarp / __shfl_*_sync / votes: warp
 //   collectives (every lane of the mask publishes, waits for the others, then reads).
+// - flint_load / flint_store check their address against the allocation (see "bounds checks").
+// - math functions with the error CUDA documents, not libm's (see "math").
 // - atomics: real atomics (blocks may run on several OS threads at once).
 // - __half / __nv_bfloat16: 16-bit storage structs; conversions round to nearest even bit-exactly
 //   like CUDA (cuda_fp16.hpp / cuda_bf16.hpp host paths).
@@ -156,12 +158,82 @@ inline int atomicCAS(int* p, int compare, int v) {
     return compare;
 }
 
-// ---- math (libm for the accurate functions; the fast intrinsics map to them too) ----
-inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
-inline float __expf(float x) { return expf(x); }
-inline float __logf(float x) { return logf(x); }
-inline float __tanhf(float x) { return tanhf(x); }
-inline float __fdividef(float a, float b) { return a / b; }
+// ---- math: device-like error ----
+// The CUDA math functions are not correctly rounded; a kernel that only passes with libm's answers
+// would fail on hardware. So the functions the kernels use return the exact result moved by a
+// deterministic amount (a hash of the input: runs repeat bit for bit) that stays within the
+// maximum error the CUDA C Programming Guide documents (math-functions appendix; "error bounds ...
+// from extensive but not exhaustive tests"): rsqrtf, expf, tanhf, erff 2 ulp; __expf
+// 2 + floor(|1.173 x|) ulp (it is ex2.approx of x * log2(e) rounded to float, emulated so); __logf
+// 2^-21.41 absolute in [0.5, 2], else 3 ulp; __fdividef 2 ulp for |y| in [2^-126, 2^126] (0 above);
+// __tanhf 2^-10.987 relative. The exact result is computed in double and rounded (0.5 ulp), so
+// the moves below are the bound minus that rounding, rounded down.
+namespace flint_emu {
+inline uint32_t mix_bits(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+// `result` moved by -max_ulps ... +max_ulps units in the last place, chosen by `key`; zeros,
+// subnormals, infinities and NaN stay as they are (and no move crosses into them).
+inline float ulp_moved(float result, uint32_t key, int max_ulps) {
+    if (max_ulps <= 0) return result;
+    uint32_t r;
+    memcpy(&r, &result, 4);
+    const uint32_t magnitude = r & 0x7fffffffu;
+    if (magnitude < 0x00800000u || magnitude >= 0x7f800000u) return result;
+    const int64_t step = (int64_t)(mix_bits(key) % (uint32_t)(2 * max_ulps + 1)) - max_ulps;
+    const int64_t moved = (int64_t)magnitude + step;
+    if (moved < 0x00800000 || moved >= 0x7f800000) return result;
+    r = (r & 0x80000000u) | (uint32_t)moved;
+    float f;
+    memcpy(&f, &r, 4);
+    return f;
+}
+inline uint32_t float_key(float x) {
+    uint32_t k;
+    memcpy(&k, &x, 4);
+    return k;
+}
+// What the kernels call expf, tanhf, erff (kernels.cpp puts these names in each kernel namespace,
+// ahead of libm's): correctly rounded, then moved by up to 1 ulp (CUDA: 2 ulp).
+namespace device_math {
+inline float expf(float x) { return ulp_moved((float)::exp((double)x), float_key(x), 1); }
+// tanh and erf never leave [-1, 1], and give exactly +-1 where they saturate, as on the device.
+inline float saturating(float exact, uint32_t key, int max_ulps) {
+    if (fabsf(exact) >= 1.0f) return exact;
+    const float v = ulp_moved(exact, key, max_ulps);
+    return v > 1.0f ? 1.0f : (v < -1.0f ? -1.0f : v);
+}
+inline float tanhf(float x) { return saturating((float)::tanh((double)x), float_key(x) ^ 0x5bd1e995u, 1); }
+inline float erff(float x) { return saturating((float)::erf((double)x), float_key(x) ^ 0x27d4eb2fu, 1); }
+}  // namespace device_math
+}  // namespace flint_emu
+
+inline float rsqrtf(float x) { return ::flint_emu::ulp_moved((float)(1.0 / ::sqrt((double)x)), ::flint_emu::float_key(x), 1); }
+inline float __expf(float x) {
+    const float t = x * 1.4426950408889634f;  // rounded to float as on the device: the error that grows with |x|
+    float r = (float)::exp2((double)t);
+    if (r != 0.0f && fabsf(r) < 1.17549435e-38f) r = 0.0f;  // ex2.approx.ftz flushes subnormal results
+    // Bound 2 + floor(1.173|x|) ulp; the rounding of t costs up to |x| ulp and the final rounding 0.5.
+    const float spare = 2.0f + floorf(1.173f * fabsf(x)) - 0.5f - fabsf(x);
+    return ::flint_emu::ulp_moved(r, ::flint_emu::float_key(x), spare >= 2.0f ? 2 : (spare >= 1.0f ? 1 : 0));
+}
+inline float __logf(float x) {
+    const float r = (float)::log((double)x);
+    return x >= 0.5f && x <= 2.0f ? r : ::flint_emu::ulp_moved(r, ::flint_emu::float_key(x), 2);
+}
+inline float __tanhf(float x) {  // 2^-10.987 relative: up to 1024 ulp (2^-13 relative) is well inside
+    return ::flint_emu::device_math::saturating((float)::tanh((double)x), ::flint_emu::float_key(x), 1024);
+}
+inline float __fdividef(float a, float b) {
+    const float magnitude = fabsf(b);
+    if (magnitude > 8.50705917e37f && magnitude <= 3.40282347e38f) return isinf(a) ? NAN : copysignf(0.0f, a) * copysignf(1.0f, b);
+    return ::flint_emu::ulp_moved(a / b, ::flint_emu::float_key(a) * 31u ^ ::flint_emu::float_key(b), 1);
+}
 inline float __frcp_rn(float x) { return 1.0f / x; }
 inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
 inline float __int_as_float(int v) { float f; memcpy(&f, &v, 4); return f; }
@@ -178,6 +250,29 @@ inline float min(float a, float b) { return fminf(a, b); }
 inline float max(float a, float b) { return fmaxf(a, b); }
 template <typename T>
 inline T __ldg(const T* p) { return *p; }
+
+// ---- bounds checks of device memory accesses (launches through flint_emu_launch_checked) ----
+// The emulated driver registers its live allocations (flint_emu_register_allocation). In a checked
+// launch, each access through flint_load / flint_store (common.cuh) must lie inside the allocation
+// that holds the pointer it indexes from; the first that does not stops the launch with
+// FLINT_EMU_ERR_OUT_OF_BOUNDS and a message naming the kernel, block, thread, address and
+// allocation. The last allocation hit is cached per OS thread, so an access costs two compares.
+namespace flint_emu {
+struct Span {
+    uintptr_t lo, hi;  // [lo, hi)
+};
+extern thread_local bool tl_checking;
+extern thread_local Span tl_last_span;
+// Outside the cached span: looks the base up among the launch's allocations; faults on a violation.
+void check_access_slow(const void* base, uintptr_t address, size_t bytes, bool write);
+inline void check_access(const void* base, long index, size_t bytes, bool write) {
+    if (!tl_checking) return;
+    const uintptr_t b = (uintptr_t)base, a = b + (uintptr_t)index * bytes;
+    const Span s = tl_last_span;
+    if (b >= s.lo && b < s.hi && a >= s.lo && a <= s.hi - bytes) return;
+    check_access_slow(base, a, bytes, write);
+}
+}  // namespace flint_emu
 
 // ---- fp16 / bf16 storage types, conversions bit-exact with CUDA ----
 struct __half {

@@ -20,6 +20,9 @@
 //   (also printed to stderr); it never hangs. The stuck fibers are simply abandoned: kernels own no
 //   resources, and their stacks are reused by the next block.
 // Runners (an OS thread's fiber stacks and scheduler state) are pooled and reused across launches.
+// Bounds checks (checked launches): each OS thread running blocks works from a copy of the sorted
+// registry of allocations, refreshed when the registry changed (a generation counter); a violation
+// faults the fiber like a synchronization error, with FLINT_EMU_ERR_OUT_OF_BOUNDS.
 #include "cuda_emulation.h"
 #include "include/CFlintCUDAEmulation.h"
 #include "emulation_internal.h"
@@ -32,6 +35,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -43,6 +47,8 @@ thread_local uint3 tl_threadIdx;
 thread_local uint3 tl_blockIdx;
 thread_local dim3 tl_blockDim;
 thread_local dim3 tl_gridDim;
+thread_local bool tl_checking = false;
+thread_local Span tl_last_span = {0, 0};
 
 namespace {
 
@@ -91,6 +97,7 @@ struct Runner {
     Fiber* current = nullptr;
     unsigned threads = 0, live = 0, barrier_arrived = 0;
     bool faulted = false;
+    int fault_code = FLINT_EMU_ERR_SYNC;
     std::string error;
     void (*entry)(void*) = nullptr;
     void* context = nullptr;
@@ -160,8 +167,9 @@ void yield(Runner* r) {
 }
 
 // Stops the launch from inside a fiber: never returns.
-[[noreturn]] void fault(Runner* r, const std::string& message) {
+[[noreturn]] void fault(Runner* r, const std::string& message, int code = FLINT_EMU_ERR_SYNC) {
     r->faulted = true;
+    r->fault_code = code;
     r->error = message;
     r->current->state = kFaulted;
     yield(r);
@@ -220,6 +228,7 @@ bool run_block(Runner* r) {
     r->live = n;
     r->barrier_arrived = 0;
     r->faulted = false;
+    r->fault_code = FLINT_EMU_ERR_SYNC;
     for (unsigned w = 0; w * 32 < n; ++w) {
         Warp& wp = r->warps[w];
         const unsigned lanes = n - w * 32 >= 32 ? 32 : n - w * 32;
@@ -260,6 +269,32 @@ bool run_block(Runner* r) {
         }
     }
     return true;
+}
+
+// Live allocations, sorted by base; spans never overlap (they are distinct host allocations).
+std::mutex registry_mutex;
+std::vector<Span> registry;
+std::atomic<uint64_t> registry_generation{1};
+thread_local std::vector<Span> tl_spans;  // this OS thread's copy, for the launch it runs
+thread_local uint64_t tl_spans_generation = 0;
+constexpr unsigned kRecentSpans = 4;
+thread_local Span tl_recent_spans[kRecentSpans];  // cleared per launch (all {0, 0}: match nothing)
+thread_local unsigned tl_recent_next = 0;
+
+void refresh_spans() {
+    if (tl_spans_generation == registry_generation.load(std::memory_order_acquire)) return;
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    tl_spans = registry;
+    tl_spans_generation = registry_generation.load(std::memory_order_relaxed);
+}
+
+// The span holding `address`, or null.
+const Span* span_of(uintptr_t address) {
+    auto it = std::upper_bound(tl_spans.begin(), tl_spans.end(), address,
+                               [](uintptr_t a, const Span& s) { return a < s.lo; });
+    if (it == tl_spans.begin()) return nullptr;
+    --it;
+    return address < it->hi || (address == it->lo && it->hi == it->lo) ? &*it : nullptr;
 }
 
 std::atomic<int> configured_threads{0};
@@ -345,8 +380,53 @@ uint64_t warp_collective(int op, unsigned mask, uint64_t value, int src_lane) {
 
 unsigned lane_id() { return running("lane query")->current->lane; }
 
+void check_access_slow(const void* base, uintptr_t address, size_t bytes, bool write) {
+    const uintptr_t b = (uintptr_t)base;
+    // Kernels alternate between a few allocations (activations, weights): the recent ones first.
+    for (Span& recent : tl_recent_spans) {
+        if (b >= recent.lo && b < recent.hi && address >= recent.lo && address + bytes >= address && address + bytes <= recent.hi) {
+            tl_last_span = recent;
+            return;
+        }
+    }
+    const Span* s = span_of(b);
+    if (s && address >= s->lo && address + bytes >= address && address + bytes <= s->hi) {
+        tl_last_span = *s;
+        tl_recent_spans[tl_recent_next++ % kRecentSpans] = *s;
+        return;
+    }
+    Runner* r = running("a bounds check");
+    const long index = (long)(address - b) / (long)(bytes ? bytes : 1);
+    std::string where = s ? format("the allocation [0x%lx, +%lu bytes) that holds the pointer 0x%lx", (unsigned long)s->lo,
+                                   (unsigned long)(s->hi - s->lo), (unsigned long)b)
+                          : format("no allocation: the pointer 0x%lx lies outside every allocation", (unsigned long)b);
+    fault(r, format("out-of-bounds %s of %lu bytes at 0x%lx (element %ld from the pointer), outside %s",
+                    write ? "write" : "read", (unsigned long)bytes, (unsigned long)address, index, where.c_str()),
+          FLINT_EMU_ERR_OUT_OF_BOUNDS);
+}
+
+void register_allocation(const void* base, size_t bytes) {
+    const Span span{(uintptr_t)base, (uintptr_t)base + bytes};
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    auto it = std::lower_bound(registry.begin(), registry.end(), span.lo, [](const Span& s, uintptr_t a) { return s.lo < a; });
+    if (it != registry.end() && it->lo == span.lo) {
+        *it = span;
+    } else {
+        registry.insert(it, span);
+    }
+    registry_generation.fetch_add(1, std::memory_order_release);
+}
+
+void unregister_allocation(const void* base) {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    auto it = std::lower_bound(registry.begin(), registry.end(), (uintptr_t)base,
+                               [](const Span& s, uintptr_t a) { return s.lo < a; });
+    if (it != registry.end() && it->lo == (uintptr_t)base) registry.erase(it);
+    registry_generation.fetch_add(1, std::memory_order_release);
+}
+
 int launch_grid(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                unsigned shared_bytes, void (*entry)(void*), void* context) {
+                unsigned shared_bytes, bool checked, void (*entry)(void*), void* context) {
     last_error.clear();
     const unsigned long threads = (unsigned long)bx * by * bz;
     if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || threads > kMaxThreads || bx > 1024 ||
@@ -377,7 +457,12 @@ int launch_grid(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigne
             return;
         }
         Runner* saved = tl_runner;
+        const bool saved_checking = tl_checking;
         tl_runner = r;
+        if (checked) refresh_spans();
+        tl_checking = checked;
+        tl_last_span = Span{0, 0};
+        for (Span& recent : tl_recent_spans) recent = Span{0, 0};
         r->entry = entry;
         r->context = context;
         tl_blockDim = dim3{bx, by, bz};
@@ -389,7 +474,7 @@ int launch_grid(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigne
             tl_blockIdx = uint3{(unsigned)(b % gx), (unsigned)((b / gx) % gy), (unsigned)(b / ((unsigned long)gx * gy))};
             if (!run_block(r)) {
                 int expected = FLINT_EMU_OK;
-                if (status.compare_exchange_strong(expected, FLINT_EMU_ERR_SYNC)) {
+                if (status.compare_exchange_strong(expected, r->fault_code)) {
                     std::lock_guard<std::mutex> lock(error_mutex);
                     error = r->error;
                 }
@@ -397,6 +482,7 @@ int launch_grid(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigne
             }
         }
         tl_runner = saved;
+        tl_checking = saved_checking;
         release_runner(r);
     };
 

@@ -12,31 +12,45 @@
 #include <tuple>
 #include <utility>
 
+// expf / tanhf / erff with CUDA's error, not libm's (cuda_emulation.h, "math"): declared in each
+// kernel namespace, they hide the global libm names for the kernels' unqualified calls.
+#define FLINT_EMU_DEVICE_MATH               \
+    using ::flint_emu::device_math::expf;  \
+    using ::flint_emu::device_math::tanhf; \
+    using ::flint_emu::device_math::erff;
+
 namespace flint_kernels_layernorm {
+FLINT_EMU_DEVICE_MATH
 #include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/layernorm.cu"
 }
 namespace flint_kernels_activation {
+FLINT_EMU_DEVICE_MATH
 #include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/activation.cu"
 }
 namespace flint_kernels_attention {
+FLINT_EMU_DEVICE_MATH
 #include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/attention.cu"
 }
 namespace flint_kernels_pooling {
+FLINT_EMU_DEVICE_MATH
 #include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/pooling.cu"
 }
 namespace flint_kernels_sampling {
+FLINT_EMU_DEVICE_MATH
 #include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/sampling.cu"
 }
 namespace flint_kernels_convert {
+FLINT_EMU_DEVICE_MATH
 #include "../FlintCUDA/Kernels/common.cuh"
 #include "../FlintCUDA/Kernels/convert.cu"
 }
 namespace flint_kernels_emu_test {
+FLINT_EMU_DEVICE_MATH
 #include "test_kernels.h"
 }
 
@@ -44,6 +58,7 @@ namespace {
 
 struct Geometry {
     unsigned gx, gy, gz, bx, by, bz, shared;
+    bool checked;
 };
 
 template <typename... A, size_t... I>
@@ -71,7 +86,8 @@ int launch_unpacked(void (*kernel)(A...), const char* name, const Geometry& g, v
         Context* ctx = static_cast<Context*>(c);
         std::apply(ctx->kernel, Args(ctx->args));
     };
-    return flint_emu::launch_grid(name, g.gx, g.gy, g.gz, g.bx, g.by, g.bz, g.shared, entry, &context);
+    return flint_emu::launch_grid(name, g.gx, g.gy, g.gz, g.bx, g.by, g.bz, g.shared, g.checked, entry,
+                                &context);
 }
 
 template <typename... A>
@@ -112,6 +128,7 @@ const KernelEntry kKernels[] = {
     FLINT_EMU_KERNEL(flint_kernels_emu_test, emu_test_atomic_add)
     FLINT_EMU_KERNEL(flint_kernels_emu_test, emu_test_barrier_deadlock)
     FLINT_EMU_KERNEL(flint_kernels_emu_test, emu_test_warp_mismatch)
+    FLINT_EMU_KERNEL(flint_kernels_emu_test, emu_test_math)
 };
 
 constexpr int kKernelCount = sizeof(kKernels) / sizeof(kKernels[0]);
@@ -124,19 +141,28 @@ int flint_emu_kernel_count(void) { return kKernelCount; }
 
 const char* flint_emu_kernel_name(int i) { return i >= 0 && i < kKernelCount ? kKernels[i].name : nullptr; }
 
-int flint_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                     unsigned shared_bytes, void** params, int param_count) {
+static int launch_by_name(const char* name, const Geometry& g, void** params, int param_count) {
     if (name) {
         for (const KernelEntry& k : kKernels) {
-            if (strcmp(k.name, name) == 0) {
-                const int rc = k.launch(k.name, Geometry{gx, gy, gz, bx, by, bz, shared_bytes}, params, param_count);
-                return rc;
-            }
+            if (strcmp(k.name, name) == 0) return k.launch(k.name, g, params, param_count);
         }
     }
     flint_emu::set_last_error(std::string("unknown kernel '") + (name ? name : "(null)") + "'");
     return FLINT_EMU_ERR_UNKNOWN_KERNEL;
 }
+
+int flint_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                     unsigned shared_bytes, void** params, int param_count) {
+    return launch_by_name(name, Geometry{gx, gy, gz, bx, by, bz, shared_bytes, false}, params, param_count);
+}
+
+int flint_emu_launch_checked(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                             unsigned bz, unsigned shared_bytes, void** params, int param_count) {
+    return launch_by_name(name, Geometry{gx, gy, gz, bx, by, bz, shared_bytes, true}, params, param_count);
+}
+
+void flint_emu_register_allocation(const void* base, size_t bytes) { flint_emu::register_allocation(base, bytes); }
+void flint_emu_unregister_allocation(const void* base) { flint_emu::unregister_allocation(base); }
 
 const char* flint_emu_last_error(void) { return flint_emu::last_error_message(); }
 

@@ -86,3 +86,19 @@ extern "C" __global__ void emu_test_warp_mismatch(int* out) {
         out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, (int)threadIdx.x, 1);
     }
 }
+
+// The emulation's device math: for each in[i], out[7i ...] = rsqrtf, expf, __expf, tanhf, erff,
+// __logf, __fdividef(in[i], 3). Grid-stride: any geometry.
+extern "C" __global__ void emu_test_math(const float* in, float* out, int n) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const float x = in[i];
+        float* o = out + 7L * i;
+        o[0] = rsqrtf(x);
+        o[1] = expf(x);
+        o[2] = __expf(x);
+        o[3] = tanhf(x);
+        o[4] = erff(x);
+        o[5] = __logf(x);
+        o[6] = __fdividef(x, 3.0f);
+    }
+}

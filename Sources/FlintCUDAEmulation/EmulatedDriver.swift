@@ -9,8 +9,12 @@ import Glibc
 #endif
 
 /// A `CUDADriver` without a GPU, so the CUDA backend's whole plan runs in CI:
-/// - "device" memory is host memory, and every launch's pointer arguments are checked to lie in a
-///   live allocation (arena offsets and buffer sizes are exercised this way);
+/// - "device" memory is host memory. A fresh allocation is filled with 0xFF bytes (NaN in f32 / f16
+///   / bf16, -1 in int32), so a read of memory never written shows up instead of reading zeros;
+/// - every launch's pointer arguments must lie in a live allocation, and inside the kernel each
+///   access through flint_load / flint_store / flint_load_int / flint_copy must stay inside the
+///   allocation its pointer lies in (`flint_emu_launch_checked`): the first that does not fails the
+///   launch with a `FlintError` naming the kernel, thread, address and allocation;
 /// - launches run the same `.cu` sources compiled for the CPU under the emulated execution model
 ///   (CFlintCUDAEmulation), with the launch geometry the real backend uses;
 /// - the GEMM is FlintCPU's, on values rounded through the storage dtype as cuBLASLt reads them,
@@ -95,13 +99,19 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         guard bytes >= 0, posix_memalign(&p, 256, max(bytes, 1)) == 0, let p else {
             throw .outOfMemory(device: deviceName, bytes: bytes, what: what)
         }
+        p.initializeMemory(as: UInt8.self, repeating: Self.freshByte, count: max(bytes, 1))
         let address = DevicePointer(UInt(bitPattern: p))
         state.withLock { $0.allocations[address] = bytes }
+        flint_emu_register_allocation(p, bytes)
         return address
     }
 
+    /// The byte fresh allocations are filled with: 0xFFFF / 0xFFFFFFFF are NaN in every float dtype.
+    public static let freshByte: UInt8 = 0xFF
+
     public func free(_ pointer: DevicePointer) {
-        state.withLock { _ = $0.allocations.removeValue(forKey: pointer) }
+        let known = state.withLock { $0.allocations.removeValue(forKey: pointer) != nil }
+        if known { flint_emu_unregister_allocation(UnsafeRawPointer(bitPattern: UInt(pointer))) }
         Glibc.free(UnsafeMutableRawPointer(bitPattern: UInt(pointer)))
     }
 
@@ -284,7 +294,7 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
                 params.append(slot)
             }
             let rc = params.withUnsafeMutableBufferPointer { p in
-                flint_emu_launch(kernel, grid.0, grid.1, grid.2, block.0, block.1, block.2, shared, p.baseAddress, Int32(p.count))
+                flint_emu_launch_checked(kernel, grid.0, grid.1, grid.2, block.0, block.1, block.2, shared, p.baseAddress, Int32(p.count))
             }
             if rc != 0 { throw .backend("emulated CUDA: launching \(kernel) failed: \(String(cString: flint_emu_last_error()))") }
         case let .gemm(g):

@@ -17,6 +17,7 @@ enum {
     FLINT_EMU_ERR_INVALID_CONFIG = 2,  // grid/block/shared-memory outside CUDA's limits or the kernels'
     FLINT_EMU_ERR_SYNC = 3,            // deadlock or misuse of __syncthreads / warp collectives
     FLINT_EMU_ERR_RESOURCES = 4,       // fiber stacks could not be allocated
+    FLINT_EMU_ERR_OUT_OF_BOUNDS = 5,   // a checked launch accessed memory outside the allocation
 };
 
 /// Kernels known to the emulation (the production kernels, then the emu_test_* kernels).
@@ -32,6 +33,20 @@ const char* flint_emu_kernel_name(int i);
 /// Returns FLINT_EMU_OK or an error code; the message is in flint_emu_last_error().
 int flint_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                      unsigned shared_bytes, void** params, int param_count);
+
+/// flint_emu_launch with every flint_load / flint_store / flint_load_int / flint_copy of the kernel
+/// checked: the accessed bytes must lie inside the registered allocation that holds the pointer
+/// indexed from (an index that walks into a neighbouring allocation counts as out of bounds). The
+/// first violation stops the launch: FLINT_EMU_ERR_OUT_OF_BOUNDS, and flint_emu_last_error() names
+/// the kernel, block, thread, the read or write, its address and the allocation.
+/// Raw pointer indexing in a kernel (not through those helpers) is not checked.
+int flint_emu_launch_checked(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                             unsigned bz, unsigned shared_bytes, void** params, int param_count);
+
+/// Registers [base, base + bytes) as a live device allocation for checked launches (the emulated
+/// driver calls this for every allocation; unregister before freeing). Thread-safe.
+void flint_emu_register_allocation(const void* base, size_t bytes);
+void flint_emu_unregister_allocation(const void* base);
 
 /// Message of the last failed launch on this thread ("" if none).
 const char* flint_emu_last_error(void);

@@ -109,8 +109,8 @@ static __device__ __forceinline__ void flint_attention(const T* qkv, int row_str
             const int r = q0 + i / head_dim;
             const int d = i - (i / head_dim) * head_dim;
             const long dst = (long)(p0 + r) * hidden + d;
-            k_cache[dst] = k_base[(long)r * row_stride + d];
-            v_cache[dst] = v_base[(long)r * row_stride + d];
+            flint_copy(k_cache, dst, k_base, (long)r * row_stride + d);
+            flint_copy(v_cache, dst, v_base, (long)r * row_stride + d);
         }
     }
     const int kv_end = causal ? p0 + q_end : len;  // keys (positions) the block can see
@@ -207,8 +207,8 @@ static __device__ __forceinline__ void flint_decode_attention(const T* qkv, int 
     T* k_cache = key_cache + (long)slots[seq] * max_context * hidden + (long)head * head_dim;
     T* v_cache = value_cache + (long)slots[seq] * max_context * hidden + (long)head * head_dim;
     for (int d = tid; d < head_dim; d += blockDim.x) {
-        k_cache[(long)p * hidden + d] = k_new[d];  // for later steps; key p itself is read from k_new below
-        v_cache[(long)p * hidden + d] = v_new[d];
+        flint_copy(k_cache, (long)p * hidden + d, k_new, d);  // for later steps; key p itself is read from k_new below
+        flint_copy(v_cache, (long)p * hidden + d, v_new, d);
         q_s[d] = flint_load(q, d) * scale;
     }
     __syncthreads();

@@ -5,6 +5,8 @@
 //
 // flint_load / flint_store: T = float (f32) / __half (f16) / __nv_bfloat16 (bf16) is the storage
 // type only; all math is fp32 (stores round to nearest even).
+// flint_load_int / flint_copy: an int32 element, a raw element copy (no rounding). Under the
+// emulation all four check the address against the allocation the pointer lies in.
 // flint_warp_sum / flint_warp_max: over the 32 lanes of a warp, result in every lane (all lanes
 // must take part). flint_block_sum: over the block, the same bits in every thread; blockDim.x a
 // multiple of 32, at most 1024; `red` 32 floats of shared memory; every thread must call it.
@@ -16,12 +18,31 @@
 #define INFINITY __int_as_float(0x7f800000)
 #endif
 
-static __device__ __forceinline__ float flint_load(const float* p, long i) { return p[i]; }
-static __device__ __forceinline__ float flint_load(const __half* p, long i) { return __half2float(p[i]); }
-static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) { return __bfloat162float(p[i]); }
-static __device__ __forceinline__ void flint_store(float* p, long i, float v) { p[i] = v; }
-static __device__ __forceinline__ void flint_store(__half* p, long i, float v) { p[i] = __float2half_rn(v); }
-static __device__ __forceinline__ void flint_store(__nv_bfloat16* p, long i, float v) { p[i] = __float2bfloat16_rn(v); }
+#ifdef FLINT_CUDA_EMULATION  // every access bounds-checked against its allocation (cuda_emulation.h)
+#define FLINT_CHECKED(p, i, write) ::flint_emu::check_access(p, i, sizeof(*(p)), write)
+#else
+#define FLINT_CHECKED(p, i, write)
+#endif
+static __device__ __forceinline__ float flint_load(const float* p, long i) { FLINT_CHECKED(p, i, false); return p[i]; }
+static __device__ __forceinline__ float flint_load(const __half* p, long i) { FLINT_CHECKED(p, i, false); return __half2float(p[i]); }
+static __device__ __forceinline__ float flint_load(const __nv_bfloat16* p, long i) {
+    FLINT_CHECKED(p, i, false);
+    return __bfloat162float(p[i]);
+}
+static __device__ __forceinline__ void flint_store(float* p, long i, float v) { FLINT_CHECKED(p, i, true); p[i] = v; }
+static __device__ __forceinline__ void flint_store(__half* p, long i, float v) { FLINT_CHECKED(p, i, true); p[i] = __float2half_rn(v); }
+static __device__ __forceinline__ void flint_store(__nv_bfloat16* p, long i, float v) {
+    FLINT_CHECKED(p, i, true);
+    p[i] = __float2bfloat16_rn(v);
+}
+// int32 arrays (ids, starts, lengths, ...) and raw element copies, checked the same way.
+static __device__ __forceinline__ int flint_load_int(const int* p, long i) { FLINT_CHECKED(p, i, false); return p[i]; }
+template <typename T>
+static __device__ __forceinline__ void flint_copy(T* dst, long j, const T* src, long i) {
+    FLINT_CHECKED(src, i, false);
+    FLINT_CHECKED(dst, j, true);
+    dst[j] = src[i];
+}
 
 static __device__ __forceinline__ float flint_warp_sum(float v) {
 #pragma unroll

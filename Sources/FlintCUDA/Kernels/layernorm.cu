@@ -110,9 +110,9 @@ static __device__ __forceinline__ void flint_embedding_layernorm(const int* ids,
     const int row = blockIdx.x;
     if (row >= rows) return;
     FlintEmbeddingRow<T> src;
-    src.word = word + (long)ids[row] * cols;
-    src.position = position + (long)positions[row] * cols;
-    src.type = type ? type + (long)(type_ids ? type_ids[row] : 0) * cols : (const T*)0;
+    src.word = word + (long)flint_load_int(ids, row) * cols;
+    src.position = position + (long)flint_load_int(positions, row) * cols;
+    src.type = type ? type + (long)(type_ids ? flint_load_int(type_ids, row) : 0) * cols : (const T*)0;
     flint_layernorm_row(src, gamma, beta, eps, cols, out + (long)row * cols, (T*)0, red);
 }
 

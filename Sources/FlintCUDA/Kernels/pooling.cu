@@ -21,17 +21,17 @@ static __device__ __forceinline__ void flint_first_token(const T* x, int ld, con
                                                           T* out) {
     const int s = blockIdx.x;
     if (s >= sequences) return;
-    const T* row = x + (long)starts[s] * ld;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long)s * cols + c] = row[c];
+    const T* row = x + (long)flint_load_int(starts, s) * ld;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) flint_copy(out, (long)s * cols + c, row, c);
 }
 
 template <typename T>
 static __device__ __forceinline__ void flint_last_token(const T* x, int ld, const int* starts, const int* lengths,
                                                          int sequences, int cols, T* out) {
     const int s = blockIdx.x;
-    if (s >= sequences || lengths[s] <= 0) return;
-    const T* row = x + (long)(starts[s] + lengths[s] - 1) * ld;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long)s * cols + c] = row[c];
+    if (s >= sequences || flint_load_int(lengths, s) <= 0) return;
+    const T* row = x + (long)(flint_load_int(starts, s) + flint_load_int(lengths, s) - 1) * ld;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) flint_copy(out, (long)s * cols + c, row, c);
 }
 
 template <typename T>
@@ -39,8 +39,8 @@ static __device__ __forceinline__ void flint_mean_pool(const T* x, int ld, const
                                                         int sequences, int cols, T* out) {
     const int s = blockIdx.x;
     if (s >= sequences) return;
-    const long start = starts[s];
-    const int length = lengths[s];
+    const long start = flint_load_int(starts, s);
+    const int length = flint_load_int(lengths, s);
     const float inv = length > 0 ? 1.0f / (float)length : 0.0f;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         float sum = 0.0f;
@@ -54,8 +54,8 @@ static __device__ __forceinline__ void flint_max_pool(const T* x, int ld, const 
                                                        int sequences, int cols, T* out) {
     const int s = blockIdx.x;
     if (s >= sequences) return;
-    const long start = starts[s];
-    const int length = lengths[s];
+    const long start = flint_load_int(starts, s);
+    const int length = flint_load_int(lengths, s);
     for (int c = threadIdx.x; c < cols; c += blockDim.x) {
         float m = length > 0 ? -INFINITY : 0.0f;
         for (int i = 0; i < length; ++i) m = fmaxf(m, flint_load(x, (start + i) * ld + c));
