@@ -120,6 +120,8 @@ struct Check: ParsableCommand {
         }
     }
 
+    /// Progress goes to stderr in every mode (with --json too), so a step that hangs on a GPU still
+    /// shows in its log how far it got.
     func checkDevice() throws {
         let (driver, compiler) = try openDriver()
         let progress: @Sendable (String) -> Void = { Console.progress($0) }
@@ -129,16 +131,16 @@ struct Check: ParsableCommand {
             return try CUDABackend(driver: d, dtype: dtype, compiler: compiler, progress: progress)
         }
         let check = ParityCheck(makeBackend: makeBackend, fixtures: fixtures)
-        var rows = try check.opRows(progress: { if !json { Console.progress($0) } })
-        let encoderRows = try check.run(progress: { if !json { Console.progress($0) } })
+        var rows = try check.opRows(progress: { Console.progress($0) })
+        let encoderRows = try check.run(progress: { Console.progress($0) })
         if encoderRows.isEmpty { throw CommandError("no tiny BERT fixtures in \(fixtures) (run from the repository root or pass --fixtures)") }
         rows += encoderRows
-        let decoderRows = try check.gpt2Rows(fixtures: gpt2Fixtures, progress: { if !json { Console.progress($0) } })
+        let decoderRows = try check.gpt2Rows(fixtures: gpt2Fixtures, progress: { Console.progress($0) })
         if decoderRows.isEmpty { throw CommandError("no tiny GPT-2 fixtures in \(gpt2Fixtures) (run from the repository root or pass --gpt2-fixtures)") }
         rows += decoderRows
         var cosine: Float?
         if access(minilm + "/model.safetensors", R_OK) == 0 {
-            if !json { Console.progress("checking all-MiniLM-L6-v2 embeddings (f32, f16)...") }
+            Console.progress("checking all-MiniLM-L6-v2 embeddings (f32, f16)...")
             let f32 = try check.miniLM(folder: minilm, dtype: .f32)
             rows.append(ParityCheck.Row(name: "all-MiniLM-L6-v2", dtype: .f32, output: "sentence_embedding", maxError: f32.maxError, tolerance: 1e-4))
             cosine = try check.miniLM(folder: minilm, dtype: .f16).minCosine
@@ -202,7 +204,7 @@ struct Check: ParsableCommand {
             }
         }
         let (driver, _) = try openDriver()
-        let rows = GEMMProbe.run(driver: driver, shapes: shapes, progress: { if !json { Console.progress($0) } })
+        let rows = GEMMProbe.run(driver: driver, shapes: shapes, progress: { Console.progress($0) })
         let failed = rows.filter { !$0.ok }
         if json {
             print(JSONValue.object([

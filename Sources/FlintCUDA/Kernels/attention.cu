@@ -66,11 +66,11 @@ static __device__ __forceinline__ void flint_attention(const T* qkv, int row_str
     __shared__ float v_s[FLINT_ATT_KB][FLINT_ATT_MAX_HD];
     __shared__ float p_s[FLINT_ATT_WARPS][FLINT_ATT_KB];
 
-    const int seq = query_blocks[2 * blockIdx.x];
+    const int seq = flint_load_int(query_blocks, 2L * blockIdx.x);
     if (seq < 0) return;  // whole block: before any barrier
     const int head = blockIdx.y;
     const int len = lengths[seq];
-    const int q0 = query_blocks[2 * blockIdx.x + 1] * FLINT_ATT_QB;
+    const int q0 = flint_load_int(query_blocks, 2L * blockIdx.x + 1) * FLINT_ATT_QB;
     if (q0 >= len || head_dim <= 0 || head_dim > FLINT_ATT_MAX_HD) return;  // whole block: before any barrier
 
     const int tid = threadIdx.x;
