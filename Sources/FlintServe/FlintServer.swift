@@ -1,0 +1,162 @@
+import FlintModels
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `flint serve`: the routes of the OpenAI, TEI and KServe v2 APIs over the models' batching
+/// schedulers. Handlers only parse, queue and write: every forward runs on its model's thread.
+public final class FlintServer: Sendable {
+    public static let version = "0.1.0"
+    public let models: ServedModels
+    public let options: ServeOptions
+    /// The activation dtype, as TEI's /info names it (`float32`, `float16`, `bfloat16`).
+    let dtypeName: String
+    /// Unix time the server was made (the models' `created`).
+    let created: Int
+    /// Set by SIGTERM/SIGINT: readiness and new requests answer 503 while in-flight ones finish.
+    let draining = Atomic<Bool>(false)
+    /// Requests whose response (body included) is not written yet.
+    let inFlight = Atomic<Int>(0)
+    let logger: Logger
+
+    public init(models: ServedModels, options: ServeOptions, dtypeName: String = "float32", logger: Logger = Logger(label: "flint.serve")) {
+        self.models = models
+        self.options = options
+        self.dtypeName = dtypeName
+        self.logger = logger
+        created = Int(time(nil))
+    }
+
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+    public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
+
+    /// Every route, behind the API-key, drain and in-flight gate.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: GateMiddleware(server: self))
+        router.get("/v1/models") { _, _ in self.listModels() }
+        router.post("/v1/embeddings") { request, _ in await Self.answer(.openAI) { () async throws(ServeError) in try await self.embeddings(request) } }
+        router.post("/v1/completions") { request, _ in await Self.answer(.openAI) { () async throws(ServeError) in try await self.completions(request) } }
+        router.post("/embed") { request, _ in await Self.answer(.tei) { () async throws(ServeError) in try await self.teiEmbed(request) } }
+        router.post("/tokenize") { request, _ in await Self.answer(.tei) { () async throws(ServeError) in try await self.teiTokenize(request) } }
+        router.get("/info") { _, _ in await Self.answer(.tei) { () async throws(ServeError) in try self.teiInfo() } }
+        router.get("/health") { _, _ in self.readiness() }
+        router.get("/v2/health/live") { _, _ in Response(status: .ok) }
+        router.get("/v2/health/ready") { _, _ in self.readiness() }
+        addKServeRoutes(to: router)
+        return router
+    }
+
+    /// 200 while serving, 503 once draining.
+    func readiness() -> Response {
+        isDraining ? ServeError.draining.response(.tei) : Response(status: .ok)
+    }
+
+    static func answer(_ style: APIStyle, _ body: () async throws(ServeError) -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch {
+            return error.response(style)
+        }
+    }
+
+    /// Which error shape a path's API family uses.
+    static func style(of path: String) -> APIStyle {
+        if path.hasPrefix("/v1/") { return .openAI }
+        if path == "/v2" || path.hasPrefix("/v2/") { return .kserve }
+        return .tei
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains (see `drain`) and returns. `onListening`
+    /// gets `http://HOST:PORT` once the socket is bound.
+    public func run(onListening: @escaping @Sendable (String) -> Void) async throws {
+        let host = options.host
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(host, port: options.port), serverName: nil),
+            onServerRunning: { channel in onListening("http://\(host):\(channel.localAddress?.port ?? 0)") },
+            logger: logger
+        )
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                for await signal in signals {
+                    self.logger.info("\(signal): draining (up to \(self.options.drainTimeout) s)")
+                    await self.drain()
+                    await group.triggerGracefulShutdown()
+                    return
+                }
+            }
+            try await tasks.next()
+            tasks.cancelAll()
+        }
+    }
+
+    /// Turns readiness and new requests to 503 at once, then waits until every in-flight
+    /// request and stream has finished, or `drainTimeout` has passed.
+    public func drain() async {
+        draining.store(true, ordering: .relaxed)
+        let deadline = ContinuousClock.now + .milliseconds(Int64(options.drainTimeout * 1000))
+        while requestsInFlight > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        if requestsInFlight > 0 { logger.warning("drain timeout: \(requestsInFlight) requests still in flight") }
+    }
+}
+
+/// API key, drain and in-flight accounting for every route; unknown routes answer JSON errors.
+struct GateMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let server: FlintServer
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        let style = FlintServer.style(of: path)
+        let isHealth = path == "/health" || path.hasPrefix("/v2/health")
+        if !isHealth, let key = server.options.apiKey, request.headers[.authorization] != "Bearer \(key)" {
+            return ServeError.unauthorized.response(style)
+        }
+        if !isHealth, server.isDraining { return ServeError.draining.response(style) }
+        server.inFlight.add(1, ordering: .relaxed)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            server.inFlight.subtract(1, ordering: .relaxed)
+            if let e = error as? any HTTPResponseError {
+                let message = e.status == .notFound ? "no route \(request.method) \(path)" : "\(e.status)"
+                return ServeError(status: e.status, message: message, type: e.status == .notFound ? "not_found_error" : "invalid_request_error")
+                    .response(style)
+            }
+            throw error
+        }
+        let body = response.body
+        let server = server
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            defer { server.inFlight.subtract(1, ordering: .relaxed) }
+            try await body.write(writer)
+        }
+        return response
+    }
+}
+
+extension FlintServer {
+    /// Logs to standard error (standard output carries the `listening on` line).
+    public static func bootstrapLogging() {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+    }
+}
