@@ -42,7 +42,23 @@ public final class CompletionScheduler: Sendable {
         var id: Int
         var sequence: Sequence
         var sink: AsyncStream<Event>.Continuation
+        var enqueued: ContinuousClock.Instant
     }
+
+    /// What one step did (for metrics).
+    public struct StepEvent: Sendable {
+        /// Sequences in the forward, and its real tokens.
+        public var sequences: Int
+        public var tokens: Int
+        public var inferenceSeconds: Double
+        /// Of the sequences that joined: their wait for a slot, and arrival to first token.
+        public var queueSeconds: [Double]
+        public var firstTokenSeconds: [Double]
+        /// Of the sequences that decoded: time since their previous token.
+        public var interTokenSeconds: [Double]
+    }
+
+    let observer = Mutex<(@Sendable (StepEvent) -> Void)?>(nil)
 
     struct State {
         var waiting: [Pending] = []
@@ -66,6 +82,8 @@ public final class CompletionScheduler: Sendable {
         var parameters: GenerationParameters
         var stream: TextStream
         var sink: AsyncStream<Event>.Continuation
+        var enqueued: ContinuousClock.Instant
+        var lastToken: ContinuousClock.Instant?
     }
 
     public init(decoder: ModelFolder.Decoder, limits: BatchLimits) {
@@ -98,7 +116,7 @@ public final class CompletionScheduler: Sendable {
             var ids: [Int] = []
             for q in sequences {
                 ids.append(s.nextId)
-                s.waiting.append(Pending(id: s.nextId, sequence: q, sink: sink))
+                s.waiting.append(Pending(id: s.nextId, sequence: q, sink: sink, enqueued: .now))
                 s.nextId += 1
             }
             guard !s.running, !s.paused else { return .success((ids, false)) }
@@ -173,7 +191,8 @@ public final class CompletionScheduler: Sendable {
             for p in admitted {
                 active.append(Active(id: p.id, choice: p.sequence.choice, slot: freeSlots.removeLast(), tokens: p.sequence.prompt,
                                      promptTokens: p.sequence.prompt.count, parameters: p.sequence.parameters,
-                                     stream: TextStream(stopStrings: p.sequence.parameters.stopStrings), sink: p.sink))
+                                     stream: TextStream(stopStrings: p.sequence.parameters.stopStrings), sink: p.sink,
+                                     enqueued: p.enqueued, lastToken: nil))
             }
             let decoding = active.count - admitted.count
             let inputs = active.indices.map { i in
@@ -188,6 +207,7 @@ public final class CompletionScheduler: Sendable {
                 s.widestStep = max(s.widestStep, inputs.count)
             }
             let next: [Int32]
+            let started = ContinuousClock.now
             do {
                 next = try decoder.generator.step(inputs)
             } catch {
@@ -198,8 +218,19 @@ public final class CompletionScheduler: Sendable {
                 active = []
                 continue
             }
+            let now = ContinuousClock.now
+            if let observe = observer.withLock({ $0 }) {
+                let joined = active[decoding...]
+                observe(StepEvent(sequences: inputs.count, tokens: inputs.reduce(0) { $0 + $1.tokens.count },
+                                  inferenceSeconds: (now - started).seconds, queueSeconds: joined.map { (started - $0.enqueued).seconds },
+                                  firstTokenSeconds: joined.map { (now - $0.enqueued).seconds },
+                                  interTokenSeconds: active[..<decoding].map { (now - ($0.lastToken ?? started)).seconds }))
+            }
             var finished: [Int] = []
-            for i in active.indices where accept(next[i], into: &active[i]) { finished.append(i) }
+            for i in active.indices {
+                active[i].lastToken = now
+                if accept(next[i], into: &active[i]) { finished.append(i) }
+            }
             for i in finished.reversed() {
                 freeSlots.append(active[i].slot)
                 active.remove(at: i)

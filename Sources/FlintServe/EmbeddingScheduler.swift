@@ -29,7 +29,7 @@ public final class EmbeddingScheduler: Sendable {
     public let limits: BatchLimits
     let thread: NIOThreadPool
     let state = Mutex(State())
-    let observer: (@Sendable (BatchEvent) -> Void)?
+    let observer = Mutex<(@Sendable (BatchEvent) -> Void)?>(nil)
 
     struct Job {
         var inputs: [BertPipeline.Encoded]
@@ -55,10 +55,9 @@ public final class EmbeddingScheduler: Sendable {
         public var inferenceSeconds: Double
     }
 
-    public init(pipeline: BertPipeline, limits: BatchLimits, observer: (@Sendable (BatchEvent) -> Void)? = nil) {
+    public init(pipeline: BertPipeline, limits: BatchLimits) {
         self.pipeline = pipeline
         self.limits = limits
-        self.observer = observer
         thread = NIOThreadPool(numberOfThreads: 1)
         thread.start()
     }
@@ -152,7 +151,7 @@ public final class EmbeddingScheduler: Sendable {
             for job in batch { job.continuation.resume(throwing: error) }
         }
         let inference = (ContinuousClock.now - started).seconds
-        observer?(BatchEvent(requests: batch.count, tokens: batch.reduce(0) { $0 + $1.tokens },
+        observer.withLock { $0 }?(BatchEvent(requests: batch.count, tokens: batch.reduce(0) { $0 + $1.tokens },
                              queueSeconds: batch.map { (started - $0.enqueued).seconds }, inferenceSeconds: inference))
     }
 }

@@ -26,6 +26,7 @@ public final class FlintServer: Sendable {
     /// Requests whose response (body included) is not written yet.
     let inFlight = Atomic<Int>(0)
     let logger: Logger
+    public let metrics = ServeMetrics()
 
     public init(models: ServedModels, options: ServeOptions, dtypeName: String = "float32", logger: Logger = Logger(label: "flint.serve")) {
         self.models = models
@@ -33,6 +34,13 @@ public final class FlintServer: Sendable {
         self.dtypeName = dtypeName
         self.logger = logger
         created = Int(time(nil))
+        let metrics = metrics
+        for (name, model) in models.entries {
+            switch model {
+            case let .encoder(s): s.observer.withLock { $0 = { metrics.encoderBatch(model: name, $0) } }
+            case let .decoder(s): s.observer.withLock { $0 = { metrics.decoderStep(model: name, $0) } }
+            }
+        }
     }
 
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
@@ -51,6 +59,10 @@ public final class FlintServer: Sendable {
         router.get("/health") { _, _ in self.readiness() }
         router.get("/v2/health/live") { _, _ in Response(status: .ok) }
         router.get("/v2/health/ready") { _, _ in self.readiness() }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.render(self.models))))
+        }
         addKServeRoutes(to: router)
         return router
     }
@@ -122,11 +134,18 @@ struct GateMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         let style = FlintServer.style(of: path)
-        let isHealth = path == "/health" || path.hasPrefix("/v2/health")
+        // Probes and the Prometheus scrape need no key and answer while draining.
+        let isHealth = path == "/health" || path.hasPrefix("/v2/health") || path == "/metrics"
+        let started = ContinuousClock.now
+        let route = ServeMetrics.route(of: path)
         if !isHealth, let key = server.options.apiKey, request.headers[.authorization] != "Bearer \(key)" {
+            server.metrics.request(route: route, status: 401, duration: ContinuousClock.now - started)
             return ServeError.unauthorized.response(style)
         }
-        if !isHealth, server.isDraining { return ServeError.draining.response(style) }
+        if !isHealth, server.isDraining {
+            server.metrics.request(route: route, status: 503, duration: ContinuousClock.now - started)
+            return ServeError.draining.response(style)
+        }
         server.inFlight.add(1, ordering: .relaxed)
         var response: Response
         do {
@@ -134,6 +153,7 @@ struct GateMiddleware: RouterMiddleware {
         } catch {
             server.inFlight.subtract(1, ordering: .relaxed)
             if let e = error as? any HTTPResponseError {
+                server.metrics.request(route: route, status: Int(e.status.code), duration: ContinuousClock.now - started)
                 let message = e.status == .notFound ? "no route \(request.method) \(path)" : "\(e.status)"
                 return ServeError(status: e.status, message: message, type: e.status == .notFound ? "not_found_error" : "invalid_request_error")
                     .response(style)
@@ -142,8 +162,12 @@ struct GateMiddleware: RouterMiddleware {
         }
         let body = response.body
         let server = server
+        let status = Int(response.status.code)
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
-            defer { server.inFlight.subtract(1, ordering: .relaxed) }
+            defer {
+                server.inFlight.subtract(1, ordering: .relaxed)
+                server.metrics.request(route: route, status: status, duration: ContinuousClock.now - started)
+            }
             try await body.write(writer)
         }
         return response

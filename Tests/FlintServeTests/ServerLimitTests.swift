@@ -182,6 +182,37 @@ struct ServerLimitTests {
         }
     }
 
+    @Test(.enabled(if: Harness.available, serveSkipReason))
+    func prometheusMetrics() async throws {
+        let server = try Harness.server()
+        try await Harness.test(server) { client in
+            _ = try await client.post("/v1/embeddings", #"{"model": "minilm", "input": ["one", "two"]}"#)
+            _ = try await client.post("/v1/embeddings", #"{"model": "nope", "input": "x"}"#)
+            _ = try await client.post("/v1/completions", #"{"model": "tiny-gpt2", "prompt": "in the", "max_tokens": 5, "temperature": 0, "ignore_eos": true}"#)
+            let r = try await client.get("/metrics")
+            #expect(r.status == .ok)
+            #expect(r.headers[.contentType]?.hasPrefix("text/plain") == true)
+            let text = r.text
+            func value(_ series: String) -> Double? {
+                text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+            }
+            #expect(value(#"flint_requests_total{route="/v1/embeddings",status="200"}"#) == 1, "\(text)")
+            #expect(value(#"flint_requests_total{route="/v1/embeddings",status="404"}"#) == 1)
+            #expect(value(#"flint_requests_total{route="/v1/completions",status="200"}"#) == 1)
+            #expect(value(#"flint_queue_depth{model="minilm"}"#) == 0)
+            #expect(value(#"flint_kv_slots_in_use{model="tiny-gpt2"}"#) == 0)
+            #expect(value(#"flint_generated_tokens_total{model="tiny-gpt2"}"#) == 5)
+            #expect(value(#"flint_batch_requests_count{model="minilm"}"#) == 1, "one batch for the two inputs")
+            #expect(value(#"flint_batch_tokens_sum{model="minilm"}"#).map { $0 >= 6 } == true)
+            #expect(value(#"flint_time_to_first_token_seconds_count{model="tiny-gpt2"}"#) == 1)
+            #expect(value(#"flint_inter_token_latency_seconds_count{model="tiny-gpt2"}"#) == 4)
+            for name in ["flint_queue_duration_seconds_count", "flint_inference_duration_seconds_count", "flint_request_duration_seconds_count"] {
+                #expect(text.contains(name), "\(name) is exported")
+            }
+            #expect(ServeMetrics.route(of: "/v2/models/minilm/infer") == "/v2/models/{name}/infer")
+        }
+    }
+
     @Test func modelOptionsAndByteCounts() {
         #expect(ServedModels.parseModelOption("mini=/models/all-MiniLM-L6-v2") == ("mini", "/models/all-MiniLM-L6-v2"))
         #expect(ServedModels.parseModelOption("/models/all-MiniLM-L6-v2/") == ("all-MiniLM-L6-v2", "/models/all-MiniLM-L6-v2/"))
