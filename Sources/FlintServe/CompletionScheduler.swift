@@ -111,7 +111,7 @@ public final class CompletionScheduler: Sendable {
     public func submit(_ sequences: [Sequence], sink: AsyncStream<Event>.Continuation) throws(ServeError) -> [Int] {
         let outcome: Result<(ids: [Int], start: Bool), ServeError> = state.withLock { s in
             guard s.waiting.count + sequences.count <= limits.maxQueue else {
-                return .failure(.queueFull(model: "completions", limit: limits.maxQueue))
+                return .failure(.queueFull(model: "this model", limit: limits.maxQueue))
             }
             var ids: [Int] = []
             for q in sequences {

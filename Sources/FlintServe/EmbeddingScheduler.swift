@@ -137,22 +137,30 @@ public final class EmbeddingScheduler: Sendable {
     private func run(_ batch: [Job]) {
         let started = ContinuousClock.now
         let inputs = batch.flatMap(\.inputs)
+        let result: Result<[HostTensor], any Error>
         do {
             let out = try pipeline.run(inputs)
             guard let pooled = out[Bert.Output.sentenceEmbedding.rawValue] else {
                 throw ServeError.internalError("the pipeline has no sentence embeddings")
             }
+            result = .success(pooled)
+        } catch {
+            result = .failure(error)
+        }
+        // Recorded before anyone hears back, so a client's next scrape includes this batch.
+        observer.withLock { $0 }?(BatchEvent(requests: batch.count, tokens: batch.reduce(0) { $0 + $1.tokens },
+                                             queueSeconds: batch.map { (started - $0.enqueued).seconds },
+                                             inferenceSeconds: (ContinuousClock.now - started).seconds))
+        switch result {
+        case let .success(pooled):
             var next = 0
             for job in batch {
                 job.continuation.resume(returning: pooled[next..<(next + job.inputs.count)].map(\.data))
                 next += job.inputs.count
             }
-        } catch {
+        case let .failure(error):
             for job in batch { job.continuation.resume(throwing: error) }
         }
-        let inference = (ContinuousClock.now - started).seconds
-        observer.withLock { $0 }?(BatchEvent(requests: batch.count, tokens: batch.reduce(0) { $0 + $1.tokens },
-                             queueSeconds: batch.map { (started - $0.enqueued).seconds }, inferenceSeconds: inference))
     }
 }
 

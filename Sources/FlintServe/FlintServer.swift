@@ -99,18 +99,28 @@ public final class FlintServer: Sendable {
         )
         let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        // The signal task drains and then asks the group to stop; the server task ending (after
+        // that, or on an error) ends the signal task.
+        try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return true
+            }
             tasks.addTask {
                 for await signal in signals {
                     self.logger.info("\(signal): draining (up to \(self.options.drainTimeout) s)")
                     await self.drain()
                     await group.triggerGracefulShutdown()
+                    break
+                }
+                return false
+            }
+            while let serverEnded = try await tasks.next() {
+                if serverEnded {
+                    tasks.cancelAll()
                     return
                 }
             }
-            try await tasks.next()
-            tasks.cancelAll()
         }
     }
 

@@ -96,7 +96,7 @@ extension FlintServer {
         }
         guard !items.isEmpty else { throw .invalid("the input has no rows", param: "inputs") }
         let encoded = try model.encode(items, truncate: true, field: "inputs")
-        let embeddings = try await model.run(encoded).map { model.pipeline.sentenceConfig?.normalize == true ? Vectors.normalized($0) : $0 }
+        let embeddings = try await model.run(encoded, name: name).map { model.pipeline.sentenceConfig?.normalize == true ? Vectors.normalized($0) : $0 }
         var out: [(String, JSONOut)] = [("model_name", .string(name)), ("model_version", .string("1"))]
         if let id = body.value["id"]?.string { out.append(("id", .string(id))) }
         out.append(("outputs", .array([.object([

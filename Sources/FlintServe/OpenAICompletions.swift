@@ -113,7 +113,12 @@ extension FlintServer {
         let parsed = try CompletionRequest(body, models: models)
         let (events, sink) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)
         let sequences = parsed.sequences
-        let ids = try parsed.scheduler.submit(sequences, sink: sink)
+        let ids: [Int]
+        do {
+            ids = try parsed.scheduler.submit(sequences, sink: sink)
+        } catch where error.code == "queue_full" {
+            throw .queueFull(model: parsed.model, limit: parsed.scheduler.limits.maxQueue)
+        }
         let scheduler = parsed.scheduler
         sink.onTermination = { _ in scheduler.cancel(ids) }
         let id = "cmpl-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"

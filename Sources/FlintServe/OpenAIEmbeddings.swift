@@ -21,7 +21,7 @@ extension FlintServer {
         }
         let dimensions = try body.int("dimensions", in: 1...model.dimension)
         let encoded = try model.encode(inputs, truncate: true, field: "input")
-        let embeddings = try await model.run(encoded)
+        let embeddings = try await model.run(encoded, name: name)
         let data: [JSONOut] = embeddings.enumerated().map { i, raw in
             var v = model.pipeline.sentenceConfig?.normalize == true ? Vectors.normalized(raw) : raw
             if let dimensions { v = Vectors.normalized(Array(v.prefix(dimensions))) }
@@ -35,12 +35,12 @@ extension FlintServer {
 }
 
 extension EmbeddingScheduler {
-    /// `embed`, with the scheduler's errors as `ServeError`s.
-    func run(_ encoded: [FlintModels.BertPipeline.Encoded]) async throws(ServeError) -> [[Float]] {
+    /// `embed`, with the scheduler's errors as `ServeError`s naming the model as served.
+    func run(_ encoded: [FlintModels.BertPipeline.Encoded], name: String) async throws(ServeError) -> [[Float]] {
         do {
             return try await embed(encoded)
         } catch let error as ServeError {
-            throw error
+            throw error.code == "queue_full" ? .queueFull(model: name, limit: limits.maxQueue) : error
         } catch {
             throw .internalError("\(error)")
         }

@@ -9,7 +9,7 @@ extension FlintServer {
     /// (default false, as TEI: an input over the limit is then a 400 naming the limit).
     func teiEmbed(_ request: Request) async throws(ServeError) -> Response {
         let body = try await RequestJSON.read(request, limit: options.maxBodyBytes)
-        let (_, model) = try models.encoder(try body.string("model"), route: "/embed")
+        let (name, model) = try models.encoder(try body.string("model"), route: "/embed")
         guard let texts = try body.strings("inputs") else { throw .badField("inputs", "is required") }
         guard !texts.isEmpty else { throw .invalid("inputs is an empty array", param: "inputs") }
         let normalize = try body.bool("normalize") ?? true
@@ -18,7 +18,7 @@ extension FlintServer {
             throw .invalid("truncation_direction \"\(direction)\" is not supported (only Right)", param: "truncation_direction")
         }
         let encoded = try model.encode(texts.map { .text($0) }, truncate: truncate, field: "inputs")
-        let embeddings = try await model.run(encoded)
+        let embeddings = try await model.run(encoded, name: name)
         return .json(.array(embeddings.map { .floats(normalize ? Vectors.normalized($0) : $0) }))
     }
 

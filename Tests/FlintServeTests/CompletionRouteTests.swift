@@ -114,7 +114,7 @@ struct CompletionRouteTests {
     /// Greedy and seeded requests give the same tokens alone and batched with others.
     @Test(.enabled(if: Harness.available, serveSkipReason))
     func batchedEqualsSingle() async throws {
-        let model = try #require(Harness.tinyGPT2)
+        let model = try Harness.freshTinyGPT2()
         let fixture = try GPT2Fixture("tiny-gpt2")
         let samplings = [SamplingParameters.greedy, SamplingParameters(temperature: 0.8, topK: 20, seed: 11),
                          SamplingParameters(temperature: 1.2, topP: 0.9, repetitionPenalty: 1.3, seed: 3)]
@@ -152,7 +152,7 @@ struct CompletionRouteTests {
     /// A consumer that goes away (the client disconnected) cancels its sequence; its slot frees.
     @Test(.enabled(if: Harness.available, serveSkipReason))
     func cancellationFreesTheSlot() async throws {
-        let model = try #require(Harness.tinyGPT2)
+        let model = try Harness.freshTinyGPT2()
         let (events, sink) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)
         let long = CompletionScheduler.Sequence(prompt: [1, 2, 3], parameters: GenerationParameters(maxNewTokens: 120, sampling: .greedy, ignoreEOS: true),
                                                 choice: 0)

@@ -11,11 +11,9 @@ import Testing
 struct EmbeddingRouteTests {
     static let texts = ["The quick brown fox jumps over the lazy dog.", "Flint serves embeddings.", "a", "Ünïcödé text, 漢字 and emoji 🦊"]
 
-    /// What `flint embed` computes: the pipeline alone, normalized as the folder says.
+    /// What `flint embed` computes for `text`.
     static func reference(_ text: String) throws -> [Float] {
-        let model = try #require(Harness.miniLM)
-        let out = try model.pipeline.run([try model.pipeline.encode(text)])
-        return Vectors.normalized(out["sentence_embedding"]![0].data)
+        try #require(Harness.embedReference).embed([text]).embeddings[0]
     }
 
     @Test(.enabled(if: Harness.available, serveSkipReason))
@@ -82,7 +80,7 @@ struct EmbeddingRouteTests {
     /// request run alone.
     @Test(.enabled(if: Harness.available, serveSkipReason))
     func batchedEqualsSingle() async throws {
-        let model = try #require(Harness.miniLM)
+        let model = try Harness.freshMiniLM()
         var alone: [[Float]] = []
         for t in Self.texts { alone.append(try await model.embed([try model.pipeline.encode(t)])[0]) }
         let before = model.batchStats.batches
@@ -104,8 +102,8 @@ struct EmbeddingRouteTests {
 
     @Test(.enabled(if: Harness.available, serveSkipReason))
     func batchesRespectTheRequestLimit() async throws {
-        let pipeline = try #require(Harness.miniLM).pipeline
-        let model = EmbeddingScheduler(pipeline: pipeline, limits: BatchLimits(maxBatchTokens: 4096, maxBatchRequests: 2, maxQueue: 16))
+        let model = try Harness.freshMiniLM(BatchLimits(maxBatchTokens: 4096, maxBatchRequests: 2, maxQueue: 16))
+        let pipeline = model.pipeline
         model.setPaused(true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for t in Self.texts { group.addTask { _ = try await model.embed([try pipeline.encode(t)]) } }

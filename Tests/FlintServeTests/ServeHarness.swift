@@ -29,6 +29,24 @@ enum Harness {
 
     static var available: Bool { miniLM != nil && tinyGPT2 != nil }
 
+    /// MiniLM as `flint embed` runs it (its own plan, normalized as the folder says): the reference.
+    static let embedReference: BertPipeline? = {
+        guard let folder = TestPaths.asset("all-MiniLM-L6-v2") else { return nil }
+        return try? BertPipeline(folder: folder, backend: backend, outputs: [.sentenceEmbedding])
+    }()
+
+    /// A MiniLM scheduler of its own (own plan and arena: suites run in parallel, and two
+    /// schedulers must never run one prepared plan at once).
+    static func freshMiniLM(_ limits: BatchLimits = limits) throws -> EmbeddingScheduler {
+        EmbeddingScheduler(pipeline: try ModelFolder.openEncoder(try #require(TestPaths.asset("all-MiniLM-L6-v2")), backend: backend,
+                                                                  maxBatchTokens: 4096, maxSequences: 16, normalize: false), limits: limits)
+    }
+
+    static func freshTinyGPT2() throws -> CompletionScheduler {
+        CompletionScheduler(decoder: try ModelFolder.openDecoder(TestPaths.fixture("gpt2/tiny-gpt2"), backend: backend, maxSequences: 8,
+                                                                 maxTokens: 512, tokenizerFallback: TestPaths.asset("gpt2-hf")), limits: limits)
+    }
+
     static func server(_ options: ServeOptions = ServeOptions(limits: limits)) throws -> FlintServer {
         let models = try ServedModels([("minilm", .encoder(try #require(miniLM))), ("tiny-gpt2", .decoder(try #require(tinyGPT2)))])
         return FlintServer(models: models, options: options)

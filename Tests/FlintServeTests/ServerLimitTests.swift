@@ -67,8 +67,7 @@ struct ServerLimitTests {
     /// Retry-After; the waiting ones still complete.
     @Test(.enabled(if: Harness.available, serveSkipReason))
     func fullQueueIs429() async throws {
-        let pipeline = try #require(Harness.miniLM).pipeline
-        let model = EmbeddingScheduler(pipeline: pipeline, limits: BatchLimits(maxBatchTokens: 4096, maxBatchRequests: 16, maxQueue: 2))
+        let model = try Harness.freshMiniLM(BatchLimits(maxBatchTokens: 4096, maxBatchRequests: 16, maxQueue: 2))
         let server = FlintServer(models: try ServedModels([("minilm", .encoder(model))]), options: ServeOptions(limits: model.limits))
         model.setPaused(true)
         try await Harness.test(server) { client in
@@ -81,6 +80,7 @@ struct ServerLimitTests {
                 #expect(full.status == .tooManyRequests)
                 #expect(full.headers[.retryAfter] == "1")
                 #expect(full.openAIError?.code == "queue_full")
+                #expect(full.openAIError?.message.contains("\"minilm\"") == true, "names the model as served")
                 model.setPaused(false)
                 for try await code in group { #expect(code == 200) }
             }
@@ -184,12 +184,19 @@ struct ServerLimitTests {
 
     @Test(.enabled(if: Harness.available, serveSkipReason))
     func prometheusMetrics() async throws {
-        let server = try Harness.server()
+        // Schedulers of its own: a server sets its models' metric observers.
+        let models = try ServedModels([("minilm", .encoder(try Harness.freshMiniLM())), ("tiny-gpt2", .decoder(try Harness.freshTinyGPT2()))])
+        let server = FlintServer(models: models, options: ServeOptions(limits: Harness.limits))
         try await Harness.test(server) { client in
             _ = try await client.post("/v1/embeddings", #"{"model": "minilm", "input": ["one", "two"]}"#)
             _ = try await client.post("/v1/embeddings", #"{"model": "nope", "input": "x"}"#)
             _ = try await client.post("/v1/completions", #"{"model": "tiny-gpt2", "prompt": "in the", "max_tokens": 5, "temperature": 0, "ignore_eos": true}"#)
-            let r = try await client.get("/metrics")
+            // A request is counted once its body is written, which may end after the client has it.
+            var r = try await client.get("/metrics")
+            for _ in 0..<100 where !r.text.contains(#"route="/v1/completions",status="200""#) {
+                try await Task.sleep(for: .milliseconds(10))
+                r = try await client.get("/metrics")
+            }
             #expect(r.status == .ok)
             #expect(r.headers[.contentType]?.hasPrefix("text/plain") == true)
             let text = r.text
