@@ -226,20 +226,26 @@ public final class CompletionScheduler: Sendable {
                                   firstTokenSeconds: joined.map { (now - $0.enqueued).seconds },
                                   interTokenSeconds: active[..<decoding].map { (now - ($0.lastToken ?? started)).seconds }))
             }
-            var finished: [Int] = []
+            var finished: [(index: Int, done: Event)] = []
             for i in active.indices {
                 active[i].lastToken = now
-                if accept(next[i], into: &active[i]) { finished.append(i) }
+                if let done = accept(next[i], into: &active[i]) { finished.append((i, done)) }
             }
-            for i in finished.reversed() {
+            let sinks = finished.map { active[$0.index].sink }
+            for (i, _) in finished.reversed() {
                 freeSlots.append(active[i].slot)
                 active.remove(at: i)
             }
+            // The slots are free before anyone hears that their sequences are done.
+            let running = active.count
+            state.withLock { $0.slotsInUse = running }
+            for (k, f) in finished.enumerated() { sinks[k].yield(f.done) }
         }
     }
 
-    /// Adds a token to a sequence and sends what it makes final; true when the sequence ended.
-    private func accept(_ id: Int32, into q: inout Active) -> Bool {
+    /// Adds a token to a sequence and sends the text it makes final; returns the sequence's
+    /// `done` event when it ended (sent by the caller once its slot is free).
+    private func accept(_ id: Int32, into q: inout Active) -> Event? {
         q.tokens.append(id)
         let generated = q.tokens.count - q.promptTokens
         let (text, stopped) = q.stream.append(id, tokenizer: decoder.tokenizer)
@@ -250,11 +256,10 @@ public final class CompletionScheduler: Sendable {
         } else if generated >= q.parameters.maxNewTokens || q.tokens.count >= maxContext {
             reason = "length"
         } else {
-            return false
+            return nil
         }
         let (rest, whole) = q.stream.finish(tokenizer: decoder.tokenizer)
-        q.sink.yield(.done(choice: q.choice, finishReason: reason, rest: rest ?? "", text: whole, promptTokens: q.promptTokens,
-                           completionTokens: generated))
-        return true
+        return .done(choice: q.choice, finishReason: reason, rest: rest ?? "", text: whole, promptTokens: q.promptTokens,
+                     completionTokens: generated)
     }
 }

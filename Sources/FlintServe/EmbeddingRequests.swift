@@ -16,10 +16,12 @@ extension EmbeddingScheduler {
                 do { encoded = try pipeline.encode(text) } catch { throw .invalid("\(field)[\(i)]: \(error)", param: field) }
             case let .tokens(ids):
                 let kept = Array(ids.prefix(pipeline.maxLength))
-                encoded = BertPipeline.Encoded(ids: kept, typeIds: [Int32](repeating: 0, count: kept.count), truncated: kept.count < ids.count)
+                encoded = BertPipeline.Encoded(ids: kept, typeIds: [Int32](repeating: 0, count: kept.count),
+                                               truncated: kept.count < ids.count)
             }
             if encoded.truncated && !truncate {
-                throw .invalid("\(field)[\(i)] is longer than the model's limit of \(pipeline.maxLength) tokens (set truncate: true to cut it)",
+                throw .invalid("\(field)[\(i)] is longer than the model's limit of \(pipeline.maxLength) tokens "
+                    + "(set truncate: true to cut it)",
                                param: field)
             }
             out.append(encoded)

@@ -51,10 +51,10 @@ public final class FlintServer: Sendable {
         let router = Router()
         router.add(middleware: GateMiddleware(server: self))
         router.get("/v1/models") { _, _ in self.listModels() }
-        router.post("/v1/embeddings") { request, _ in await Self.answer(.openAI) { () async throws(ServeError) in try await self.embeddings(request) } }
-        router.post("/v1/completions") { request, _ in await Self.answer(.openAI) { () async throws(ServeError) in try await self.completions(request) } }
-        router.post("/embed") { request, _ in await Self.answer(.tei) { () async throws(ServeError) in try await self.teiEmbed(request) } }
-        router.post("/tokenize") { request, _ in await Self.answer(.tei) { () async throws(ServeError) in try await self.teiTokenize(request) } }
+        post(router, "/v1/embeddings", .openAI) { server, request async throws(ServeError) in try await server.embeddings(request) }
+        post(router, "/v1/completions", .openAI) { server, request async throws(ServeError) in try await server.completions(request) }
+        post(router, "/embed", .tei) { server, request async throws(ServeError) in try await server.teiEmbed(request) }
+        post(router, "/tokenize", .tei) { server, request async throws(ServeError) in try await server.teiTokenize(request) }
         router.get("/info") { _, _ in await Self.answer(.tei) { () async throws(ServeError) in try self.teiInfo() } }
         router.get("/health") { _, _ in self.readiness() }
         router.get("/v2/health/live") { _, _ in Response(status: .ok) }
@@ -65,6 +65,13 @@ public final class FlintServer: Sendable {
         }
         addKServeRoutes(to: router)
         return router
+    }
+
+    private func post(_ router: Router<BasicRequestContext>, _ path: String, _ style: APIStyle,
+                      _ handler: @escaping @Sendable (FlintServer, Request) async throws(ServeError) -> Response) {
+        router.post(RouterPath(path)) { request, _ in
+            await Self.answer(style) { () async throws(ServeError) in try await handler(self, request) }
+        }
     }
 
     /// 200 while serving, 503 once draining.
@@ -165,8 +172,8 @@ struct GateMiddleware: RouterMiddleware {
             if let e = error as? any HTTPResponseError {
                 server.metrics.request(route: route, status: Int(e.status.code), duration: ContinuousClock.now - started)
                 let message = e.status == .notFound ? "no route \(request.method) \(path)" : "\(e.status)"
-                return ServeError(status: e.status, message: message, type: e.status == .notFound ? "not_found_error" : "invalid_request_error")
-                    .response(style)
+                let type = e.status == .notFound ? "not_found_error" : "invalid_request_error"
+                return ServeError(status: e.status, message: message, type: type).response(style)
             }
             throw error
         }

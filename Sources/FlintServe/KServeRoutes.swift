@@ -42,7 +42,8 @@ extension FlintServer {
         }
         return .json(.object([
             ("name", .string(name)), ("versions", .array([.string("1")])), ("platform", .string("flint")),
-            ("inputs", .array([tensor("TEXT", "BYTES", [-1]), tensor("input_ids", "INT64", [-1, -1]), tensor("attention_mask", "INT64", [-1, -1])])),
+            ("inputs", .array([tensor("TEXT", "BYTES", [-1]), tensor("input_ids", "INT64", [-1, -1]),
+                               tensor("attention_mask", "INT64", [-1, -1])])),
             ("outputs", .array([tensor("EMBEDDING", "FP32", [-1, model.dimension])])),
         ]))
     }
@@ -61,8 +62,13 @@ extension FlintServer {
             else { throw .badField("inputs[\(i)].shape", "expected an array of non-negative integers") }
             guard let data = t["data"]?.array else { throw .badField("inputs[\(i)].data", "expected an array (JSON tensor data)") }
             let flat = Self.flatten(data)
-            guard flat.count == shape.reduce(1, *) else {
-                throw .invalid("inputs[\(i)] (\(n)): shape \(shape) needs \(shape.reduce(1, *)) values, data has \(flat.count)", param: n)
+            var elements = 1
+            for d in shape {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: d)
+                elements = overflow ? Int.max : product
+            }
+            guard flat.count == elements else {
+                throw .invalid("inputs[\(i)] (\(n)): shape \(shape) does not match its \(flat.count) values", param: n)
             }
             tensors[n] = (shape, flat)
         }
@@ -96,11 +102,13 @@ extension FlintServer {
         }
         guard !items.isEmpty else { throw .invalid("the input has no rows", param: "inputs") }
         let encoded = try model.encode(items, truncate: true, field: "inputs")
-        let embeddings = try await model.run(encoded, name: name).map { model.pipeline.sentenceConfig?.normalize == true ? Vectors.normalized($0) : $0 }
+        let normalize = model.pipeline.sentenceConfig?.normalize == true
+        let embeddings = try await model.run(encoded, name: name).map { normalize ? Vectors.normalized($0) : $0 }
         var out: [(String, JSONOut)] = [("model_name", .string(name)), ("model_version", .string("1"))]
         if let id = body.value["id"]?.string { out.append(("id", .string(id))) }
         out.append(("outputs", .array([.object([
-            ("name", .string("EMBEDDING")), ("datatype", .string("FP32")), ("shape", .array([.int(embeddings.count), .int(model.dimension)])),
+            ("name", .string("EMBEDDING")), ("datatype", .string("FP32")),
+            ("shape", .array([.int(embeddings.count), .int(model.dimension)])),
             ("data", .floats(embeddings.flatMap { $0 })),
         ])])))
         return .json(.object(out))

@@ -87,7 +87,9 @@ struct CompletionRequest {
         if let options = body.value["stream_options"], !options.isNull {
             guard case .object = options else { throw .badField("stream_options", "expected an object, got \(options.typeName)") }
             if let usage = options["include_usage"], !usage.isNull {
-                guard let b = usage.bool else { throw .badField("stream_options.include_usage", "expected a boolean, got \(usage.typeName)") }
+                guard let b = usage.bool else {
+                    throw .badField("stream_options.include_usage", "expected a boolean, got \(usage.typeName)")
+                }
                 includeUsage = b
             }
         }

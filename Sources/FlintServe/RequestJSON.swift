@@ -59,7 +59,9 @@ struct RequestJSON {
     func number(_ key: String, in range: ClosedRange<Double>) throws(ServeError) -> Double? {
         guard let v = value[key], !v.isNull else { return nil }
         guard case let .number(d) = v else { throw .badField(key, "expected a number, got \(v.typeName)") }
-        guard range.contains(d) else { throw .invalid("\(key) must be in [\(range.lowerBound), \(range.upperBound)], got \(d)", param: key) }
+        guard range.contains(d) else {
+            throw .invalid("\(key) must be in [\(range.lowerBound), \(range.upperBound)], got \(d)", param: key)
+        }
         return d
     }
 
@@ -88,7 +90,8 @@ enum TextOrTokens: Equatable {
         guard let value, !value.isNull else { throw .badField(field, "is required") }
         if let s = value.string { return [.text(s)] }
         guard let items = value.array else {
-            throw .badField(field, "expected a string, an array of strings, an array of token ids or an array of arrays of ids, got \(value.typeName)")
+            throw .badField(field, "expected a string, an array of strings, an array of token ids or an array of arrays of ids, "
+                + "got \(value.typeName)")
         }
         guard !items.isEmpty else { throw .invalid("\(field) is an empty array", param: field) }
         if items.allSatisfy({ if case .number = $0 { true } else { false } }) {

@@ -58,8 +58,8 @@ public final class ServeMetrics: Sendable {
             case let .encoder(s): depth.set(Double(s.queueDepth))
             case let .decoder(s):
                 depth.set(Double(s.queueDepth))
-                registry.makeGauge(descriptor: name("kv_slots_in_use", "", "KV cache slots holding a running sequence"), labels: [("model", model)])
-                    .set(Double(s.slotsInUse))
+                let inUse = name("kv_slots_in_use", "", "KV cache slots holding a running sequence")
+                registry.makeGauge(descriptor: inUse, labels: [("model", model)]).set(Double(s.slotsInUse))
                 registry.makeGauge(descriptor: name("kv_slots", "", "KV cache slots"), labels: [("model", model)]).set(Double(s.slots))
             }
         }

@@ -59,7 +59,9 @@ struct Serve: AsyncParsableCommand {
         if maxBatchTokens < 1 { throw ValidationError("--max-batch-tokens must be >= 1") }
         if maxBatchRequests < 1 { throw ValidationError("--max-batch-requests must be >= 1") }
         if maxQueue < 0 { throw ValidationError("--max-queue must be >= 0") }
-        if ServeOptions.parseBytes(maxBodyBytes) == nil { throw ValidationError("--max-body-bytes must be a byte count such as 2MiB or 65536") }
+        if ServeOptions.parseBytes(maxBodyBytes) == nil {
+            throw ValidationError("--max-body-bytes must be a byte count such as 2MiB or 65536")
+        }
         if !(drainTimeout >= 0 && drainTimeout.isFinite) { throw ValidationError("--drain-timeout must be >= 0 seconds") }
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
     }
@@ -74,8 +76,8 @@ struct Serve: AsyncParsableCommand {
             Console.progress("loading \(name) from \(path) on \(backend.deviceDescription)...")
             switch try ModelFolder.kind(of: path) {
             case .encoder:
-                let pipeline = try ModelFolder.openEncoder(path, backend: backend, maxBatchTokens: maxBatchTokens, maxSequences: maxBatchRequests,
-                                                           normalize: false)
+                let pipeline = try ModelFolder.openEncoder(path, backend: backend, maxBatchTokens: maxBatchTokens,
+                                                           maxSequences: maxBatchRequests, normalize: false)
                 served.append((name, .encoder(EmbeddingScheduler(pipeline: pipeline, limits: limits))))
             case .decoder:
                 let decoder = try ModelFolder.openDecoder(path, backend: backend, maxSequences: maxBatchRequests, maxTokens: maxBatchTokens,
@@ -91,8 +93,9 @@ struct Serve: AsyncParsableCommand {
         default: "float32"
         }
         let server = FlintServer(models: try ServedModels(served),
-                                 options: ServeOptions(host: host, port: port, limits: limits, maxBodyBytes: ServeOptions.parseBytes(maxBodyBytes)!,
-                                                       apiKey: apiKey, drainTimeout: drainTimeout),
+                                 options: ServeOptions(host: host, port: port, limits: limits,
+                                                       maxBodyBytes: ServeOptions.parseBytes(maxBodyBytes)!, apiKey: apiKey,
+                                                       drainTimeout: drainTimeout),
                                  dtypeName: dtype)
         try await server.run { url in Console.output("listening on \(url)\n") }
     }

@@ -55,7 +55,8 @@ struct CompletionRouteTests {
                 let request = #"{"model": "tiny-gpt2", "prompt": "in the is on", "max_tokens": 24, "ignore_eos": true, \#(sampling)"#
                 let whole = try await client.post("/v1/completions", request + "}")
                 let text = try #require(whole.json["choices"]?.array?.first?["text"]?.string)
-                let streamed = try await client.post("/v1/completions", request + #", "stream": true, "stream_options": {"include_usage": true}}"#)
+                let streamOptions = #", "stream": true, "stream_options": {"include_usage": true}}"#
+                let streamed = try await client.post("/v1/completions", request + streamOptions)
                 #expect(streamed.headers[.contentType] == "text/event-stream")
                 let (chunks, done) = Self.events(streamed.text)
                 #expect(done, "the stream ends with [DONE]")
@@ -121,7 +122,8 @@ struct CompletionRouteTests {
         var sequences: [CompletionScheduler.Sequence] = []
         for (i, prompt) in fixture.prompts.enumerated() {
             for (j, s) in samplings.enumerated() {
-                sequences.append(.init(prompt: prompt, parameters: GenerationParameters(maxNewTokens: 10 + 3 * i + j, sampling: s, ignoreEOS: true),
+                let parameters = GenerationParameters(maxNewTokens: 10 + 3 * i + j, sampling: s, ignoreEOS: true)
+                sequences.append(.init(prompt: prompt, parameters: parameters,
                                        choice: sequences.count))
             }
         }
@@ -154,7 +156,8 @@ struct CompletionRouteTests {
     func cancellationFreesTheSlot() async throws {
         let model = try Harness.freshTinyGPT2()
         let (events, sink) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)
-        let long = CompletionScheduler.Sequence(prompt: [1, 2, 3], parameters: GenerationParameters(maxNewTokens: 120, sampling: .greedy, ignoreEOS: true),
+        let long = CompletionScheduler.Sequence(prompt: [1, 2, 3],
+                                                parameters: GenerationParameters(maxNewTokens: 120, sampling: .greedy, ignoreEOS: true),
                                                 choice: 0)
         let ids = try model.submit([long], sink: sink)
         sink.onTermination = { _ in model.cancel(ids) }
@@ -173,7 +176,8 @@ struct CompletionRouteTests {
         #expect(await eventually { model.slotsInUse == 0 }, "the cancelled sequence left and freed its slot")
         // The model still serves.
         let (events2, sink2) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)
-        _ = try model.submit([CompletionScheduler.Sequence(prompt: [5], parameters: GenerationParameters(maxNewTokens: 2), choice: 0)], sink: sink2)
+        let short = CompletionScheduler.Sequence(prompt: [5], parameters: GenerationParameters(maxNewTokens: 2), choice: 0)
+        _ = try model.submit([short], sink: sink2)
         var done = false
         for await e in events2 { if case .done = e { done = true; break } }
         #expect(done)

@@ -9,7 +9,8 @@ import Testing
 /// `/v1/embeddings`, TEI's `/embed`, `/tokenize`, `/info` and the encoder scheduler.
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct EmbeddingRouteTests {
-    static let texts = ["The quick brown fox jumps over the lazy dog.", "Flint serves embeddings.", "a", "Ünïcödé text, 漢字 and emoji 🦊"]
+    static let texts = ["The quick brown fox jumps over the lazy dog.", "Flint serves embeddings.", "a",
+                        "Ünïcödé text, 漢字 and emoji 🦊"]
 
     /// What `flint embed` computes for `text`.
     static func reference(_ text: String) throws -> [Float] {
@@ -20,7 +21,8 @@ struct EmbeddingRouteTests {
     func floatAndBase64MatchTheEngine() async throws {
         let server = try Harness.server()
         try await Harness.test(server) { client in
-            let r = try await client.post("/v1/embeddings", #"{"model": "minilm", "input": "\#(Self.texts[0])", "encoding_format": "float"}"#)
+            let r = try await client.post("/v1/embeddings",
+                                          #"{"model": "minilm", "input": "\#(Self.texts[0])", "encoding_format": "float"}"#)
             #expect(r.status == .ok)
             let data = try #require(r.json["data"]?.array)
             #expect(data.count == 1)
@@ -31,7 +33,8 @@ struct EmbeddingRouteTests {
             #expect(r.json["usage"]?["prompt_tokens"]?.int == tokens)
             #expect(r.json["model"]?.string == "minilm")
             // The openai client's default: base64 little-endian f32, the same numbers.
-            let b = try await client.post("/v1/embeddings", #"{"model": "minilm", "input": ["\#(Self.texts[0])"], "encoding_format": "base64"}"#)
+            let b = try await client.post("/v1/embeddings",
+                                          #"{"model": "minilm", "input": ["\#(Self.texts[0])"], "encoding_format": "base64"}"#)
             let encoded = try #require(b.json["data"]?.array?.first?["embedding"]?.string)
             expectClose(decodeBase64Floats(encoded), v, tolerance: 0, "base64 vs float")
         }
@@ -134,7 +137,8 @@ struct EmbeddingRouteTests {
             #expect(tokens.first?["text"]?.string == "[CLS]")
             #expect(tokens.first?["special"]?.bool == true)
             #expect(tokens[1]["text"]?.string == "Hello", "the input's own text, as TEI")
-            #expect(tokens[1]["id"]?.int == Int(try model.pipeline.tokenizer.id(forToken: "hello") ?? -1))
+            let hello = model.pipeline.tokenizer.id(forToken: "hello").map(Int.init)
+            #expect(tokens[1]["id"]?.int == hello)
             #expect(tokens[1]["start"]?.int == 0)
             #expect(tokens[1]["stop"]?.int == 5)
             // "wörld": UTF-8 byte offsets 6..<12.

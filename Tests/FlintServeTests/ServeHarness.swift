@@ -23,8 +23,9 @@ enum Harness {
     /// The tiny GPT-2 fixture with GPT-2's tokenizer (ids 0..<320 only).
     static let tinyGPT2: CompletionScheduler? = {
         guard let tokenizer = TestPaths.asset("gpt2-hf") else { return nil }
-        return try? CompletionScheduler(decoder: ModelFolder.openDecoder(TestPaths.fixture("gpt2/tiny-gpt2"), backend: backend, maxSequences: 8,
-                                                                        maxTokens: 512, tokenizerFallback: tokenizer), limits: limits)
+        let decoder = try? ModelFolder.openDecoder(TestPaths.fixture("gpt2/tiny-gpt2"), backend: backend, maxSequences: 8, maxTokens: 512,
+                                                   tokenizerFallback: tokenizer)
+        return decoder.map { CompletionScheduler(decoder: $0, limits: limits) }
     }()
 
     static var available: Bool { miniLM != nil && tinyGPT2 != nil }
@@ -43,8 +44,9 @@ enum Harness {
     }
 
     static func freshTinyGPT2() throws -> CompletionScheduler {
-        CompletionScheduler(decoder: try ModelFolder.openDecoder(TestPaths.fixture("gpt2/tiny-gpt2"), backend: backend, maxSequences: 8,
-                                                                 maxTokens: 512, tokenizerFallback: TestPaths.asset("gpt2-hf")), limits: limits)
+        let decoder = try ModelFolder.openDecoder(TestPaths.fixture("gpt2/tiny-gpt2"), backend: backend, maxSequences: 8, maxTokens: 512,
+                                                  tokenizerFallback: TestPaths.asset("gpt2-hf"))
+        return CompletionScheduler(decoder: decoder, limits: limits)
     }
 
     static func server(_ options: ServeOptions = ServeOptions(limits: limits)) throws -> FlintServer {

@@ -158,7 +158,8 @@ struct ServerLimitTests {
             #expect(out["datatype"]?.string == "FP32")
             #expect(out["shape"]?.array?.compactMap(\.int) == [2, 384])
             let flat = try #require(out["data"]?.floats)
-            expectClose(Array(flat.prefix(384)), try EmbeddingRouteTests.reference("Flint serves embeddings."), "KServe TEXT vs the pipeline")
+            expectClose(Array(flat.prefix(384)), try EmbeddingRouteTests.reference("Flint serves embeddings."),
+                        "KServe TEXT vs the pipeline")
             // The same two inputs as padded INT64 ids with an attention mask.
             let a = try model.pipeline.encode("Flint serves embeddings.").ids
             let b = try model.pipeline.encode("a").ids
@@ -175,8 +176,13 @@ struct ServerLimitTests {
             let unknown = try await client.post("/v2/models/nope/infer", #"{"inputs": []}"#)
             #expect(unknown.status == .notFound)
             #expect(unknown.json["error"]?.string?.contains("nope") == true)
-            let badShape = try await client.post("/v2/models/minilm/infer", #"{"inputs": [{"name": "TEXT", "shape": [3], "datatype": "BYTES", "data": ["a"]}]}"#)
+            let badShape = try await client.post("/v2/models/minilm/infer",
+                                                 #"{"inputs": [{"name": "TEXT", "shape": [3], "datatype": "BYTES", "data": ["a"]}]}"#)
             #expect(badShape.status == .badRequest)
+            let hugeShape = try await client.post("/v2/models/minilm/infer", """
+                {"inputs": [{"name": "TEXT", "shape": [4294967296, 4294967296], "datatype": "BYTES", "data": ["a"]}]}
+                """)
+            #expect(hugeShape.status == .badRequest, "a shape whose product overflows is refused, not a crash")
             let decoder = try await client.post("/v2/models/tiny-gpt2/infer", #"{"inputs": []}"#)
             #expect(decoder.status == .badRequest)
         }
@@ -185,12 +191,14 @@ struct ServerLimitTests {
     @Test(.enabled(if: Harness.available, serveSkipReason))
     func prometheusMetrics() async throws {
         // Schedulers of its own: a server sets its models' metric observers.
-        let models = try ServedModels([("minilm", .encoder(try Harness.freshMiniLM())), ("tiny-gpt2", .decoder(try Harness.freshTinyGPT2()))])
+        let models = try ServedModels([("minilm", .encoder(try Harness.freshMiniLM())),
+                                       ("tiny-gpt2", .decoder(try Harness.freshTinyGPT2()))])
         let server = FlintServer(models: models, options: ServeOptions(limits: Harness.limits))
         try await Harness.test(server) { client in
             _ = try await client.post("/v1/embeddings", #"{"model": "minilm", "input": ["one", "two"]}"#)
             _ = try await client.post("/v1/embeddings", #"{"model": "nope", "input": "x"}"#)
-            _ = try await client.post("/v1/completions", #"{"model": "tiny-gpt2", "prompt": "in the", "max_tokens": 5, "temperature": 0, "ignore_eos": true}"#)
+            _ = try await client.post("/v1/completions",
+                                      #"{"model": "tiny-gpt2", "prompt": "in the", "max_tokens": 5, "temperature": 0, "ignore_eos": true}"#)
             // A request is counted once its body is written, which may end after the client has it.
             var r = try await client.get("/metrics")
             for _ in 0..<100 where !r.text.contains(#"route="/v1/completions",status="200""#) {
@@ -213,7 +221,8 @@ struct ServerLimitTests {
             #expect(value(#"flint_batch_tokens_sum{model="minilm"}"#).map { $0 >= 6 } == true)
             #expect(value(#"flint_time_to_first_token_seconds_count{model="tiny-gpt2"}"#) == 1)
             #expect(value(#"flint_inter_token_latency_seconds_count{model="tiny-gpt2"}"#) == 4)
-            for name in ["flint_queue_duration_seconds_count", "flint_inference_duration_seconds_count", "flint_request_duration_seconds_count"] {
+            for name in ["flint_queue_duration_seconds_count", "flint_inference_duration_seconds_count",
+                         "flint_request_duration_seconds_count"] {
                 #expect(text.contains(name), "\(name) is exported")
             }
             #expect(ServeMetrics.route(of: "/v2/models/minilm/infer") == "/v2/models/{name}/infer")
