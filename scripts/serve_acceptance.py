@@ -96,6 +96,26 @@ def main():
     diff = float(np.abs(emb - np.array([d.embedding for d in floats.data], dtype=np.float32)).max())
     check(diff < 1e-5, f"triton: equals /v1/embeddings (max diff {diff})")
 
+    # A client that leaves mid-stream cancels its sequence: the KV slot frees long before its 200 tokens.
+    def metric(series):
+        text = get(args.url + "/metrics")[1].decode()
+        line = next((l for l in text.splitlines() if l.startswith(series + " ")), None)
+        return float(line.split()[-1]) if line else 0.0
+
+    body = json.dumps({"model": "gpt2", "prompt": "Flint", "max_tokens": 200, "temperature": 0, "ignore_eos": True,
+                       "stream": True}).encode()
+    request = urllib.request.Request(args.url + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+    stream = urllib.request.urlopen(request, timeout=120)
+    check(stream.readline().startswith(b"data: {"), "disconnect: the stream started")
+    check(metric('flint_kv_slots_in_use{model="gpt2"}') == 1, "disconnect: one KV slot in use while streaming")
+    stream.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and metric('flint_kv_slots_in_use{model="gpt2"}') != 0:
+        time.sleep(0.05)
+    check(metric('flint_kv_slots_in_use{model="gpt2"}') == 0, "disconnect: the slot is free again")
+    generated = metric('flint_generated_tokens_total{model="gpt2"}')
+    check(generated < 200, f"disconnect: the sequence stopped early ({generated:.0f} of 200 tokens)")
+
     # SIGTERM during a stream: readiness turns 503, the stream still ends with [DONE].
     body = json.dumps({"model": "gpt2", "prompt": "Flint", "max_tokens": 48, "temperature": 0, "ignore_eos": True,
                        "stream": True}).encode()
