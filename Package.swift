@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -10,9 +10,16 @@ let package = Package(
         .library(name: "FlintCore", targets: ["FlintCore"]),
         .library(name: "FlintModels", targets: ["FlintModels"]),
         .library(name: "FlintCPU", targets: ["FlintCPU"]),
+        .library(name: "FlintServe", targets: ["FlintServe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The server (`flint serve`); traits off: no swift-configuration, no full Foundation.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "FlintJSON"),
@@ -37,6 +44,20 @@ let package = Package(
         .target(name: "FlintModels", dependencies: ["FlintCore", "FlintCheckpoint", "FlintTokenizers"]),
         // Op cases (one plan step each, odd sizes) that any backend runs against the CPU backend.
         .target(name: "FlintBackendChecks", dependencies: ["FlintCore"]),
+        // `flint serve`: OpenAI, TEI and KServe v2 routes over batching schedulers; models run on their own threads.
+        .target(
+            name: "FlintServe",
+            dependencies: [
+                "FlintCore", "FlintModels", "FlintTokenizers", "FlintJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "flint",
             dependencies: [
@@ -49,6 +70,7 @@ let package = Package(
                 "FlintBackendChecks",
                 "FlintCUDA",
                 "FlintCUDAEmulation",
+                "FlintServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -65,6 +87,11 @@ let package = Package(
                            "FlintTestSupport"]
         ),
         .testTarget(name: "FlintCUDATests", dependencies: ["FlintCUDA", "FlintCore", "FlintTestSupport"]),
+        .testTarget(
+            name: "FlintServeTests",
+            dependencies: ["FlintServe", "FlintModels", "FlintCPU", "FlintCore", "FlintJSON", "FlintTestSupport",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
         .testTarget(name: "FlintCUDAEmulationTests", dependencies: ["CFlintCUDAEmulation", "FlintCPU", "FlintCore"]),
         .testTarget(name: "FlintCPUTests", dependencies: ["FlintCPU", "FlintTestSupport"]),
         .testTarget(

@@ -21,13 +21,21 @@ public final class BertPipeline: Sendable {
         public var ids: [Int32]
         public var typeIds: [Int32]
         public var truncated: Bool
+
+        public init(ids: [Int32], typeIds: [Int32], truncated: Bool) {
+            self.ids = ids
+            self.typeIds = typeIds
+            self.truncated = truncated
+        }
     }
 
     /// - Parameters:
     ///   - maxBatchTokens: the arena is sized for this many tokens per forward (inputs beyond it are
     ///     run in several forwards).
+    ///   - normalize: L2-normalize sentence embeddings (nil: as the folder says). The server passes
+    ///     false and normalizes per request (TEI's `normalize`).
     public init(folder: String, backend: any Backend, outputs: Set<Bert.Output>, maxBatchTokens: Int = 8192,
-                maxSequences: Int = 256, maxLength: Int? = nil) throws(FlintError)
+                maxSequences: Int = 256, maxLength: Int? = nil, normalize: Bool? = nil) throws(FlintError)
     {
         let configPath = folder + "/config.json"
         let config = try BertConfig.load(path: configPath)
@@ -46,7 +54,7 @@ public final class BertPipeline: Sendable {
         let tokens = max(maxBatchTokens, limit)
         // A plain BERT folder (no sentence-transformers files) gets mean pooling without normalization.
         let plan = try model.plan(outputs: outputs, maxTokens: tokens, maxSequences: maxSequences,
-                                  pooling: sentence?.pooling ?? .mean, normalize: sentence?.normalize ?? false, configPath: configPath)
+                                  pooling: sentence?.pooling ?? .mean, normalize: normalize ?? sentence?.normalize ?? false, configPath: configPath)
         prepared = try backend.prepare(plan, weights: checkpoint)
         self.model = model
         self.sentenceConfig = sentence

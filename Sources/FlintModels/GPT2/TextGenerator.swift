@@ -47,37 +47,18 @@ public final class TextGenerator: @unchecked Sendable {
     public func generate(prompts: [[Int32]], parameters: GenerationParameters,
                          onText: (Int, String) -> Void = { _, _ in }) throws(FlintError) -> [Completion]
     {
-        let stops = parameters.stopStrings.filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
-        let longestStop = stops.map(\.count).max() ?? 0
-        var streams = [Stream](repeating: Stream(), count: prompts.count)
+        var streams = [TextStream](repeating: TextStream(stopStrings: parameters.stopStrings), count: prompts.count)
         let tokens = try generator.generate(prompts: prompts, parameters: parameters) { i, id in
-            streams[i].ids.append(id)
-            let text = Array(tokenizer.decode(streams[i].ids, skipSpecialTokens: true).unicodeScalars)
-            if let cut = Self.firstStop(in: text, stops: stops, from: max(0, streams[i].emitted - longestStop)) {
-                streams[i].finalText = Array(text[..<cut])
-                return false
-            }
-            let safe = Self.finalPrefixLength(text, stops: stops)
-            if safe > streams[i].emitted {
-                onText(i, String(String.UnicodeScalarView(text[streams[i].emitted..<safe])))
-                streams[i].emitted = safe
-            }
-            return true
+            let (text, stopped) = streams[i].append(id, tokenizer: tokenizer)
+            if let text { onText(i, text) }
+            return !stopped
         }
         return tokens.enumerated().map { i, t in
-            let text = streams[i].finalText ?? Array(tokenizer.decode(t.ids, skipSpecialTokens: true).unicodeScalars)
-            if text.count > streams[i].emitted { onText(i, String(String.UnicodeScalarView(text[streams[i].emitted...]))) }
-            return Completion(text: String(String.UnicodeScalarView(text)), ids: t.ids, promptTokens: t.promptTokens,
+            let (rest, text) = streams[i].finish(tokenizer: tokenizer)
+            if let rest { onText(i, rest) }
+            return Completion(text: text, ids: t.ids, promptTokens: t.promptTokens,
                               finishReason: t.finishReason, timeToFirstTokenMs: t.timeToFirstTokenMs, msPerToken: t.msPerToken)
         }
-    }
-
-    private struct Stream {
-        var ids: [Int32] = []
-        /// Scalars of the completion already handed to `onText`.
-        var emitted = 0
-        /// Set when a stop string ended the completion: the text before it.
-        var finalText: [Unicode.Scalar]?
     }
 
     /// Where the earliest stop string starts in `text` (searching from `from`), if any.
@@ -104,5 +85,49 @@ public final class TextGenerator: @unchecked Sendable {
             }
         }
         return n - hold
+    }
+}
+
+/// One completion's text as its tokens arrive: hands out only text that is final (no half UTF-8
+/// character, no tail that may grow into a stop string) and notices the first stop string. The
+/// pieces joined equal the completion's whole text (invalid bytes as U+FFFD).
+public struct TextStream: Sendable {
+    public private(set) var ids: [Int32] = []
+    let stops: [[Unicode.Scalar]]
+    let longestStop: Int
+    /// Scalars of the completion already handed out.
+    var emitted = 0
+    /// Set when a stop string ended the completion: the text before it.
+    var finalText: [Unicode.Scalar]?
+
+    public init(stopStrings: [String]) {
+        stops = stopStrings.filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
+        longestStop = stops.map(\.count).max() ?? 0
+    }
+
+    /// Whether a stop string has ended the completion.
+    public var stopped: Bool { finalText != nil }
+
+    /// Adds a generated token. Returns the text that became final (nil: none yet) and whether a
+    /// stop string now ends the completion.
+    public mutating func append(_ id: Int32, tokenizer: Tokenizer) -> (text: String?, stopped: Bool) {
+        ids.append(id)
+        let text = Array(tokenizer.decode(ids, skipSpecialTokens: true).unicodeScalars)
+        if let cut = TextGenerator.firstStop(in: text, stops: stops, from: max(0, emitted - longestStop)) {
+            finalText = Array(text[..<cut])
+            return (nil, true)
+        }
+        let safe = TextGenerator.finalPrefixLength(text, stops: stops)
+        guard safe > emitted else { return (nil, false) }
+        defer { emitted = safe }
+        return (String(String.UnicodeScalarView(text[emitted..<safe])), false)
+    }
+
+    /// Ends the completion: the text not handed out yet (nil: none) and the whole text.
+    public mutating func finish(tokenizer: Tokenizer) -> (rest: String?, text: String) {
+        let text = finalText ?? Array(tokenizer.decode(ids, skipSpecialTokens: true).unicodeScalars)
+        let rest = text.count > emitted ? String(String.UnicodeScalarView(text[emitted...])) : nil
+        emitted = text.count
+        return (rest, String(String.UnicodeScalarView(text)))
     }
 }

@@ -141,8 +141,31 @@ public final class TokenGenerator: @unchecked Sendable {
     }
 
     private func step(_ inputs: [[Int32]], offsets: [Int32], slots: [Int], _ parameters: GenerationParameters) throws(FlintError) -> [Int32] {
-        let batch = TokenBatch(sequences: inputs, positionOffsets: offsets, slots: slots.map(Int32.init),
-                               sampling: Array(repeating: parameters.sampling, count: inputs.count))
+        try step(inputs.indices.map { StepInput(tokens: inputs[$0], position: offsets[$0], slot: slots[$0], sampling: parameters.sampling) })
+    }
+
+    /// One sequence's share of a forward: a whole prompt at position 0 (prefill), or its newest
+    /// token at the position after its cached ones (decode).
+    public struct StepInput: Sendable, Equatable {
+        public var tokens: [Int32]
+        public var position: Int32
+        public var slot: Int
+        public var sampling: SamplingParameters
+
+        public init(tokens: [Int32], position: Int32, slot: Int, sampling: SamplingParameters) {
+            self.tokens = tokens
+            self.position = position
+            self.slot = slot
+            self.sampling = sampling
+        }
+    }
+
+    /// One forward of any mix of prefills and decodes, each sequence in its own KV slot with its
+    /// own sampling (continuous batching: sequences join and leave between steps). Returns each
+    /// sequence's next token. The caller keeps the slots apart and within the plan's limits.
+    public func step(_ inputs: [StepInput]) throws(FlintError) -> [Int32] {
+        let batch = TokenBatch(sequences: inputs.map(\.tokens), positionOffsets: inputs.map(\.position), slots: inputs.map { Int32($0.slot) },
+                               sampling: inputs.map(\.sampling))
         let out = try prepared.run(batch)
         return out[GPT2.Output.nextToken.rawValue]!.data.map { Int32($0) }
     }

@@ -1,0 +1,169 @@
+import FlintCore
+import FlintModels
+import NIOPosix
+import Synchronization
+
+/// Limits the schedulers share (the `flint serve` options).
+public struct BatchLimits: Sendable, Equatable {
+    /// Real tokens per formed batch (padding is never computed: batches are packed).
+    public var maxBatchTokens: Int
+    /// Requests per formed batch (encoders); KV slots, i.e. sequences generated at once (GPT-2).
+    public var maxBatchRequests: Int
+    /// Requests waiting (not running) before new ones get 429.
+    public var maxQueue: Int
+
+    public init(maxBatchTokens: Int = 16384, maxBatchRequests: Int = 64, maxQueue: Int = 512) {
+        self.maxBatchTokens = maxBatchTokens
+        self.maxBatchRequests = maxBatchRequests
+        self.maxQueue = maxQueue
+    }
+}
+
+/// Dynamic batching for a sentence-embedding model. Requests queue; whenever the model is idle
+/// the worker takes the queued requests, oldest first, up to `maxBatchTokens` real tokens and
+/// `maxBatchRequests` requests, and runs them as one packed batch on the model's own thread. No
+/// fixed delay: a lone request runs at once, and batches grow only when requests arrive while
+/// the model is busy.
+public final class EmbeddingScheduler: Sendable {
+    public let pipeline: BertPipeline
+    public let limits: BatchLimits
+    let thread: NIOThreadPool
+    let state = Mutex(State())
+    let observer = Mutex<(@Sendable (BatchEvent) -> Void)?>(nil)
+
+    struct Job {
+        var inputs: [BertPipeline.Encoded]
+        var tokens: Int
+        var enqueued: ContinuousClock.Instant
+        var continuation: CheckedContinuation<[[Float]], any Error>
+    }
+
+    struct State {
+        var queue: [Job] = []
+        var running = false
+        /// Tests hold the worker to let a batch form deterministically.
+        var paused = false
+        var batches = 0
+        var largestBatch = 0
+    }
+
+    /// What a formed batch looked like (for metrics).
+    public struct BatchEvent: Sendable {
+        public var requests: Int
+        public var tokens: Int
+        public var queueSeconds: [Double]
+        public var inferenceSeconds: Double
+    }
+
+    public init(pipeline: BertPipeline, limits: BatchLimits) {
+        self.pipeline = pipeline
+        self.limits = limits
+        thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+    }
+
+    deinit { try? thread.syncShutdownGracefully() }
+
+    /// Requests waiting (not running).
+    public var queueDepth: Int { state.withLock { $0.queue.count } }
+
+    /// Sentence embeddings of `inputs` (already encoded and truncated), one per input, batched
+    /// with whatever else is queued. Throws 429 when `maxQueue` requests are already waiting.
+    public func embed(_ inputs: [BertPipeline.Encoded]) async throws -> [[Float]] {
+        let tokens = inputs.reduce(0) { $0 + $1.ids.count }
+        return try await withCheckedThrowingContinuation { continuation in
+            let outcome: Result<Bool, ServeError> = state.withLock { s in
+                guard s.queue.count < limits.maxQueue else { return .failure(.queueFull(model: pipeline.folder, limit: limits.maxQueue)) }
+                s.queue.append(Job(inputs: inputs, tokens: tokens, enqueued: .now, continuation: continuation))
+                guard !s.running, !s.paused else { return .success(false) }
+                s.running = true
+                return .success(true)
+            }
+            switch outcome {
+            case let .failure(error): continuation.resume(throwing: error)
+            case let .success(start): if start { startWorker() }
+            }
+        }
+    }
+
+    func startWorker() {
+        thread.submit { [self] state in
+            guard state == .active else { return }
+            work()
+        }
+    }
+
+    /// Holds (true) or releases (false) the worker; while held, requests only queue.
+    func setPaused(_ paused: Bool) {
+        let start = state.withLock { s -> Bool in
+            s.paused = paused
+            guard !paused, !s.running, !s.queue.isEmpty else { return false }
+            s.running = true
+            return true
+        }
+        if start { startWorker() }
+    }
+
+    /// (batches run, the most requests in one).
+    var batchStats: (batches: Int, largest: Int) { state.withLock { ($0.batches, $0.largestBatch) } }
+
+    /// The worker loop: runs batches until the queue is empty.
+    private func work() {
+        while true {
+            let batch: [Job]? = state.withLock { s in
+                guard !s.queue.isEmpty, !s.paused else {
+                    s.running = false
+                    return nil
+                }
+                var taken = 0
+                var tokens = 0
+                while taken < s.queue.count, taken < limits.maxBatchRequests,
+                      taken == 0 || tokens + s.queue[taken].tokens <= limits.maxBatchTokens
+                {
+                    tokens += s.queue[taken].tokens
+                    taken += 1
+                }
+                let jobs = Array(s.queue.prefix(taken))
+                s.queue.removeFirst(taken)
+                s.batches += 1
+                s.largestBatch = max(s.largestBatch, taken)
+                return jobs
+            }
+            guard let batch else { return }
+            run(batch)
+        }
+    }
+
+    private func run(_ batch: [Job]) {
+        let started = ContinuousClock.now
+        let inputs = batch.flatMap(\.inputs)
+        let result: Result<[HostTensor], any Error>
+        do {
+            let out = try pipeline.run(inputs)
+            guard let pooled = out[Bert.Output.sentenceEmbedding.rawValue] else {
+                throw ServeError.internalError("the pipeline has no sentence embeddings")
+            }
+            result = .success(pooled)
+        } catch {
+            result = .failure(error)
+        }
+        // Recorded before anyone hears back, so a client's next scrape includes this batch.
+        observer.withLock { $0 }?(BatchEvent(requests: batch.count, tokens: batch.reduce(0) { $0 + $1.tokens },
+                                             queueSeconds: batch.map { (started - $0.enqueued).seconds },
+                                             inferenceSeconds: (ContinuousClock.now - started).seconds))
+        switch result {
+        case let .success(pooled):
+            var next = 0
+            for job in batch {
+                job.continuation.resume(returning: pooled[next..<(next + job.inputs.count)].map(\.data))
+                next += job.inputs.count
+            }
+        case let .failure(error):
+            for job in batch { job.continuation.resume(throwing: error) }
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { milliseconds / 1000 }
+}

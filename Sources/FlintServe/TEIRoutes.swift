@@ -1,0 +1,67 @@
+import FlintJSON
+import FlintModels
+import FlintTokenizers
+import Hummingbird
+
+/// Hugging Face text-embeddings-inference's routes, for the first encoder served (or `model`).
+extension FlintServer {
+    /// `POST /embed`: `inputs` (string or array), `normalize` (default true), `truncate`
+    /// (default false, as TEI: an input over the limit is then a 400 naming the limit).
+    func teiEmbed(_ request: Request) async throws(ServeError) -> Response {
+        let body = try await RequestJSON.read(request, limit: options.maxBodyBytes)
+        let (name, model) = try models.encoder(try body.string("model"), route: "/embed")
+        guard let texts = try body.strings("inputs") else { throw .badField("inputs", "is required") }
+        guard !texts.isEmpty else { throw .invalid("inputs is an empty array", param: "inputs") }
+        let normalize = try body.bool("normalize") ?? true
+        let truncate = try body.bool("truncate") ?? false
+        if let direction = try body.string("truncation_direction"), direction.lowercased() != "right" {
+            throw .invalid("truncation_direction \"\(direction)\" is not supported (only Right)", param: "truncation_direction")
+        }
+        let encoded = try model.encode(texts.map { .text($0) }, truncate: truncate, field: "inputs")
+        let embeddings = try await model.run(encoded, name: name)
+        return .json(.array(embeddings.map { .floats(normalize ? Vectors.normalized($0) : $0) }))
+    }
+
+    /// `POST /tokenize`: per input, its tokens `{id, text, special, start, stop}` (UTF-8 byte offsets).
+    func teiTokenize(_ request: Request) async throws(ServeError) -> Response {
+        let body = try await RequestJSON.read(request, limit: options.maxBodyBytes)
+        let (_, model) = try models.encoder(try body.string("model"), route: "/tokenize")
+        guard let texts = try body.strings("inputs") else { throw .badField("inputs", "is required") }
+        let addSpecial = try body.bool("add_special_tokens") ?? true
+        var out: [JSONOut] = []
+        for (i, text) in texts.enumerated() {
+            let encoding: FlintTokenizers.Encoding
+            do { encoding = try model.pipeline.tokenizer.encode(text, addSpecialTokens: addSpecial) } catch {
+                throw .invalid("inputs[\(i)]: \(error)", param: "inputs")
+            }
+            // Scalar offsets -> UTF-8 byte offsets.
+            let scalars = Array(text.unicodeScalars)
+            var byteAt = [0]
+            for u in scalars { byteAt.append(byteAt.last! + String(u).utf8.count) }
+            out.append(.array(encoding.ids.indices.map { t in
+                let special = encoding.specialTokensMask[t] != 0
+                let span = encoding.offsets[t]
+                let piece = special ? (model.pipeline.tokenizer.token(forId: encoding.ids[t]) ?? "")
+                    : String(String.UnicodeScalarView(scalars[span.start..<span.end]))
+                return .object([("id", .int(Int(encoding.ids[t]))), ("text", .string(piece)), ("special", .bool(special)),
+                                ("start", special ? .null : .int(byteAt[span.start])), ("stop", special ? .null : .int(byteAt[span.end]))])
+            }))
+        }
+        return .json(.array(out))
+    }
+
+    /// `GET /info`: the first encoder's description, as TEI's.
+    func teiInfo() throws(ServeError) -> Response {
+        let (name, model) = try models.encoder(nil, route: "/info")
+        let pooling = model.pipeline.sentenceConfig?.pooling.rawValue ?? "mean"
+        return .json(.object([
+            ("model_id", .string(name)), ("model_sha", .null), ("model_dtype", .string(dtypeName)),
+            ("model_type", .object([("embedding", .object([("pooling", .string(pooling))]))])),
+            ("max_concurrent_requests", .int(options.limits.maxQueue)), ("max_input_length", .int(model.pipeline.maxLength)),
+            ("max_batch_tokens", .int(options.limits.maxBatchTokens)), ("max_batch_requests", .int(options.limits.maxBatchRequests)),
+            ("max_client_batch_size", .int(options.limits.maxBatchRequests)), ("tokenization_workers", .int(1)),
+            ("version", .string(FlintServer.version)),
+        ]))
+    }
+}
+

@@ -1,0 +1,138 @@
+"""Drives a running `flint serve` through the official clients (see scripts/serve-acceptance).
+
+Every check raises on failure; the last one sends SIGTERM to the server during a stream.
+"""
+import argparse
+import json
+import math
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import openai
+import tritonclient.http as triton
+
+TEXTS = ["Flint serves embeddings over HTTP.", "A second, longer sentence to embed in the same request."]
+
+
+def check(condition, what):
+    if not condition:
+        raise SystemExit(f"serve-acceptance: FAILED: {what}")
+    print(f"ok: {what}")
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--pid", type=int, required=True)
+    args = parser.parse_args()
+    client = openai.OpenAI(base_url=args.url + "/v1", api_key="unused", timeout=60, max_retries=0)
+
+    check(get(args.url + "/health")[0] == 200, "GET /health is 200")
+    check(get(args.url + "/v2/health/ready")[0] == 200, "GET /v2/health/ready is 200")
+    models = [m.id for m in client.models.list().data]
+    check(models == ["minilm", "tiny", "gpt2"], f"/v1/models lists the served models ({models})")
+
+    # Embeddings: the client's default (base64) and float give the same numbers.
+    default = client.embeddings.create(model="minilm", input=TEXTS)
+    floats = client.embeddings.create(model="minilm", input=TEXTS, encoding_format="float")
+    check(len(default.data) == 2 and len(default.data[0].embedding) == 384, "embeddings: 2 x 384 (base64 default)")
+    diff = max(abs(a - b) for d, f in zip(default.data, floats.data) for a, b in zip(d.embedding, f.embedding))
+    # JSON floats are the shortest decimals that round to the same f32: equal after rounding to f32.
+    same = np.array_equal(np.array([d.embedding for d in default.data], dtype=np.float32),
+                          np.array([f.embedding for f in floats.data], dtype=np.float32))
+    check(same and diff < 1e-6, f"embeddings: base64 equals float as f32 (max diff as doubles {diff})")
+    norm = math.sqrt(sum(x * x for x in floats.data[0].embedding))
+    check(abs(norm - 1) < 1e-4, f"embeddings: MiniLM's are unit length ({norm})")
+    check(default.usage.prompt_tokens > 0, f"embeddings: usage.prompt_tokens {default.usage.prompt_tokens}")
+    short = client.embeddings.create(model="minilm", input=TEXTS[0], dimensions=64, encoding_format="float")
+    check(len(short.data[0].embedding) == 64, "embeddings: dimensions=64")
+
+    # Completions, whole and streamed: the same greedy text.
+    whole = client.completions.create(model="tiny", prompt="in the is on", max_tokens=20, temperature=0,
+                                      extra_body={"ignore_eos": True})
+    check(whole.choices[0].finish_reason == "length" and whole.usage.completion_tokens == 20, "completions: 20 tokens, length")
+    chunks = list(client.completions.create(model="tiny", prompt="in the is on", max_tokens=20, temperature=0, stream=True,
+                                            stream_options={"include_usage": True}, extra_body={"ignore_eos": True}))
+    streamed = "".join(c.choices[0].text for c in chunks if c.choices)
+    check(streamed == whole.choices[0].text, "completions: streamed text equals the whole text")
+    check(chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 20, "completions: usage chunk last")
+    seeded = [client.completions.create(model="tiny", prompt="in the", max_tokens=16, temperature=0.9, top_p=0.95, seed=42)
+              .choices[0].text for _ in range(2)]
+    check(seeded[0] == seeded[1], "completions: same seed, same text")
+    try:
+        client.completions.create(model="tiny", prompt="in", logprobs=2)
+        check(False, "completions: logprobs is refused")
+    except openai.BadRequestError as e:
+        check("not supported" in str(e), "completions: unsupported logprobs is a 400")
+    try:
+        client.embeddings.create(model="nope", input="x")
+        check(False, "unknown model is refused")
+    except openai.NotFoundError:
+        check(True, "unknown model is a 404")
+
+    # KServe v2 through tritonclient (JSON tensors).
+    tc = triton.InferenceServerClient(url=args.url.removeprefix("http://"), network_timeout=60)
+    check(tc.is_server_live() and tc.is_server_ready(), "triton: server live and ready")
+    check(tc.is_model_ready("minilm"), "triton: model ready")
+    meta = tc.get_model_metadata("minilm")
+    check(meta["outputs"][0]["name"] == "EMBEDDING", "triton: metadata names EMBEDDING")
+    text = triton.InferInput("TEXT", [2], "BYTES")
+    text.set_data_from_numpy(np.array([t.encode() for t in TEXTS], dtype=np.object_), binary_data=False)
+    result = tc.infer("minilm", [text], outputs=[triton.InferRequestedOutput("EMBEDDING", binary_data=False)])
+    emb = result.as_numpy("EMBEDDING")
+    check(emb.shape == (2, 384), f"triton: EMBEDDING shape {emb.shape}")
+    diff = float(np.abs(emb - np.array([d.embedding for d in floats.data], dtype=np.float32)).max())
+    check(diff < 1e-5, f"triton: equals /v1/embeddings (max diff {diff})")
+
+    # A client that leaves mid-stream cancels its sequence: the KV slot frees long before its 200 tokens.
+    def metric(series):
+        text = get(args.url + "/metrics")[1].decode()
+        line = next((l for l in text.splitlines() if l.startswith(series + " ")), None)
+        return float(line.split()[-1]) if line else 0.0
+
+    body = json.dumps({"model": "gpt2", "prompt": "Flint", "max_tokens": 200, "temperature": 0, "ignore_eos": True,
+                       "stream": True}).encode()
+    request = urllib.request.Request(args.url + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+    stream = urllib.request.urlopen(request, timeout=120)
+    check(stream.readline().startswith(b"data: {"), "disconnect: the stream started")
+    check(metric('flint_kv_slots_in_use{model="gpt2"}') == 1, "disconnect: one KV slot in use while streaming")
+    stream.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and metric('flint_kv_slots_in_use{model="gpt2"}') != 0:
+        time.sleep(0.05)
+    check(metric('flint_kv_slots_in_use{model="gpt2"}') == 0, "disconnect: the slot is free again")
+    generated = metric('flint_generated_tokens_total{model="gpt2"}')
+    check(generated < 200, f"disconnect: the sequence stopped early ({generated:.0f} of 200 tokens)")
+
+    # SIGTERM during a stream: readiness turns 503, the stream still ends with [DONE].
+    body = json.dumps({"model": "gpt2", "prompt": "Flint", "max_tokens": 48, "temperature": 0, "ignore_eos": True,
+                       "stream": True}).encode()
+    request = urllib.request.Request(args.url + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as stream:
+        first = stream.readline()
+        check(first.startswith(b"data: {"), "drain: the stream started")
+        os.kill(args.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        status, _ = get(args.url + "/v2/health/ready")
+        check(status == 503, f"drain: readiness is 503 after SIGTERM ({status})")
+        rest = stream.read().decode()
+    events = [e for e in rest.split("\n\n") if e]
+    check(events[-1] == "data: [DONE]", "drain: the stream still ends with [DONE]")
+    finals = [json.loads(e[6:]) for e in events[:-1] if e.startswith("data: {")]
+    check(finals[-1]["choices"][0]["finish_reason"] == "length", "drain: the stream ran to its max_tokens")
+
+
+if __name__ == "__main__":
+    main()
