@@ -31,7 +31,8 @@ public final class CUDABackend: Backend {
                 progress: (@Sendable (String) -> Void)? = nil) throws(FlintError) {
         guard [.f32, .f16, .bf16].contains(dtype) else { throw .invalidInput("the CUDA backend runs f32, f16 or bf16, not \(dtype)") }
         if driver.architecture != nil, compiler == nil { throw .cudaUnavailable("a NVRTC compiler is needed to build kernels for \(driver.deviceName)") }
-        if let supported = driver.cudaVersion, let nvrtc = compiler?.nvrtc, nvrtc.version.major * 1000 + nvrtc.version.minor * 10 > supported {
+        if let supported = driver.cudaVersion, let nvrtc = compiler?.nvrtc,
+           nvrtc.version.major * 1000 + nvrtc.version.minor * 10 > supported {
             // A CUBIN from a newer NVRTC than the driver fails to load, kernel by kernel; say why once.
             throw .cudaUnavailable("""
                 NVRTC \(nvrtc.versionString) (\(nvrtc.folder?.lib ?? "loader path")) builds kernels for a newer CUDA than this driver \
@@ -267,7 +268,8 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
         do {
             return try body()
         } catch let FlintError.backend(message) {
-            throw .backend("step \(i) (\(plan.describe(step: i))\(queued.isEmpty ? "" : "; queued " + queued.joined(separator: ", "))): \(message)")
+            let kernels = queued.isEmpty ? "" : "; queued " + queued.joined(separator: ", ")
+            throw .backend("step \(i) (\(plan.describe(step: i))\(kernels)): \(message)")
         }
     }
 

@@ -20,9 +20,9 @@ extension CUDAPreparedPlan {
     private func plainGEMM(_ i: Int, _ b: Bucket) -> GEMMDescriptor? {
         guard case let .linear(input, weight, _, _, out) = plan.steps[i] else { return nil }
         let shape = plan.weights[weight].shape
-        return GEMMDescriptor(m: Int(rows(out, b)), n: shape[0], k: shape.count / shape[0], a: address(input), lda: plan.buffers[input].columns,
-                              w: weights[weight], ldw: shape.count / shape[0], c: address(out), ldc: plan.buffers[out].columns, bias: nil,
-                              dtype: dtype)
+        let (n, k) = (shape[0], shape.count / shape[0])
+        return GEMMDescriptor(m: Int(rows(out, b)), n: n, k: k, a: address(input), lda: plan.buffers[input].columns, w: weights[weight],
+                              ldw: k, c: address(out), ldc: plan.buffers[out].columns, bias: nil, dtype: dtype)
     }
 
     /// The GEMM of linear step `i` with the bias and activation cuBLASLt's epilogue can apply, or
@@ -76,7 +76,8 @@ extension CUDAPreparedPlan {
             return try launchRows("embedding_layernorm_\(t)", rows: b.tokens, [
                 .pointer(ids), .pointer(positions), tokenType == nil ? null : .pointer(typeIds), .pointer(weights[word]),
                 .pointer(weights[position]), tokenType.map { .pointer(weights[$0]) } ?? null, gamma.map { .pointer(weights[$0]) } ?? null,
-                beta.map { .pointer(weights[$0]) } ?? null, .float(eps), .int32(Int32(b.tokens)), .int32(Int32(cols)), .pointer(address(out)),
+                beta.map { .pointer(weights[$0]) } ?? null, .float(eps), .int32(Int32(b.tokens)), .int32(Int32(cols)),
+                .pointer(address(out)),
             ])
         case let .linear(_, _, bias, epilogue, out):
             if settled.fusedEpilogue[i] == true, let g = fusedGEMM(i, b) {
@@ -112,14 +113,16 @@ extension CUDAPreparedPlan {
             if b.singleTokens {
                 return try launch("decode_attention_\(t)", KernelGeometry.decodeAttention(heads: heads, sequences: b.sequences), arguments)
             }
-            return try launch("cached_attention_\(t)", KernelGeometry.attention(queryBlocks: InputLayout(b).queryBlockCapacity, heads: heads),
-                              arguments + [.pointer(staged(\.queryBlocks, b))])
+            let geometry = KernelGeometry.attention(queryBlocks: InputLayout(b).queryBlockCapacity, heads: heads)
+            return try launch("cached_attention_\(t)", geometry, arguments + [.pointer(staged(\.queryBlocks, b))])
         case let .layerNorm(input, residual, gamma, beta, eps, out, sum):
             let r = rows(out, b)
             return try launchRows("layernorm_\(t)", rows: Int(r), [
-                .pointer(address(input)), residual.map { .pointer(address($0)) } ?? null, null, .pointer(weights[gamma]), .pointer(weights[beta]),
+                .pointer(address(input)), residual.map { .pointer(address($0)) } ?? null, null, .pointer(weights[gamma]),
+                .pointer(weights[beta]),
                 .float(eps), .int32(r), .int32(Int32(plan.buffers[out].columns)), .int32(Int32(plan.buffers[input].columns)),
-                .pointer(address(out)), .int32(Int32(plan.buffers[out].columns)), residual == nil ? null : sum.map { .pointer(address($0)) } ?? null,
+                .pointer(address(out)), .int32(Int32(plan.buffers[out].columns)),
+                residual == nil ? null : sum.map { .pointer(address($0)) } ?? null,
             ])
         case let .lastToken(input, out):
             return try launchRows("last_token_\(t)", rows: b.sequences, [

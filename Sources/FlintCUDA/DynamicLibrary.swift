@@ -68,7 +68,9 @@ public enum CUDALocations {
         }
         for site in sitePackages(environment: env) {
             let cu13 = site + "/nvidia/cu13"
-            if isDirectory(cu13 + "/lib") { add(Folder(lib: cu13 + "/lib", include: isDirectory(cu13 + "/include") ? cu13 + "/include" : nil)) }
+            if isDirectory(cu13 + "/lib") {
+                add(Folder(lib: cu13 + "/lib", include: isDirectory(cu13 + "/include") ? cu13 + "/include" : nil))
+            }
             for lib in glob(site + "/nvidia/*/lib").sorted() where !lib.hasPrefix(cu13) {
                 let include = String(lib.dropLast(4)) + "/include"
                 add(Folder(lib: lib, include: isDirectory(include) ? include : nil))
@@ -110,7 +112,9 @@ public enum CUDALocations {
         let folders = candidates(environment: env)
         return libraries.map { library in
             for folder in folders {
-                for name in library.names where access(folder.lib + "/" + name, R_OK) == 0 { return (library.what, folder.lib + "/" + name) }
+                for name in library.names where access(folder.lib + "/" + name, R_OK) == 0 {
+                    return (library.what, folder.lib + "/" + name)
+                }
             }
             for name in library.names {
                 if let h = dlopen(name, RTLD_LAZY | RTLD_NOLOAD) {  // already mapped: ask where from

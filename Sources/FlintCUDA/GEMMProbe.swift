@@ -108,8 +108,8 @@ public enum GEMMProbe {
                 return Float(x)
             }
             func row(_ mode: String, _ body: () throws(FlintError) -> Void) {
-                var r = Row(dtype: dtype, epilogue: epilogue, shape: shape, mode: mode, status: "ok", maxError: nil, tolerance: tolerance(dtype),
-                            ok: false)
+                var r = Row(dtype: dtype, epilogue: epilogue, shape: shape, mode: mode, status: "ok", maxError: nil,
+                            tolerance: tolerance(dtype), ok: false)
                 do {
                     try driver.zero(dC, bytes: shape.m * shape.n * dtype.byteSize)
                     try body()

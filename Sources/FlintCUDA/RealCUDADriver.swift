@@ -302,7 +302,8 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         var module: OpaquePointer?
         let rc = cubin.withUnsafeBytes { moduleLoad(&module, $0.baseAddress!) }
         if rc == 222 || rc == 209 || rc == 218 {  // UNSUPPORTED_PTX_VERSION, NO_BINARY_FOR_GPU, INVALID_PTX
-            try check(rc, "cuModuleLoadData(\(source.name).cu) (the CUBIN does not fit this driver, CUDA \(driverVersion / 1000).\(driverVersion % 1000 / 10))")
+            let cuda = "CUDA \(driverVersion / 1000).\(driverVersion % 1000 / 10)"
+            try check(rc, "cuModuleLoadData(\(source.name).cu) (the CUBIN does not fit this driver, \(cuda))")
         }
         try check(rc, "cuModuleLoadData(\(source.name).cu)")
         var found: [String: UInt] = [:]
@@ -368,7 +369,9 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
         for (layout, rows, cols, ld) in [(0, g.k, g.n, g.ldw), (1, g.k, g.m, g.lda), (2, g.n, g.m, g.ldc)] {
             var l: OpaquePointer?
             rc = ltLayoutCreate(&l, type, UInt64(rows), UInt64(cols), Int64(ld))
-            guard rc == 0 else { throw .backend("\(call): cublasLtMatrixLayoutCreate(\(rows)x\(cols), ld \(ld)) failed: \(statusName(rc))") }
+            guard rc == 0 else {
+                throw .backend("\(call): cublasLtMatrixLayoutCreate(\(rows)x\(cols), ld \(ld)) failed: \(statusName(rc))")
+            }
             if layout == 0 { la = l } else if layout == 1 { lb = l } else { lc = l }
         }
         // Bias and tanh-GELU in cuBLASLt's epilogue (CUBLASLT_MATMUL_DESC_EPILOGUE = 7, BIAS_POINTER = 8;
@@ -401,7 +404,9 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
             var alignment = UInt32(key.alignment)
             for attribute: Int32 in 5...8 {  // CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_{A,B,C,D}_BYTES
                 rc = ltPrefSet(pref, attribute, &alignment, 4)
-                guard rc == 0 else { throw .backend("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT \(attribute)) failed: \(statusName(rc))") }
+                guard rc == 0 else {
+                    throw .backend("cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT \(attribute)) failed: \(statusName(rc))")
+                }
             }
             let result = UnsafeMutableRawPointer.allocate(byteCount: Self.heuristicResultBytes, alignment: 8)
             defer { result.deallocate() }
@@ -418,7 +423,8 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
             guard rc == 0 else { throw .backend("cublasLtMatmulAlgoGetHeuristic(\(g.summary)) failed: \(statusName(rc))") }
             let workspaceNeeded = result.load(fromByteOffset: 64, as: Int.self)
             guard workspaceNeeded <= Self.workspaceBytes else {
-                throw .backend("cuBLASLt's algorithm for \(g.summary) needs \(workspaceNeeded) bytes of workspace, more than the \(Self.workspaceBytes) allowed")
+                throw .backend("cuBLASLt's algorithm for \(g.summary) needs \(workspaceNeeded) bytes of workspace, "
+                    + "more than the \(Self.workspaceBytes) allowed")
             }
             return (0..<8).map { result.load(fromByteOffset: 8 * $0, as: UInt64.self) }
         }
@@ -429,13 +435,15 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     public func gemm(_ g: GEMMDescriptor) throws(FlintError) {
         bind()
         guard let prepared = algorithms.withLock({ $0[g.shapeKey] }) else {
-            throw .backend("cublasLtMatmul(\(g.summary)): no algorithm was chosen for this shape (prepareGEMM must run first, outside capture)")
+            throw .backend("cublasLtMatmul(\(g.summary)): no algorithm was chosen for this shape "
+                + "(prepareGEMM must run first, outside capture)")
         }
         guard var algo = prepared else { throw .backend("cublasLtMatmul(\(g.summary)): cuBLASLt has no algorithm for it") }
         try withDescriptors(g, "cublasLtMatmul(\(g.summary))") { (desc, la, lb, lc) throws(FlintError) in
             var alpha: Float = 1, beta: Float = 0
             let rc = algo.withUnsafeMutableBytes { a in
-                ltMatmul(ltHandle, desc, &alpha, g.w, la, g.a, lb, &beta, g.c, lc, g.c, lc, a.baseAddress, workspace, Self.workspaceBytes, stream)
+                ltMatmul(ltHandle, desc, &alpha, g.w, la, g.a, lb, &beta, g.c, lc, g.c, lc, a.baseAddress, workspace, Self.workspaceBytes,
+                         stream)
             }
             guard rc == 0 else { throw .backend("cublasLtMatmul(\(g.summary)) failed: \(statusName(rc))") }
         }

@@ -75,7 +75,8 @@ struct CUDAReadinessTests {
         for b in c.batches + c.batches { _ = try prepared.run(b) }
         let notices = refusing.notices
         #expect(notices.count == 1, "the 4-row GEMM's refusal, said once: \(notices)")
-        #expect(notices.first?.contains("4x96x64 f32 bias+gelu_tanh") == true && notices.first?.contains("CUBLAS_STATUS_NOT_SUPPORTED") == true)
+        let notice = notices.first ?? ""
+        #expect(notice.contains("4x96x64 f32 bias+gelu_tanh") && notice.contains("CUBLAS_STATUS_NOT_SUPPORTED"), "\(notice)")
     }
 
     @Test func eagerModeRunsWithoutGraphsAndMatches() throws {
@@ -96,7 +97,8 @@ struct CUDAReadinessTests {
     @Test(arguments: [false, true])
     func aFailureNamesItsStepAndKernel(_ graphs: Bool) throws {
         let (plan, checkpoint) = try Self.tinyBert()
-        let gpu = try CUDABackend(driver: EmulatedCUDADriver(failingKernel: "layernorm_f32"), graphs: graphs).prepare(plan, weights: checkpoint)
+        let backend = try CUDABackend(driver: EmulatedCUDADriver(failingKernel: "layernorm_f32"), graphs: graphs)
+        let gpu = try backend.prepare(plan, weights: checkpoint)
         let error = #expect(throws: FlintError.self) { try gpu.run(Self.batch) }
         let message = error.map { "\($0)" } ?? ""
         #expect(message.hasPrefix("step ") && message.contains("(layernorm -> ") && message.contains("layernorm_f32"), "\(message)")
@@ -172,7 +174,9 @@ struct CUDAReadinessTests {
             return
         }
         let compiler = KernelCompiler(nvrtc: nvrtc, cacheFolder: nil)
-        let error = #expect(throws: FlintError.self) { _ = try CUDABackend(driver: EmulatedCUDADriver(cudaVersion: 12040), compiler: compiler) }
+        let error = #expect(throws: FlintError.self) {
+            _ = try CUDABackend(driver: EmulatedCUDADriver(cudaVersion: 12040), compiler: compiler)
+        }
         #expect("\(error.map { "\($0)" } ?? "")".contains("newer CUDA than this driver supports (CUDA 12.4)"))
         let supported = nvrtc.version.major * 1000 + nvrtc.version.minor * 10
         _ = try CUDABackend(driver: EmulatedCUDADriver(cudaVersion: supported), compiler: compiler)

@@ -63,8 +63,8 @@ struct UnicodeClassParityTests {
             let cleaned = Self.normalize(text, clean)
             let isControl = cleaned == "ab"
             let isChinese = cleaned == "a \(Character(c)) b"
-            for (name, flint) in [("whitespace", isWhitespace), ("punctuation", isPunctuation), ("control", isControl), ("chinese", isChinese)]
-            where flint != hf.contains(name, v) {
+            let classes = [("whitespace", isWhitespace), ("punctuation", isPunctuation), ("control", isControl), ("chinese", isChinese)]
+            for (name, flint) in classes where flint != hf.contains(name, v) {
                 mismatches.append("U+\(String(v, radix: 16, uppercase: true)) \(name): flint \(flint), HF \(!flint)")
             }
         }
@@ -80,8 +80,8 @@ struct UnicodeClassParityTests {
             let want = hf.folded[c.value] ?? String(Character(c))
             let got = Self.normalize([c], fold)
             if got != want {
-                mismatches.append("U+\(String(c.value, radix: 16, uppercase: true)): flint \(got.unicodeScalars.map { String($0.value, radix: 16) }), "
-                    + "HF \(want.unicodeScalars.map { String($0.value, radix: 16) })")
+                func hex(_ text: String) -> [String] { text.unicodeScalars.map { String($0.value, radix: 16) } }
+                mismatches.append("U+\(String(c.value, radix: 16, uppercase: true)): flint \(hex(got)), HF \(hex(want))")
             }
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) code points differ: \(mismatches.prefix(20))")
