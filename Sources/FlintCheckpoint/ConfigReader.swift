@@ -21,7 +21,13 @@ struct ConfigReader {
         return v
     }
 
-    func int(_ key: String, default fallback: Int? = nil, minimum: Int = 1) throws(FlintError) -> Int {
+    /// The largest size field accepted (a dimension, a vocabulary, a context length), so that no
+    /// product of sizes a plan or an arena computes can run away before the checkpoint is consulted.
+    static let maxSize = 1 << 24
+    /// The most layers accepted (the largest released BERT and GPT-2 have 48).
+    static let maxLayers = 1 << 12
+
+    func int(_ key: String, default fallback: Int? = nil, minimum: Int = 1, maximum: Int = maxSize) throws(FlintError) -> Int {
         guard let v = value(key) else {
             if let fallback { return fallback }
             throw bad("\(key) is missing")
@@ -31,6 +37,7 @@ struct ConfigReader {
             throw bad("\(key) is \(found), expected an integer")
         }
         guard i >= minimum else { throw bad("\(key) is \(i), expected at least \(minimum)") }
+        guard i <= maximum else { throw bad("\(key) is \(i), more than the \(maximum) Flint accepts") }
         return i
     }
 

@@ -108,6 +108,8 @@ public struct Plan: Sendable {
     }
 
     public private(set) var weights: [Weight] = []
+    /// Weight index by name: a plan of many layers is built in linear time.
+    private var weightIndex: [String: Int] = [:]
     public private(set) var buffers: [Buffer] = []
     public private(set) var steps: [Step] = []
     /// Named results: which buffer holds them.
@@ -126,11 +128,12 @@ public struct Plan: Sendable {
 
     public mutating func weight(_ name: String, _ shape: Shape, _ usage: WeightUsage, parts: [String]? = nil,
                                 transposed: Bool = false) -> Int {
-        if let i = weights.firstIndex(where: { $0.name == name }) {
+        if let i = weightIndex[name] {
             precondition(weights[i].shape == shape && weights[i].usage == usage, "weight \(name) used with two shapes")
             return i
         }
         weights.append(Weight(name: name, shape: shape, usage: usage, parts: parts ?? [name], transposed: transposed))
+        weightIndex[name] = weights.count - 1
         return weights.count - 1
     }
 
