@@ -59,6 +59,8 @@ let package = Package(
         ),
         .testTarget(name: "FlintCheckpointTests", dependencies: ["FlintCheckpoint", "FlintTestSupport"]),
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore"]),
+        // Runs the flint binary built beside the test bundle on hostile input (exit codes, messages).
+        .testTarget(name: "FlintCLITests", dependencies: ["FlintTestSupport", "FlintJSON"]),
         .testTarget(
             name: "FlintCUDABackendTests",
             dependencies: ["FlintCUDA", "FlintCUDAEmulation", "FlintCPU", "FlintModels", "FlintCheckpoint", "FlintCore", "FlintBackendChecks",
