@@ -52,6 +52,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // libFuzzer targets for every reader of untrusted input (scripts/fuzz builds them with
+        // --sanitize=fuzzer --sanitize=address; a normal build is a corpus replayer).
+        .executableTarget(name: "FlintFuzz", dependencies: ["FlintJSON", "FlintCore", "FlintCheckpoint", "FlintModels", "FlintTokenizers"]),
         .target(name: "FlintTestSupport", dependencies: ["FlintTokenizers", "FlintJSON"]),
         .testTarget(
             name: "FlintTokenizersTests",

@@ -167,6 +167,12 @@ public final class SafetensorsFile: Sendable {
         var entries: [String: Entry]
     }
 
+    /// Validates a whole file image as `init` does, without a file (for fuzzing and callers that
+    /// hold the bytes); `path` is used in error messages.
+    public static func validate(image: UnsafeRawBufferPointer, path: String) throws(FlintError) {
+        _ = try parse(image, path: path)
+    }
+
     /// Validates a whole file image. Separate from `init` so tests and callers can check bytes
     /// without a file.
     static func parse(_ file: UnsafeRawBufferPointer, path: String) throws(FlintError) -> Parsed {

@@ -78,4 +78,11 @@ extension PreparedPlan {
             throw plan.nonFiniteError(buffer: buffer, count: FiniteCheck.nonFiniteCount(values), of: values.count)
         }
     }
+
+    /// `requireFinite(_:buffer:)` for values already copied to the host.
+    public func requireFinite(_ values: [Float], buffer: Int) throws(FlintError) {
+        if !values.withUnsafeBufferPointer({ FiniteCheck.allFinite($0) }) {
+            throw plan.nonFiniteError(buffer: buffer, count: values.count { !$0.isFinite }, of: values.count)
+        }
+    }
 }

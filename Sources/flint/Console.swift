@@ -55,20 +55,12 @@ enum Console {
         if !ok { throw CommandError("\(path): write failed") }
     }
 
-    /// JSON Lines input: one object per non-empty line; errors name the file and line.
+    /// JSON Lines input (`JSONLines`): errors name the file and line.
     static func readJSONLines(_ path: String) throws -> [(line: Int, value: JSONValue)] {
-        let bytes = try readFile(path)
-        var out: [(Int, JSONValue)] = []
-        var lineNumber = 0
-        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            lineNumber += 1
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
-            do {
-                out.append((lineNumber, try JSONParser.parse(Array(line))))
-            } catch {
-                throw CommandError("\(path):\(lineNumber): invalid JSON at byte \(error.offset): \(error.reason)")
-            }
+        do {
+            return try JSONLines.parse(try readFile(path))
+        } catch let error as JSONLines.Failure {
+            throw CommandError("\(path):\(error.line): invalid JSON at byte \(error.offset): \(error.reason)")
         }
-        return out
     }
 }
