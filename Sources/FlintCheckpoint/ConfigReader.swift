@@ -43,7 +43,7 @@ struct ConfigReader {
 
     /// A token id: an integer in 0...Int32.max.
     func tokenId(_ key: String) throws(FlintError) -> Int {
-        let id = try int(key, minimum: 0)
+        let id = try int(key, minimum: 0, maximum: .max)
         guard id <= Int(Int32.max) else { throw bad("\(key) is \(id), larger than any token id") }
         return id
     }

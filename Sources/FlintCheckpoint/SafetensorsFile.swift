@@ -124,10 +124,10 @@ public final class SafetensorsFile: Sendable {
         // the load path every backend shares.
         if !data.withUnsafeBufferPointer({ FiniteCheck.allFinite($0) }) {
             let first = data.firstIndex { !$0.isFinite }!
+            let f64 = e.dtype == .f64 ? ", or an F64 value beyond the f32 range" : ""
             throw .badTensor(path: path, tensor: name,
                              reason: "holds \(data.count { !$0.isFinite }) non-finite values (NaN or infinity; the first, "
-                                 + "\(data[first]), at flat index \(first)\(e.dtype == .f64 ? ", or an F64 value beyond the f32 range" : "")); "
-                                 + "the checkpoint is corrupt")
+                                 + "\(data[first]), at flat index \(first)\(f64)); the checkpoint is corrupt")
         }
         return HostTensor(shape: e.shape, data: data)
     }

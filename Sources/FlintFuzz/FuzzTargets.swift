@@ -122,13 +122,16 @@ enum FuzzTarget: String, CaseIterable {
             var offset = 0
             for (i, (tensor, shape)) in tensors.enumerated() {
                 let bytes = shape.reduce(4, *)
-                header += (i > 0 ? "," : "") + "\"\(tensor)\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[\(offset),\(offset + bytes)]}"
+                header += (i > 0 ? "," : "") + "\"\(tensor)\":{\"dtype\":\"F32\",\"shape\":\(shape),"
+                    + "\"data_offsets\":[\(offset),\(offset + bytes)]}"
                 offset += bytes
             }
             header += "}"
             let image = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) } + Array(header.utf8)
                 + [UInt8](repeating: 0, count: offset)
-            guard let checkpoint = try? Checkpoint(path: Scratch.save(image, as: name)) else { fatalError("flint-fuzz: bad scratch checkpoint") }
+            guard let checkpoint = try? Checkpoint(path: Scratch.save(image, as: name)) else {
+                fatalError("flint-fuzz: bad scratch checkpoint")
+            }
             return checkpoint
         }
         let bert = write([("embeddings.word_embeddings.weight", [8, 4]), ("embeddings.position_embeddings.weight", [16, 4]),
@@ -151,13 +154,15 @@ enum FuzzTarget: String, CaseIterable {
             check(config.nEmbd % config.nHead == 0 && config.nLayer <= 4096, "GPT-2 config bounds")
             let gpt2 = GPT2(config: config, hasTensor: { checkpoints.gpt2.contains($0) })
             _ = try? gpt2.requireAgreement(with: checkpoints.gpt2, configPath: "config.json")
-            if let plan = try? gpt2.plan(outputs: [.nextToken, .logits], maxTokens: 64, maxSequences: 4, maxContext: min(64, config.nPositions)) {
+            let context = min(64, config.nPositions)
+            if let plan = try? gpt2.plan(outputs: [.nextToken, .logits], maxTokens: 64, maxSequences: 4, maxContext: context) {
                 _ = plan.arenaLayout()
             }
         }
     }
 
-    static let sampleTexts = ["Hello, world! Flint's tokenizer.", "  héllo\twörld 你好 🙂\u{301}", "", "a b c d e f g h i j k l m n o p"]
+    static let sampleTexts = ["Hello, world! Flint's tokenizer.", "  héllo\twörld 你好 🙂\u{301}", "",
+                              "a b c d e f g h i j k l m n o p"]
 
     /// Encodes a few texts with `tokenizer` (alone, as pairs, truncated) and checks the results.
     static func exercise(_ tokenizer: Tokenizer, texts: [String] = sampleTexts, truncation: Truncation? = nil) {
@@ -205,7 +210,8 @@ enum FuzzTarget: String, CaseIterable {
             if second.isEmpty { Scratch.remove("tokenizer_config.json") } else { Scratch.save(second, as: "tokenizer_config.json") }
             tokenizer = try? Tokenizer.load(Scratch.folder + "/vocab.txt")
         } else {
-            tokenizer = try? Tokenizer.loadGPT2(vocab: Scratch.save(first, as: "vocab.json"), merges: Scratch.save(second, as: "merges.txt"))
+            let vocab = Scratch.save(first, as: "vocab.json"), merges = Scratch.save(second, as: "merges.txt")
+            tokenizer = try? Tokenizer.loadGPT2(vocab: vocab, merges: merges)
         }
         if let tokenizer { exercise(tokenizer) }
     }

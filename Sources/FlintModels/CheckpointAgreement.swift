@@ -49,7 +49,8 @@ extension Bert {
         try CheckpointAgreement.requireShape(embeddings + "word_embeddings.weight", [c.vocabSize, c.hiddenSize],
                                              fields: "vocab_size and hidden_size", checkpoint: checkpoint, configPath: configPath)
         try CheckpointAgreement.requireShape(embeddings + "position_embeddings.weight", [c.maxPositionEmbeddings, c.hiddenSize],
-                                             fields: "max_position_embeddings and hidden_size", checkpoint: checkpoint, configPath: configPath)
+                                             fields: "max_position_embeddings and hidden_size", checkpoint: checkpoint,
+                                             configPath: configPath)
         let tokenTypes = embeddings + "token_type_embeddings.weight"
         if c.typeVocabSize == 0, let info = checkpoint.info(tokenTypes) {
             throw .badConfig(path: configPath, reason: "type_vocab_size is 0, but the checkpoint has \(tokenTypes) of shape "

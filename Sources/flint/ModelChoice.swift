@@ -92,7 +92,8 @@ struct BenchModel {
         }
         let config = try BertConfig.load(path: name + "/config.json")
         let checkpoint = try Checkpoint(path: name)
-        try Bert(config: config, hasTensor: { checkpoint.contains($0) }).requireAgreement(with: checkpoint, configPath: name + "/config.json")
+        try Bert(config: config, hasTensor: { checkpoint.contains($0) })
+            .requireAgreement(with: checkpoint, configPath: name + "/config.json")
         return BenchModel(name: name, config: config, weights: checkpoint, hasTensor: { checkpoint.contains($0) })
     }
 }

@@ -114,8 +114,8 @@ struct HostileCLITests {
 
     @Test func threadCountsAreBounded() throws {
         for threads in ["0", "10000", "-3"] {
-            try Self.expectRefusal(["embed", "--model", Self.bertFolder, "--threads=\(threads)", "hello"], ["--threads must be between 1 and"],
-                                   status: 64)
+            try Self.expectRefusal(["embed", "--model", Self.bertFolder, "--threads=\(threads)", "hello"],
+                                   ["--threads must be between 1 and"], status: 64)
         }
         try Self.expectRefusal(["bench", "gemm", "--threads", "100000"], ["--threads must be between 1 and"], status: 64)
         try Self.expectRefusal(["bench", "tokenizer", "--threads", "100000"], ["--threads must be between 1 and"], status: 64)
@@ -130,8 +130,8 @@ struct HostileCLITests {
     @Test func badOptionValuesAreNamed() throws {
         try Self.expectRefusal(["bench", "--dtype", "bogus", "--model", Self.bertFolder], ["--dtype must be auto, f32, f16 or bf16"],
                                status: 64)
-        try Self.expectRefusal(["embed", "--device", "tpu", "--model", Self.bertFolder, "x"], ["--device must be auto, cpu, cuda, cuda-emulated"],
-                               status: 64)
+        try Self.expectRefusal(["embed", "--device", "tpu", "--model", Self.bertFolder, "x"],
+                               ["--device must be auto, cpu, cuda, cuda-emulated"], status: 64)
     }
 
     @Test func aModelSafetensorsThatIsNotAFileIsNamedAsSuch() throws {

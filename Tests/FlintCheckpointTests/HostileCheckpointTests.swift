@@ -51,25 +51,37 @@ struct HostileCheckpointTests {
     @Test func aSymbolicLinkLoopNamedModelSafetensorsIsReportedAsOne() {
         let folder = TestPaths.temporaryFolder()
         symlink(folder + "/model.safetensors", folder + "/model.safetensors")
-        expectFlintError("unreadable", ["model.safetensors", String(cString: strerror(ELOOP))]) { () throws(FlintError) in _ = try Checkpoint(path: folder) }
+        expectFlintError("unreadable", ["model.safetensors", String(cString: strerror(ELOOP))]) { () throws(FlintError) in
+            _ = try Checkpoint(path: folder)
+        }
     }
 
     @Test func configsThatAreNotRegularFilesAreRefused() {
-        expectFlintError("unreadable", ["/dev/zero", "not a regular file"]) { () throws(FlintError) in _ = try BertConfig.load(path: "/dev/zero") }
+        expectFlintError("unreadable", ["/dev/zero", "not a regular file"]) { () throws(FlintError) in
+            _ = try BertConfig.load(path: "/dev/zero")
+        }
         let folder = TestPaths.temporaryFolder()
         mkdir(folder + "/config.json", 0o700)
-        expectFlintError("unreadable", ["config.json", "is a folder"]) { () throws(FlintError) in _ = try GPT2Config.load(path: folder + "/config.json") }
+        expectFlintError("unreadable", ["config.json", "is a folder"]) { () throws(FlintError) in
+            _ = try GPT2Config.load(path: folder + "/config.json")
+        }
     }
 
     @Test func sizesBeyondTheLimitsAreRefused() throws {
-        let base = #""model_type": "bert", "vocab_size": 99, "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64"#
+        let base = #""model_type": "bert", "vocab_size": 99, "hidden_size": 32, "num_attention_heads": 4, "#
+            + #""intermediate_size": 64, "max_position_embeddings": 64"#
         let folder = TestPaths.temporaryFolder()
-        for (extra, message) in [(#""num_hidden_layers": 4097"#, "num_hidden_layers is 4097, more than the 4096"),
-                                 (#""num_hidden_layers": 2, "type_vocab_size": 100000000"#, "type_vocab_size is 100000000, more than the 16777216")] {
+        let cases = [(#""num_hidden_layers": 4097"#, "num_hidden_layers is 4097, more than the 4096"),
+                     (#""num_hidden_layers": 2, "type_vocab_size": 100000000"#, "type_vocab_size is 100000000, more than the 16777216")]
+        for (extra, message) in cases {
             TestPaths.write("{" + base + ", " + extra + "}", to: folder + "/config.json")
-            expectFlintError("badConfig", [message]) { () throws(FlintError) in _ = try BertConfig.load(path: folder + "/config.json") }
+            expectFlintError("badConfig", [message]) { () throws(FlintError) in
+                _ = try BertConfig.load(path: folder + "/config.json")
+            }
         }
         TestPaths.write(#"{"model_type": "gpt2", "n_positions": 1e12}"#, to: folder + "/config.json")
-        expectFlintError("badConfig", ["n_positions is 1000000000000, more than"]) { () throws(FlintError) in _ = try GPT2Config.load(path: folder + "/config.json") }
+        expectFlintError("badConfig", ["n_positions is 1000000000000, more than"]) { () throws(FlintError) in
+            _ = try GPT2Config.load(path: folder + "/config.json")
+        }
     }
 }

@@ -30,7 +30,8 @@ struct FiniteCheckTests {
         #expect(plan.resultBuffers == [e])
         #expect(plan.lastWriter(of: e) == 1 && plan.lastWriter(of: x) == 0)
         let error = plan.nonFiniteError(buffer: e, count: 1, of: 2)
-        #expect(error == .nonFinite(buffer: "output \"sentence_embedding\" (1 of 2 values)", step: "step 2 of 2 (mean pooling -> \"embedding\")"))
+        #expect(error == .nonFinite(buffer: "output \"sentence_embedding\" (1 of 2 values)",
+                                    step: "step 2 of 2 (mean pooling -> \"embedding\")"))
         #expect(plan.describe(step: 0) == "step 1 of 2 (embedding wte -> \"hidden\")")
     }
 }

@@ -126,7 +126,10 @@ struct HostileModelTests {
             let checkpoint = try Checkpoint(path: folder)
             let gpt2 = GPT2(config: try GPT2Config.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) })
             let e = Self.error { () throws(FlintError) in try gpt2.requireAgreement(with: checkpoint, configPath: folder + "/config.json") }
-            guard case let .badConfig(_, reason)? = e else { Issue.record("\(field): expected badConfig, got \(String(describing: e))"); continue }
+            guard case let .badConfig(_, reason)? = e else {
+                Issue.record("\(field): expected badConfig, got \(String(describing: e))")
+                continue
+            }
             #expect(reason.contains(mention) && reason.contains("disagree"), "\(reason)")
         }
     }
@@ -135,7 +138,8 @@ struct HostileModelTests {
         for (fixture, field) in [("bert/tiny-bert-model", "num_hidden_layers"), ("gpt2/tiny-gpt2", "n_layer")] {
             let folder = try HostileFolders.copy(fixture, config: [(field, .number(1e9))])
             let e = Self.error { () throws(FlintError) in
-                if field == "n_layer" { _ = try GPT2Config.load(path: folder + "/config.json") } else { _ = try BertConfig.load(path: folder + "/config.json") }
+                let path = folder + "/config.json"
+                if field == "n_layer" { _ = try GPT2Config.load(path: path) } else { _ = try BertConfig.load(path: path) }
             }
             #expect(e?.description.contains("\(field) is 1000000000, more than the 4096 Flint accepts") == true, "\(String(describing: e))")
         }

@@ -65,3 +65,22 @@ struct HostileTokenizerFileTests {
         Expect.tokenizerError(["vocab.txt", "line 5 is 100000 bytes long"]) { _ = try Tokenizer.load(folder) }
     }
 }
+
+/// Regressions from fuzzing (scripts/fuzz, target `tokenizers`).
+@Suite("Fuzzing regressions")
+struct FuzzingRegressionTests {
+    /// Found by the fuzzer's truncation check: with no room left for text (max length 0, no special
+    /// tokens), the whole text moves into one overflowing window longer than the limit. That is
+    /// Hugging Face's `Encoding::truncate` for `max_len == 0`, so the check, not the tokenizer, was
+    /// changed; this pins the behaviour.
+    @Test func truncationToZeroMovesEverythingIntoOneWindow() throws {
+        let model = try WordPiece(vocabulary: ["[UNK]", "hello", "world", "!"].enumerated().map { ($1, Int32($0)) }, path: "test")
+        let t = Tokenizer(normalizer: BertNormalizer(), preTokenizer: BertPreTokenizer(), model: model, postProcessor: nil,
+                          decoder: WordPieceDecoder(), addedTokens: [], source: "test")
+        let e = try t.encode("hello world!", addSpecialTokens: false, truncation: Truncation(maxLength: 0))
+        #expect(e.ids.isEmpty)
+        #expect(e.overflowing.map(\.ids) == [[1, 2, 3]])
+        let windows = try t.encode("hello world!", addSpecialTokens: false, truncation: Truncation(maxLength: 2, stride: 1))
+        #expect(([windows] + windows.overflowing).allSatisfy { $0.count <= 2 })
+    }
+}
