@@ -74,6 +74,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // libFuzzer targets for every reader of untrusted input (scripts/fuzz builds them with
+        // --sanitize=fuzzer --sanitize=address; a normal build is a corpus replayer).
+        .executableTarget(name: "FlintFuzz", dependencies: ["FlintJSON", "FlintCore", "FlintCheckpoint", "FlintModels", "FlintTokenizers"]),
         .target(name: "FlintTestSupport", dependencies: ["FlintTokenizers", "FlintJSON"]),
         .testTarget(
             name: "FlintTokenizersTests",
@@ -81,6 +84,8 @@ let package = Package(
         ),
         .testTarget(name: "FlintCheckpointTests", dependencies: ["FlintCheckpoint", "FlintTestSupport"]),
         .testTarget(name: "FlintCoreTests", dependencies: ["FlintCore"]),
+        // Runs the flint binary built beside the test bundle on hostile input (exit codes, messages).
+        .testTarget(name: "FlintCLITests", dependencies: ["FlintTestSupport", "FlintJSON"]),
         .testTarget(
             name: "FlintCUDABackendTests",
             dependencies: ["FlintCUDA", "FlintCUDAEmulation", "FlintCPU", "FlintModels", "FlintCheckpoint", "FlintCore", "FlintBackendChecks",

@@ -13,6 +13,10 @@ import Darwin
 public final class CPUBackend: Backend {
     public let pool: ThreadPool
 
+    /// The most threads worth asking for: more than a few per core only adds scheduling cost
+    /// (10,000 threads make a GPT-2 step take seconds), so front ends refuse more than this.
+    public static var maxThreads: Int { 4 * CPUFeatures.cpuCount }
+
     public init(threads: Int? = nil) {
         pool = ThreadPool(threads: threads)
     }
@@ -92,8 +96,9 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
 
     func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor] {
         try validate(batch)
-        return running.withLock { _ in
+        return try running.withLock { _ throws(FlintError) in
             for step in plan.steps { execute(step, batch) }
+            try requireFiniteResults(batch)
             var out: [String: HostTensor] = [:]
             for (name, b) in plan.outputs {
                 let r = rows(b, batch)
@@ -107,6 +112,31 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
             }
             return out
         }
+    }
+
+    /// The rows of buffer `b` this batch used.
+    private func values(_ b: Int, _ batch: TokenBatch) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: buffer(b), count: rows(b, batch) * plan.buffers[b].columns)
+    }
+
+    /// Scans the result buffers (outputs and sampled logits: cheap next to the forward). When one
+    /// holds NaN or infinity, runs the batch again scanning every step's output to name the first
+    /// step that produced one; that re-run is idempotent (cache rows and seen-token bits are
+    /// rewritten with the same values) and only happens on the way to an error.
+    private func requireFiniteResults(_ batch: TokenBatch) throws(FlintError) {
+        guard let bad = plan.resultBuffers.first(where: { !FiniteCheck.allFinite(values($0, batch)) }) else { return }
+        for (i, step) in plan.steps.enumerated() {
+            execute(step, batch)
+            for w in Plan.uses(step).writes where plan.buffers[w].element == .activation && plan.buffers[w].rows != .cache {
+                let v = values(w, batch)
+                if !FiniteCheck.allFinite(v) {
+                    throw .nonFinite(buffer: "buffer \"\(plan.buffers[w].name)\" (\(FiniteCheck.nonFiniteCount(v)) of \(v.count) values, "
+                                        + "first of the forward)", step: plan.describe(step: i))
+                }
+            }
+        }
+        let v = values(bad, batch)
+        throw plan.nonFiniteError(buffer: bad, count: FiniteCheck.nonFiniteCount(v), of: v.count)
     }
 
     private func execute(_ step: Plan.Step, _ batch: TokenBatch) {

@@ -245,6 +245,8 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
                     out[name] = raw.withUnsafeBytes { HostTensor(shape: [rows, cols], data: Self.decode($0, as: dtype, count: rows * cols)) }
                 }
             }
+            // NaN or infinity (an f16 overflow, say) is an error naming the output and its step, never a result.
+            try requireFinite(out)
             return out
         }
     }
@@ -262,14 +264,14 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
     }
 
     /// Runs `body` for plan step `i`; a backend error is prefixed with the step, its output buffer
-    /// and what it queued ("step 12 (linear -> layer.1.ffn): cuStreamSynchronize failed: ...").
+    /// and what it queued ("step 12 of 45 (linear ... -> "ffn_output") [queued ...]: cuStreamSynchronize failed: ...").
     @discardableResult
     func named<R>(_ i: Int, _ queued: [String] = [], _ body: () throws(FlintError) -> R) throws(FlintError) -> R {
         do {
             return try body()
         } catch let FlintError.backend(message) {
-            let kernels = queued.isEmpty ? "" : "; queued " + queued.joined(separator: ", ")
-            throw .backend("step \(i) (\(plan.describe(step: i))\(kernels)): \(message)")
+            let kernels = queued.isEmpty ? "" : " [queued " + queued.joined(separator: ", ") + "]"
+            throw .backend("\(plan.describe(step: i))\(kernels): \(message)")
         }
     }
 

@@ -88,7 +88,7 @@ public struct BertConfig: Sendable, Equatable {
 
         vocabSize = try config.int("vocab_size")
         hiddenSize = try config.int("hidden_size")
-        numHiddenLayers = try config.int("num_hidden_layers")
+        numHiddenLayers = try config.int("num_hidden_layers", maximum: ConfigReader.maxLayers)
         numAttentionHeads = try config.int("num_attention_heads")
         intermediateSize = try config.int("intermediate_size")
         maxPositionEmbeddings = try config.int("max_position_embeddings")

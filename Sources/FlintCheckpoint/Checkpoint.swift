@@ -31,6 +31,7 @@ public final class Checkpoint: WeightSource, Sendable {
         switch kind {
         case .missing: throw .unreadable(path: path, reason: "no such file or folder")
         case .other: throw .unreadable(path: path, reason: "is not a regular file or folder")
+        case let .inaccessible(reason): throw .unreadable(path: path, reason: reason)
         case .file:
             if path.hasSuffix(".json") {
                 (files, location, metadata) = try Self.openIndex(path)
@@ -42,9 +43,11 @@ public final class Checkpoint: WeightSource, Sendable {
         case .folder:
             let single = FileSystem.join(path, Self.singleFileName)
             let index = FileSystem.join(path, Self.indexFileName)
-            if FileSystem.isFile(single) {
+            // Something named model.safetensors that is not a file (a folder, a symbolic-link loop)
+            // is reported as what it is, not as a missing checkpoint.
+            if FileSystem.kind(single) != .missing {
                 (files, location, metadata) = try Self.openSingle(single)
-            } else if FileSystem.isFile(index) {
+            } else if FileSystem.kind(index) != .missing {
                 (files, location, metadata) = try Self.openIndex(index)
             } else {
                 let others = ["pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack"]

@@ -21,7 +21,13 @@ struct ConfigReader {
         return v
     }
 
-    func int(_ key: String, default fallback: Int? = nil, minimum: Int = 1) throws(FlintError) -> Int {
+    /// The largest size field accepted (a dimension, a vocabulary, a context length), so that no
+    /// product of sizes a plan or an arena computes can run away before the checkpoint is consulted.
+    static let maxSize = 1 << 24
+    /// The most layers accepted (the largest released BERT and GPT-2 have 48).
+    static let maxLayers = 1 << 12
+
+    func int(_ key: String, default fallback: Int? = nil, minimum: Int = 1, maximum: Int = maxSize) throws(FlintError) -> Int {
         guard let v = value(key) else {
             if let fallback { return fallback }
             throw bad("\(key) is missing")
@@ -31,12 +37,13 @@ struct ConfigReader {
             throw bad("\(key) is \(found), expected an integer")
         }
         guard i >= minimum else { throw bad("\(key) is \(i), expected at least \(minimum)") }
+        guard i <= maximum else { throw bad("\(key) is \(i), more than the \(maximum) Flint accepts") }
         return i
     }
 
     /// A token id: an integer in 0...Int32.max.
     func tokenId(_ key: String) throws(FlintError) -> Int {
-        let id = try int(key, minimum: 0)
+        let id = try int(key, minimum: 0, maximum: .max)
         guard id <= Int(Int32.max) else { throw bad("\(key) is \(id), larger than any token id") }
         return id
     }

@@ -84,7 +84,7 @@ public struct GPT2Config: Sendable, Equatable {
         vocabSize = try config.int("vocab_size", default: 50257)
         nPositions = try config.int("n_positions", default: 1024)
         nEmbd = try config.int("n_embd", default: 768)
-        nLayer = try config.int("n_layer", default: 12)
+        nLayer = try config.int("n_layer", default: 12, maximum: ConfigReader.maxLayers)
         nHead = try config.int("n_head", default: 12)
         nInner = try config.int("n_inner", default: 4 * nEmbd)
         guard nEmbd % nHead == 0 else { throw config.bad("n_embd \(nEmbd) is not divisible by n_head \(nHead)") }

@@ -56,7 +56,8 @@ public final class SafetensorsFile: Sendable {
         switch FileSystem.kind(path) {
         case .missing: throw .unreadable(path: path, reason: "no such file")
         case .folder: throw .unreadable(path: path, reason: "is a folder, expected a .safetensors file")
-        case .other: throw .unreadable(path: path, reason: "is not a regular file")
+        case .other: throw .unreadable(path: path, reason: "is not a regular file (a device, FIFO or socket)")
+        case let .inaccessible(reason): throw .unreadable(path: path, reason: reason)
         case .file: break
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -106,7 +107,7 @@ public final class SafetensorsFile: Sendable {
     }
 
     /// The tensor converted to f32 (from F32, F16, BF16 or F64, bit-exact except F64 rounding).
-    /// Throws `.badTensor` if it is missing or has an integer/bool dtype.
+    /// Throws `.badTensor` if it is missing, has an integer/bool dtype, or holds NaN or infinity.
     public func floatTensor(_ name: String) throws(FlintError) -> HostTensor {
         guard let e = entries[name] else { throw .badTensor(path: path, tensor: name, reason: "missing from the file") }
         guard e.dtype.isFloatingPoint else {
@@ -118,6 +119,15 @@ public final class SafetensorsFile: Sendable {
         let data = [Float](unsafeUninitializedCapacity: count) { out, initialized in
             Self.convert(src, dtype: e.dtype, count: count, into: out)
             initialized = count
+        }
+        // A NaN or infinite weight makes every output NaN (or silently token 0): refuse it here, on
+        // the load path every backend shares.
+        if !data.withUnsafeBufferPointer({ FiniteCheck.allFinite($0) }) {
+            let first = data.firstIndex { !$0.isFinite }!
+            let f64 = e.dtype == .f64 ? ", or an F64 value beyond the f32 range" : ""
+            throw .badTensor(path: path, tensor: name,
+                             reason: "holds \(data.count { !$0.isFinite }) non-finite values (NaN or infinity; the first, "
+                                 + "\(data[first]), at flat index \(first)\(f64)); the checkpoint is corrupt")
         }
         return HostTensor(shape: e.shape, data: data)
     }
@@ -155,6 +165,12 @@ public final class SafetensorsFile: Sendable {
         var names: [String]
         var metadata: [String: String]
         var entries: [String: Entry]
+    }
+
+    /// Validates a whole file image as `init` does, without a file (for fuzzing and callers that
+    /// hold the bytes); `path` is used in error messages.
+    public static func validate(image: UnsafeRawBufferPointer, path: String) throws(FlintError) {
+        _ = try parse(image, path: path)
     }
 
     /// Validates a whole file image. Separate from `init` so tests and callers can check bytes

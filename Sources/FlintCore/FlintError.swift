@@ -19,6 +19,9 @@ public enum FlintError: Error, Equatable, Sendable, CustomStringConvertible {
     case cudaUnavailable(String)
     /// A backend failure with its native error name.
     case backend(String)
+    /// A forward produced NaN or infinity: `buffer` names where it was found, `step` the plan step
+    /// that wrote it. Never reported as a result.
+    case nonFinite(buffer: String, step: String)
 
     public var description: String {
         switch self {
@@ -32,6 +35,9 @@ public enum FlintError: Error, Equatable, Sendable, CustomStringConvertible {
             return "out of memory on \(device): \(what) needs \(Self.format(bytes: bytes)); try a smaller --batch or --max-length"
         case let .cudaUnavailable(why): return "CUDA unavailable: \(why)"
         case let .backend(message): return message
+        case let .nonFinite(buffer, step):
+            return "the forward produced NaN or infinity in \(buffer), written by \(step); "
+                + "a weight or an activation is out of range, so no result is reported"
         }
     }
 

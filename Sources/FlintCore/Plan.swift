@@ -108,6 +108,8 @@ public struct Plan: Sendable {
     }
 
     public private(set) var weights: [Weight] = []
+    /// Weight index by name: a plan of many layers is built in linear time.
+    private var weightIndex: [String: Int] = [:]
     public private(set) var buffers: [Buffer] = []
     public private(set) var steps: [Step] = []
     /// Named results: which buffer holds them.
@@ -126,11 +128,12 @@ public struct Plan: Sendable {
 
     public mutating func weight(_ name: String, _ shape: Shape, _ usage: WeightUsage, parts: [String]? = nil,
                                 transposed: Bool = false) -> Int {
-        if let i = weights.firstIndex(where: { $0.name == name }) {
+        if let i = weightIndex[name] {
             precondition(weights[i].shape == shape && weights[i].usage == usage, "weight \(name) used with two shapes")
             return i
         }
         weights.append(Weight(name: name, shape: shape, usage: usage, parts: parts ?? [name], transposed: transposed))
+        weightIndex[name] = weights.count - 1
         return weights.count - 1
     }
 
@@ -178,25 +181,6 @@ public struct Plan: Sendable {
         case let .pool(input, _, out): return ([input], [out])
         case let .l2Normalize(buffer): return ([buffer], [buffer])
         }
-    }
-
-    /// "linear -> layer.3.ffn_out": step `i`'s kind and the buffer it writes, for errors and profiles.
-    public func describe(step i: Int) -> String {
-        guard steps.indices.contains(i) else { return "no step \(i)" }
-        let kind = switch steps[i] {
-        case .embed: "embed"
-        case .linear: "linear"
-        case .attention: "attention"
-        case .cachedAttention: "cached attention"
-        case .layerNorm: "layernorm"
-        case .firstToken: "first token"
-        case .lastToken: "last token"
-        case .sample: "sample"
-        case .pool: "pool"
-        case .l2Normalize: "l2 normalize"
-        }
-        let written = Self.uses(steps[i]).writes.last.map { buffers[$0].name }
-        return written.map { "\(kind) -> \($0)" } ?? kind
     }
 
     /// Rows of a buffer kind at the plan's limits.

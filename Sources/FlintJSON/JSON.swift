@@ -144,6 +144,11 @@ public struct JSONParser {
             i = start
             throw fail("expected a value")
         }
+        // 1e400 would read as infinity: a config value nobody wrote. Refuse it.
+        guard d.isFinite else {
+            i = start
+            throw fail("number \(text.prefix(32)) is out of the range of a double")
+        }
         return d
     }
 

@@ -33,21 +33,15 @@ enum Console {
         }
     }
 
-    /// Reads a whole file, with an error naming it.
+    /// The largest input file read whole (--jsonl).
+    static let maxInputBytes = 1 << 30
+
+    /// Reads a whole regular file of at most `maxInputBytes`, with an error naming it.
     static func readFile(_ path: String) throws -> [UInt8] {
-        guard let f = fopen(path, "rb") else {
-            throw CommandError("\(path): cannot read: \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-            out.append(contentsOf: chunk[0..<n])
-            if n < chunk.count {
-                if ferror(f) != 0 { throw CommandError("\(path): read error (is it a folder?)") }
-                return out
-            }
+        do {
+            return try BoundedFile.contents(path, limit: maxInputBytes)
+        } catch {
+            throw CommandError("\(path): cannot read: \(error.reason)")
         }
     }
 
@@ -61,20 +55,12 @@ enum Console {
         if !ok { throw CommandError("\(path): write failed") }
     }
 
-    /// JSON Lines input: one object per non-empty line; errors name the file and line.
+    /// JSON Lines input (`JSONLines`): errors name the file and line.
     static func readJSONLines(_ path: String) throws -> [(line: Int, value: JSONValue)] {
-        let bytes = try readFile(path)
-        var out: [(Int, JSONValue)] = []
-        var lineNumber = 0
-        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            lineNumber += 1
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
-            do {
-                out.append((lineNumber, try JSONParser.parse(Array(line))))
-            } catch {
-                throw CommandError("\(path):\(lineNumber): invalid JSON at byte \(error.offset): \(error.reason)")
-            }
+        do {
+            return try JSONLines.parse(try readFile(path))
+        } catch let error as JSONLines.Failure {
+            throw CommandError("\(path):\(error.line): invalid JSON at byte \(error.offset): \(error.reason)")
         }
-        return out
     }
 }

@@ -128,6 +128,8 @@ struct GEMMBench: ParsableCommand {
     @Option(name: .long, help: "CPU threads (default: all cores).")
     var threads: Int?
 
+    func validate() throws { try DeviceOptions.validate(threads: threads) }
+
     func run() throws {
         let pool = ThreadPool(threads: threads)
         print("cpu gemm (\(CPUFeatures.isaName), \(pool.threadCount) threads), C[M,N] = A[M,K]·W[N,K]ᵀ, best of several runs")

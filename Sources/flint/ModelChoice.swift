@@ -17,11 +17,28 @@ struct DeviceOptions: ParsableArguments {
     @Option(name: .long, help: "CPU threads (default: all cores).")
     var threads: Int?
 
+    /// Rejects values no backend takes before any model is read (a bad --dtype used to surface as a
+    /// remark about the CPU's precision, a huge --threads as seconds per token).
+    func validate() throws {
+        guard Devices.names.contains(device) else { throw ValidationError("--device must be \(Devices.names.joined(separator: ", "))") }
+        if dtype != "auto" { _ = try Devices.parse(dtype) }
+        try Self.validate(threads: threads)
+    }
+
+    /// `--threads`: 1 up to `CPUBackend.maxThreads`.
+    static func validate(threads: Int?) throws {
+        if let threads, !(1...CPUBackend.maxThreads).contains(threads) {
+            throw ValidationError("--threads must be between 1 and \(CPUBackend.maxThreads) (4 per core on this machine)")
+        }
+    }
+
     func backend() throws -> any Backend { try Devices.backend(device, threads: threads, dtype: dtype) }
 }
 
 /// Picking a backend (`--device`) and a model (`--model`: built-in name or folder) for the CLI.
 enum Devices {
+    static let names = ["auto", "cpu", "cuda", "cuda-emulated"]
+
     /// `auto` picks the GPU when CUDA works here, else the CPU; `cuda` insists on the GPU.
     static func backend(_ name: String, threads: Int?, dtype: String = "auto") throws -> any Backend {
         switch name {
@@ -43,7 +60,7 @@ enum Devices {
         case "cuda-emulated":  // the CUDA backend on the emulated driver: the GPU code path, slowly, without a GPU
             return try CUDABackend(driver: EmulatedCUDADriver(threads: threads), dtype: dtype == "auto" ? .f32 : try parse(dtype))
         default:
-            throw ValidationError("--device must be auto, cpu, cuda or cuda-emulated")
+            throw ValidationError("--device must be \(names.joined(separator: ", "))")
         }
     }
 
@@ -75,6 +92,8 @@ struct BenchModel {
         }
         let config = try BertConfig.load(path: name + "/config.json")
         let checkpoint = try Checkpoint(path: name)
+        try Bert(config: config, hasTensor: { checkpoint.contains($0) })
+            .requireAgreement(with: checkpoint, configPath: name + "/config.json")
         return BenchModel(name: name, config: config, weights: checkpoint, hasTensor: { checkpoint.contains($0) })
     }
 }
@@ -109,6 +128,7 @@ struct DecoderModel {
         let configPath = name + "/config.json"
         let config = try GPT2Config.load(path: configPath)
         let checkpoint = try Checkpoint(path: name)
+        try GPT2(config: config, hasTensor: { checkpoint.contains($0) }).requireAgreement(with: checkpoint, configPath: configPath)
         return DecoderModel(name: name, config: config, configPath: configPath, weights: checkpoint,
                             hasTensor: { checkpoint.contains($0) }, tokenizerPath: name)
     }

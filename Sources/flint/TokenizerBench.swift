@@ -35,7 +35,7 @@ struct TokenizerBench: ParsableCommand {
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be >= 1") }
         if corpusBytes < 1000 { throw ValidationError("--corpus-bytes must be >= 1000") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be >= 1") }
+        try DeviceOptions.validate(threads: threads)
     }
 
     func run() throws {

@@ -101,7 +101,7 @@ struct CUDAReadinessTests {
         let gpu = try backend.prepare(plan, weights: checkpoint)
         let error = #expect(throws: FlintError.self) { try gpu.run(Self.batch) }
         let message = error.map { "\($0)" } ?? ""
-        #expect(message.hasPrefix("step ") && message.contains("(layernorm -> ") && message.contains("layernorm_f32"), "\(message)")
+        #expect(message.hasPrefix("step ") && message.contains("(layer norm ") && message.contains("layernorm_f32"), "\(message)")
     }
 
     /// Attention launches one block per (sequence, 16 queries) the bucket can hold, not a

@@ -41,6 +41,7 @@ public final class BertPipeline: Sendable {
         let config = try BertConfig.load(path: configPath)
         let checkpoint = try Checkpoint(path: folder)
         let model = Bert(config: config, hasTensor: { checkpoint.contains($0) })
+        try model.requireAgreement(with: checkpoint, configPath: configPath)
         let sentence = try SentenceTransformersConfig.load(folder: folder)
         do {
             tokenizer = try Tokenizer.load(folder)

@@ -74,8 +74,13 @@ public final class BytePairEncoding: TokenizationModel, Sendable {
         self.cache = cacheCapacity > 0 ? WordCache(capacity: cacheCapacity) : nil
     }
 
+    /// `s` in quotes for a message, escaped; a long string is cut to its first 64 characters (a
+    /// hostile file's line must not be copied whole into an error).
     static func quoted(_ s: String) -> String {
-        "\"" + s.unicodeScalars.map { $0.escaped(asASCII: false) }.joined() + "\""
+        let limit = 64
+        let shown = s.unicodeScalars.prefix(limit).map { $0.escaped(asASCII: false) }.joined()
+        if s.unicodeScalars.count <= limit { return "\"" + shown + "\"" }
+        return "\"" + shown + "\"... (\(s.utf8.count) bytes in all)"
     }
 
     public func id(forToken token: String) -> Int32? { vocab.lookup(token) }

@@ -34,6 +34,10 @@ public enum GPT2Files {
         return entries
     }
 
+    /// The longest line accepted in a merges file or `vocab.txt`: real lines are a few dozen bytes,
+    /// and bounding them bounds the time and memory a hostile file can cost.
+    public static let maxLineBytes = 1 << 16
+
     /// Parses a merges file: one "left right" pair per line.
     static func parseMergesFile(_ bytes: [UInt8], path: String) throws(TokenizerError) -> [(String, String)] {
         var merges: [(String, String)] = []
@@ -49,6 +53,10 @@ public enum GPT2Files {
             let next = lineEnd + 1
             if lineEnd > lineStart && bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }
             defer { lineStart = next }
+            guard lineEnd - lineStart <= maxLineBytes else {
+                throw .malformedFile(path: path, reason: "line \(lineNumber) is \(lineEnd - lineStart) bytes long, "
+                                         + "more than the \(maxLineBytes) a merge may be")
+            }
             let line = bytes[lineStart..<lineEnd]
             if line.isEmpty || line.starts(with: "#version".utf8) { continue }
             if !valid && String(validating: line, as: UTF8.self) == nil {

@@ -39,6 +39,10 @@ extension Tokenizer {
         var entries: [(String, Int32)] = []
         var line = 0
         for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            guard raw.utf8.count <= GPT2Files.maxLineBytes else {
+                throw .malformedFile(path: path, reason: "line \(line + 1) is \(raw.utf8.count) bytes long, "
+                                         + "more than the \(GPT2Files.maxLineBytes) a token may be")
+            }
             // Rust's `lines()` drops the final empty line and a trailing "\r"; `trim_end` drops trailing whitespace.
             var token = Substring(raw)
             while let last = token.unicodeScalars.last, last.properties.isWhitespace { token = token.dropLast() }

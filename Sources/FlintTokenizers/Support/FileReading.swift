@@ -7,22 +7,16 @@ import Darwin
 
 /// Whole-file reads with errors that name the path (no Foundation needed).
 enum FileReading {
+    /// The largest tokenizer file read (tokenizer.json of a 250k-token vocabulary is ~20 MB).
+    static let maxFileBytes = 512 << 20
+
+    /// The file's bytes; refuses folders, devices, FIFOs and files over `maxFileBytes`.
     static func bytes(_ path: String) throws(TokenizerError) -> [UInt8] {
-        guard let f = fopen(path, "rb") else {
-            throw .unreadableFile(path: path, reason: String(cString: strerror(errno)))
+        do {
+            return try BoundedFile.contents(path, limit: maxFileBytes)
+        } catch {
+            throw .unreadableFile(path: path, reason: error.reason)
         }
-        defer { fclose(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-            if n > 0 { out.append(contentsOf: chunk[0..<n]) }
-            if n < chunk.count {
-                if ferror(f) != 0 { throw .unreadableFile(path: path, reason: "read error (is it a directory?)") }
-                break
-            }
-        }
-        return out
     }
 
     static func text(_ path: String) throws(TokenizerError) -> String {
