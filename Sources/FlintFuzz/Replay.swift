@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import FlintJSON
 
 /// The uninstrumented build's command line: replays files (a corpus, a crash) through one target.
 enum Replay {
@@ -15,8 +16,11 @@ enum Replay {
         }
         var count = 0
         for path in arguments.dropFirst(2) {
-            guard let bytes = Scratch.read(path) else {
-                print("cannot read \(path)")
+            let bytes: [UInt8]
+            do {
+                bytes = try BoundedFile.contents(path, limit: 1 << 30)
+            } catch {
+                print("cannot read \(path): \(error.reason)")
                 exit(1)
             }
             target.run(bytes)

@@ -35,16 +35,4 @@ enum Scratch {
     static func save(_ text: String, as name: String) { save(Array(text.utf8), as: name) }
 
     static func remove(_ name: String) { unlink(folder + "/" + name) }
-
-    static func read(_ path: String) -> [UInt8]? {
-        guard let f = fopen(path, "rb") else { return nil }
-        defer { fclose(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
-            out.append(contentsOf: chunk[0..<n])
-            if n < chunk.count { return out }
-        }
-    }
 }

@@ -14,15 +14,7 @@ struct UnicodeClassParityTests {
         var classes: [String: [ClosedRange<UInt32>]]
         var folded: [UInt32: String]
 
-        func contains(_ name: String, _ v: UInt32) -> Bool {
-            let ranges = classes[name] ?? []
-            var (lo, hi) = (0, ranges.count)
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if ranges[mid].upperBound < v { lo = mid + 1 } else { hi = mid }
-            }
-            return lo < ranges.count && ranges[lo].contains(v)
-        }
+        func contains(_ name: String, _ v: UInt32) -> Bool { UnicodeClasses.contains(classes[name] ?? [], v) }
     }
 
     static func fixture() throws -> Fixture {
