@@ -2,13 +2,14 @@ import FlintCheckpoint
 import FlintCore
 import FlintTokenizers
 
-/// A BERT model folder ready to use: tokenizer, checkpoint, plan prepared on a backend, and the
-/// sentence-transformers pooling when the folder has one.
+/// An encoder model folder ready to use (any `EncoderFamily`, through `ModelFolder.encoder`):
+/// tokenizer, checkpoint, plan prepared on a backend, and the sentence-transformers pooling when
+/// the folder has one.
 ///
-/// Inputs longer than the model allows (sentence-transformers' `max_seq_length`, else
-/// `max_position_embeddings`) are truncated, and the result says so.
-public final class BertPipeline: Sendable {
-    public let model: Bert
+/// Inputs longer than the model allows (sentence-transformers' `max_seq_length`, else the position
+/// table's rows past RoBERTa's offset) are truncated, and the result says so.
+public final class EncoderPipeline: Sendable {
+    public let model: Encoder
     public let tokenizer: Tokenizer
     public let prepared: any PreparedPlan
     public let sentenceConfig: SentenceTransformersConfig?
@@ -34,30 +35,28 @@ public final class BertPipeline: Sendable {
     ///     run in several forwards).
     ///   - normalize: L2-normalize sentence embeddings (nil: as the folder says). The server passes
     ///     false and normalizes per request (TEI's `normalize`).
-    public init(folder: String, backend: any Backend, outputs: Set<Bert.Output>, maxBatchTokens: Int = 8192,
+    public init(folder: String, backend: any Backend, outputs: Set<Encoder.Output>, maxBatchTokens: Int = 8192,
                 maxSequences: Int = 256, maxLength: Int? = nil, normalize: Bool? = nil) throws(FlintError)
     {
-        let configPath = folder + "/config.json"
-        let config = try BertConfig.load(path: configPath)
-        let checkpoint = try Checkpoint(path: folder)
-        let model = Bert(config: config, hasTensor: { checkpoint.contains($0) })
-        try model.requireAgreement(with: checkpoint, configPath: configPath)
+        let loaded = try ModelFolder.encoder(folder)
+        guard loaded.isFolder else { throw .invalidInput("\(folder) is a built-in model without a tokenizer; give a model folder") }
+        let config = loaded.config
         let sentence = try SentenceTransformersConfig.load(folder: folder)
         do {
             tokenizer = try Tokenizer.load(folder)
         } catch {
             throw .unreadable(path: folder, reason: "tokenizer: \(error)")
         }
-        var limit = min(sentence?.maxSeqLength ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings)
+        var limit = min(sentence?.maxSeqLength ?? config.maxSequenceLength, config.maxSequenceLength)
         if let maxLength { limit = min(limit, maxLength) }
         guard limit >= 2 else { throw .invalidInput("max length \(limit) leaves no room for [CLS] and [SEP]") }
         self.maxLength = limit
         let tokens = max(maxBatchTokens, limit)
         // A plain BERT folder (no sentence-transformers files) gets mean pooling without normalization.
-        let plan = try model.plan(outputs: outputs, maxTokens: tokens, maxSequences: maxSequences,
-                                  pooling: sentence?.pooling ?? .mean, normalize: normalize ?? sentence?.normalize ?? false, configPath: configPath)
-        prepared = try backend.prepare(plan, weights: checkpoint)
-        self.model = model
+        let plan = try loaded.plan(outputs: outputs, maxTokens: tokens, maxSequences: maxSequences,
+                                   pooling: sentence?.pooling ?? .mean, normalize: normalize ?? sentence?.normalize ?? false)
+        prepared = try backend.prepare(plan, weights: loaded.weights)
+        self.model = loaded.model
         self.sentenceConfig = sentence
         self.folder = folder
     }
@@ -111,7 +110,7 @@ public final class BertPipeline: Sendable {
         var encoded: [Encoded] = []
         for t in texts { encoded.append(try encode(t)) }
         let out = try run(encoded)
-        guard let e = out[Bert.Output.sentenceEmbedding.rawValue] else {
+        guard let e = out[Encoder.Output.sentenceEmbedding.rawValue] else {
             throw .invalidInput("this pipeline was built without sentence embeddings")
         }
         return (e.map(\.data), encoded.map(\.truncated))
