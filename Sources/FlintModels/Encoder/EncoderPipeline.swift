@@ -65,12 +65,20 @@ public final class EncoderPipeline: Sendable {
     public func encode(_ text: String, pair: String? = nil) throws(FlintError) -> Encoded {
         do {
             let full = try tokenizer.encode(text, pair: pair)
-            if full.count <= maxLength { return Encoded(ids: full.ids, typeIds: full.typeIds, truncated: false) }
-            let cut = try tokenizer.encode(text, pair: pair, truncation: Truncation(maxLength: maxLength))
-            return Encoded(ids: cut.ids, typeIds: cut.typeIds, truncated: true)
+            if full.count <= maxLength { return encoded(full) }
+            var cut = encoded(try tokenizer.encode(text, pair: pair, truncation: Truncation(maxLength: maxLength)))
+            cut.truncated = true
+            return cut
         } catch {
             throw .invalidInput("tokenizer: \(error)")
         }
+    }
+
+    /// A tokenizer's encoding as model input. Models with fewer than two token types (DistilBERT
+    /// has none, RoBERTa one) get type 0 everywhere: HF does not pass them `token_type_ids`.
+    public func encoded(_ encoding: Encoding) -> Encoded {
+        let types = model.config.typeVocabSize > 1 ? encoding.typeIds : [Int32](repeating: 0, count: encoding.count)
+        return Encoded(ids: encoding.ids, typeIds: types, truncated: false)
     }
 
     /// Runs encoded inputs, splitting them into forwards that fit the plan. Returns, per output,
