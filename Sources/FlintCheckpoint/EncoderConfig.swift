@@ -74,11 +74,12 @@ public struct EncoderConfig: Sendable, Equatable {
     /// Label names by class index (empty when config.json has none).
     public var id2label: [Int: String]
 
-    public init(family: EncoderFamily = .bert, vocabSize: Int, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
-                intermediateSize: Int, hiddenAct: String = "gelu", maxPositionEmbeddings: Int = 512, typeVocabSize: Int = 2,
-                layerNormEps: Double = 1e-12, positionOffset: Int = 0, head: EncoderHead = .model, numLabels: Int = 2,
-                id2label: [Int: String] = [:])
-    {
+    public init(
+        family: EncoderFamily = .bert, vocabSize: Int, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
+        intermediateSize: Int, hiddenAct: String = "gelu", maxPositionEmbeddings: Int = 512, typeVocabSize: Int = 2,
+        layerNormEps: Double = 1e-12, positionOffset: Int = 0, head: EncoderHead = .model, numLabels: Int = 2,
+        id2label: [Int: String] = [:]
+    ) {
         self.family = family
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
@@ -98,14 +99,17 @@ public struct EncoderConfig: Sendable, Equatable {
     }
 
     /// bert-base-uncased.
-    public static let bertBase = EncoderConfig(vocabSize: 30522, hiddenSize: 768, numHiddenLayers: 12, numAttentionHeads: 12,
-                                               intermediateSize: 3072)
+    public static let bertBase = EncoderConfig(
+        vocabSize: 30522, hiddenSize: 768, numHiddenLayers: 12, numAttentionHeads: 12,
+        intermediateSize: 3072)
     /// bert-large-uncased.
-    public static let bertLarge = EncoderConfig(vocabSize: 30522, hiddenSize: 1024, numHiddenLayers: 24, numAttentionHeads: 16,
-                                                intermediateSize: 4096)
+    public static let bertLarge = EncoderConfig(
+        vocabSize: 30522, hiddenSize: 1024, numHiddenLayers: 24, numAttentionHeads: 16,
+        intermediateSize: 4096)
     /// sentence-transformers/all-MiniLM-L6-v2.
-    public static let miniLML6 = EncoderConfig(vocabSize: 30522, hiddenSize: 384, numHiddenLayers: 6, numAttentionHeads: 12,
-                                               intermediateSize: 1536)
+    public static let miniLML6 = EncoderConfig(
+        vocabSize: 30522, hiddenSize: 384, numHiddenLayers: 6, numAttentionHeads: 12,
+        intermediateSize: 1536)
 
     /// Width of one attention head.
     public var headSize: Int { hiddenSize / numAttentionHeads }
@@ -130,8 +134,10 @@ public struct EncoderConfig: Sendable, Equatable {
         func bad(_ reason: String) -> FlintError { config.bad(reason) }
         guard let modelType = try config.string("model_type") else { throw bad("model_type is missing") }
         guard let family = EncoderFamily(rawValue: modelType) else {
-            throw .unsupportedModel(path: path, reason: "model_type \"\(modelType)\" is not an encoder Flint runs (supported: "
-                + Self.supportedModelTypes + ")")
+            throw .unsupportedModel(
+                path: path,
+                reason: "model_type \"\(modelType)\" is not an encoder Flint runs (supported: "
+                    + Self.supportedModelTypes + ")")
         }
         self.family = family
         let position = try config.string("position_embedding_type", default: "absolute")!
@@ -179,10 +185,12 @@ public struct EncoderConfig: Sendable, Equatable {
         if let first = architectures.first {
             let supported = EncoderHead.supported(by: family)
             guard first.hasPrefix(family.classPrefix),
-                  let h = EncoderHead(rawValue: String(first.dropFirst(family.classPrefix.count))), supported.contains(h)
+                let h = EncoderHead(rawValue: String(first.dropFirst(family.classPrefix.count))), supported.contains(h)
             else {
-                throw .unsupportedModel(path: path, reason: "architecture \"\(first)\" is not supported for model_type \"\(modelType)\" "
-                    + "(supported: " + supported.map { family.classPrefix + $0.rawValue }.joined(separator: ", ") + ")")
+                throw .unsupportedModel(
+                    path: path,
+                    reason: "architecture \"\(first)\" is not supported for model_type \"\(modelType)\" "
+                        + "(supported: " + supported.map { family.classPrefix + $0.rawValue }.joined(separator: ", ") + ")")
             }
             head = h
         } else {

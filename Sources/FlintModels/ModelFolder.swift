@@ -2,10 +2,11 @@ import FlintCheckpoint
 import FlintCore
 import FlintJSON
 import FlintTokenizers
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What a `--model PATH` names, and how to open it: the one place that turns a model folder (or a
@@ -34,8 +35,10 @@ public enum ModelFolder {
         if builtInDecoders[path] != nil { return .decoder }
         if builtInEncoders[path] != nil { return .encoder }
         guard access(path, R_OK) == 0 else {
-            throw .unreadable(path: path, reason: "not a model folder nor a built-in model ("
-                + (builtInEncoders.keys.sorted() + builtInDecoders.keys.sorted()).joined(separator: ", ") + ")")
+            throw .unreadable(
+                path: path,
+                reason: "not a model folder nor a built-in model ("
+                    + (builtInEncoders.keys.sorted() + builtInDecoders.keys.sorted()).joined(separator: ", ") + ")")
         }
         let configPath = FileSystem.join(path, "config.json")
         let json = try FileSystem.json(configPath)
@@ -62,10 +65,13 @@ public enum ModelFolder {
         public var config: EncoderConfig { model.config }
 
         /// A plan with the folder's configuration path in its error messages (see `Encoder.plan`).
-        public func plan(outputs: Set<Encoder.Output>, maxTokens: Int, maxSequences: Int, pooling: Plan.Pooling = .mean,
-                         normalize: Bool = false) throws(FlintError) -> Plan {
-            try model.plan(outputs: outputs, maxTokens: maxTokens, maxSequences: maxSequences, pooling: pooling, normalize: normalize,
-                           configPath: configPath)
+        public func plan(
+            outputs: Set<Encoder.Output>, maxTokens: Int, maxSequences: Int, pooling: Plan.Pooling = .mean,
+            normalize: Bool = false
+        ) throws(FlintError) -> Plan {
+            try model.plan(
+                outputs: outputs, maxTokens: maxTokens, maxSequences: maxSequences, pooling: pooling, normalize: normalize,
+                configPath: configPath)
         }
     }
 
@@ -73,19 +79,23 @@ public enum ModelFolder {
     /// Refuses a folder of another `model_type` (a decoder included) or head by name.
     public static func encoder(_ path: String) throws(FlintError) -> LoadedEncoder {
         if let builtIn = builtInEncoders[path] {
-            return LoadedEncoder(path: path, configPath: "built-in \(path)", model: Encoder(config: builtIn, hasTensor: { _ in false }),
-                                 weights: RandomWeights(seed: 0), isFolder: false)
+            return LoadedEncoder(
+                path: path, configPath: "built-in \(path)", model: Encoder(config: builtIn, hasTensor: { _ in false }),
+                weights: RandomWeights(seed: 0), isFolder: false)
         }
         if try kind(of: path) == .decoder {
-            throw .unsupportedModel(path: FileSystem.join(path, "config.json"), reason: "a GPT-2 decoder, not an encoder (this command "
-                + "takes model_type " + EncoderConfig.supportedModelTypes + ")")
+            throw .unsupportedModel(
+                path: FileSystem.join(path, "config.json"),
+                reason: "a GPT-2 decoder, not an encoder (this command "
+                    + "takes model_type " + EncoderConfig.supportedModelTypes + ")")
         }
         let configPath = FileSystem.join(path, "config.json")
         let config = try EncoderConfig.load(path: configPath)
         let checkpoint = try Checkpoint(path: path)
         let model = Encoder(config: config, hasTensor: { checkpoint.contains($0) })
         try model.requireAgreement(with: checkpoint, configPath: configPath)
-        let weights: any WeightSource = config.sinusoidalPositions && !checkpoint.contains(model.positionTableKey)
+        let weights: any WeightSource =
+            config.sinusoidalPositions && !checkpoint.contains(model.positionTableKey)
             ? SinusoidalPositions(base: checkpoint, key: model.positionTableKey) : checkpoint
         return LoadedEncoder(path: path, configPath: configPath, model: model, weights: weights, isFolder: true)
     }
@@ -106,8 +116,9 @@ public enum ModelFolder {
     /// size (seeded random weights; tokenizer from `tokenizerFallback`). Refuses other model types.
     public static func decoder(_ path: String, tokenizerFallback: String?) throws(FlintError) -> LoadedDecoder {
         if let builtIn = builtInDecoders[path] {
-            return LoadedDecoder(path: path, configPath: "built-in \(path)", model: GPT2(config: builtIn, hasTensor: { _ in false }),
-                                 weights: RandomWeights(seed: 0), tokenizerPath: tokenizerFallback)
+            return LoadedDecoder(
+                path: path, configPath: "built-in \(path)", model: GPT2(config: builtIn, hasTensor: { _ in false }),
+                weights: RandomWeights(seed: 0), tokenizerPath: tokenizerFallback)
         }
         let configPath = FileSystem.join(path, "config.json")
         if try kind(of: path) == .encoder {
@@ -118,17 +129,20 @@ public enum ModelFolder {
         let model = GPT2(config: config, hasTensor: { checkpoint.contains($0) })
         try model.requireAgreement(with: checkpoint, configPath: configPath)
         let hasTokenizer = access(path + "/tokenizer.json", R_OK) == 0 || access(path + "/vocab.json", R_OK) == 0
-        return LoadedDecoder(path: path, configPath: configPath, model: model, weights: checkpoint,
-                             tokenizerPath: hasTokenizer ? path : tokenizerFallback)
+        return LoadedDecoder(
+            path: path, configPath: configPath, model: model, weights: checkpoint,
+            tokenizerPath: hasTokenizer ? path : tokenizerFallback)
     }
 
     /// An encoder folder as a sentence-embedding pipeline (pooling and length limit from the folder,
     /// as `flint embed`; `normalize` nil: as the folder says).
-    public static func openEncoder(_ path: String, backend: any Backend, maxBatchTokens: Int, maxSequences: Int,
-                                   normalize: Bool? = nil) throws(FlintError) -> EncoderPipeline
-    {
-        try EncoderPipeline(folder: path, backend: backend, outputs: [.sentenceEmbedding], maxBatchTokens: maxBatchTokens,
-                            maxSequences: maxSequences, normalize: normalize)
+    public static func openEncoder(
+        _ path: String, backend: any Backend, maxBatchTokens: Int, maxSequences: Int,
+        normalize: Bool? = nil
+    ) throws(FlintError) -> EncoderPipeline {
+        try EncoderPipeline(
+            folder: path, backend: backend, outputs: [.sentenceEmbedding], maxBatchTokens: maxBatchTokens,
+            maxSequences: maxSequences, normalize: normalize)
     }
 
     /// A GPT-2 ready to generate, with its tokenizer and configuration.
@@ -141,9 +155,10 @@ public enum ModelFolder {
     /// Opens a GPT-2 (see `decoder(_:tokenizerFallback:)`). The plan holds `maxSequences` KV slots
     /// of the model's whole context (n_positions) and runs up to `maxTokens` tokens per forward (at
     /// least one full prompt).
-    public static func openDecoder(_ path: String, backend: any Backend, maxSequences: Int, maxTokens: Int,
-                                   tokenizerFallback: String?) throws(FlintError) -> Decoder
-    {
+    public static func openDecoder(
+        _ path: String, backend: any Backend, maxSequences: Int, maxTokens: Int,
+        tokenizerFallback: String?
+    ) throws(FlintError) -> Decoder {
         let loaded = try decoder(path, tokenizerFallback: tokenizerFallback)
         guard let tokenizerPath = loaded.tokenizerPath else {
             throw .unreadable(path: path, reason: "no tokenizer: the folder has no tokenizer.json or vocab.json + merges.txt")
@@ -151,8 +166,9 @@ public enum ModelFolder {
         let tokenizer: Tokenizer
         do { tokenizer = try Tokenizer.load(tokenizerPath) } catch { throw .unreadable(path: tokenizerPath, reason: "tokenizer: \(error)") }
         let config = loaded.config
-        let plan = try loaded.model.plan(outputs: [.nextToken], maxTokens: max(maxTokens, config.nPositions, maxSequences),
-                                         maxSequences: maxSequences, maxContext: config.nPositions, configPath: loaded.configPath)
+        let plan = try loaded.model.plan(
+            outputs: [.nextToken], maxTokens: max(maxTokens, config.nPositions, maxSequences),
+            maxSequences: maxSequences, maxContext: config.nPositions, configPath: loaded.configPath)
         let generator = try TokenGenerator(prepared: try backend.prepare(plan, weights: loaded.weights), eosTokenIds: config.eosTokenIds)
         return Decoder(config: config, tokenizer: tokenizer, generator: generator)
     }

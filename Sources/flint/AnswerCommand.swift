@@ -65,7 +65,9 @@ struct Answer: ParsableCommand {
     }
 
     static func json(_ a: QuestionAnswering.Answer) -> JSONValue {
-        .object([("answer", .string(a.text)), ("score", .number(a.score)), ("start", .number(Double(a.start))), ("end", .number(Double(a.end)))])
+        .object([
+            ("answer", .string(a.text)), ("score", .number(a.score)), ("start", .number(Double(a.start))), ("end", .number(Double(a.end))),
+        ])
     }
 }
 
@@ -98,7 +100,10 @@ struct AnswerOptions: ParsableArguments {
     func open(_ folder: String, backend: any Backend, handleImpossible: Bool? = nil) throws -> QuestionAnswering {
         let pipeline = try EncoderPipeline(folder: folder, backend: backend, outputs: [.spanLogits], maxSequences: 64)
         let length = maxSeqLen ?? min(384, pipeline.model.config.maxSequenceLength)
-        return try QuestionAnswering(pipeline: pipeline, options: .init(maxSeqLen: length, docStride: docStride, maxAnswerLen: maxAnswerLen,
-                                                                         topK: topK, handleImpossibleAnswer: handleImpossible ?? handleImpossibleAnswer))
+        return try QuestionAnswering(
+            pipeline: pipeline,
+            options: .init(
+                maxSeqLen: length, docStride: docStride, maxAnswerLen: maxAnswerLen,
+                topK: topK, handleImpossibleAnswer: handleImpossible ?? handleImpossibleAnswer))
     }
 }

@@ -59,10 +59,11 @@ struct EvalSquad: ParsableCommand {
         try Console.writeFile(predictions, JSONValue.object(predicted).serialized + "\n")
         let latency = Stats(latencies)
         var out = squad.metrics(byId).map { (key: $0.key, value: JSONValue.number($0.value)) }
-        out += [("questions", .number(Double(squad.questions.count))), ("seconds", .number(seconds)),
-                ("questions_per_second", .number(Double(squad.questions.count) / max(seconds, 1e-9))), ("p50_ms", .number(latency.p50)),
-                ("p95_ms", .number(latency.p95)), ("p99_ms", .number(latency.p99)), ("predictions", .string(predictions))]
+        out += [
+            ("questions", .number(Double(squad.questions.count))), ("seconds", .number(seconds)),
+            ("questions_per_second", .number(Double(squad.questions.count) / max(seconds, 1e-9))), ("p50_ms", .number(latency.p50)),
+            ("p95_ms", .number(latency.p95)), ("p99_ms", .number(latency.p99)), ("predictions", .string(predictions)),
+        ]
         print(JSONValue.object(out).serialized)
     }
 }
-

@@ -15,11 +15,13 @@ struct ModelFolderTests {
         return nil
     }
 
-    @Test(arguments: [("bert/tiny-bert-qa", EncoderFamily.bert, EncoderHead.questionAnswering, "bert."),
-                      ("encoders/tiny-distilbert-seqcls", .distilBert, .sequenceClassification, "distilbert."),
-                      ("encoders/tiny-distilbert-model", .distilBert, .model, ""),
-                      ("encoders/tiny-roberta-tokcls", .roberta, .tokenClassification, "roberta."),
-                      ("encoders/tiny-xlm-roberta-qa", .xlmRoberta, .questionAnswering, "roberta.")])
+    @Test(arguments: [
+        ("bert/tiny-bert-qa", EncoderFamily.bert, EncoderHead.questionAnswering, "bert."),
+        ("encoders/tiny-distilbert-seqcls", .distilBert, .sequenceClassification, "distilbert."),
+        ("encoders/tiny-distilbert-model", .distilBert, .model, ""),
+        ("encoders/tiny-roberta-tokcls", .roberta, .tokenClassification, "roberta."),
+        ("encoders/tiny-xlm-roberta-qa", .xlmRoberta, .questionAnswering, "roberta."),
+    ])
     func familyHeadAndPrefixComeFromTheFolder(_ fixture: String, _ family: EncoderFamily, _ head: EncoderHead, _ prefix: String) throws {
         let folder = TestPaths.fixture(fixture)
         #expect(try ModelFolder.kind(of: folder) == .encoder)
@@ -38,9 +40,13 @@ struct ModelFolderTests {
         let gpt2 = TestPaths.fixture("gpt2/tiny-gpt2")
         #expect(try ModelFolder.kind(of: gpt2) == .decoder)
         let e = Self.error { () throws(FlintError) in _ = try ModelFolder.encoder(gpt2) }
-        guard case let .unsupportedModel(path, reason)? = e else { Issue.record("expected unsupportedModel, got \(String(describing: e))"); return }
+        guard case let .unsupportedModel(path, reason)? = e else {
+            Issue.record("expected unsupportedModel, got \(String(describing: e))"); return
+        }
         #expect(path.hasSuffix("config.json") && reason.contains("GPT-2 decoder") && reason.contains("\"distilbert\""), "\(reason)")
-        let d = Self.error { () throws(FlintError) in _ = try ModelFolder.decoder(TestPaths.fixture("bert/tiny-bert-model"), tokenizerFallback: nil) }
+        let d = Self.error { () throws(FlintError) in
+            _ = try ModelFolder.decoder(TestPaths.fixture("bert/tiny-bert-model"), tokenizerFallback: nil)
+        }
         #expect(d?.description.contains("an encoder, not a decoder") == true, "\(String(describing: d))")
     }
 
@@ -49,15 +55,20 @@ struct ModelFolderTests {
         let viaKind = Self.error { () throws(FlintError) in _ = try ModelFolder.kind(of: t5) }
         let viaEncoder = Self.error { () throws(FlintError) in _ = try ModelFolder.encoder(t5) }
         for e in [viaKind, viaEncoder] {
-            guard case let .unsupportedModel(path, reason)? = e else { Issue.record("expected unsupportedModel, got \(String(describing: e))"); continue }
+            guard case let .unsupportedModel(path, reason)? = e else {
+                Issue.record("expected unsupportedModel, got \(String(describing: e))"); continue
+            }
             #expect(path == t5 + "/config.json")
-            #expect(reason.contains("model_type \"t5\"") && reason.contains("\"bert\", \"distilbert\", \"roberta\", \"xlm-roberta\", \"gpt2\""),
-                    "\(reason)")
+            #expect(
+                reason.contains("model_type \"t5\"") && reason.contains("\"bert\", \"distilbert\", \"roberta\", \"xlm-roberta\", \"gpt2\""),
+                "\(reason)")
         }
-        let head = try HostileFolders.copy("encoders/tiny-roberta-model", config: [("architectures", .array([.string("RobertaForCausalLM")]))])
+        let head = try HostileFolders.copy(
+            "encoders/tiny-roberta-model", config: [("architectures", .array([.string("RobertaForCausalLM")]))])
         let e = Self.error { () throws(FlintError) in _ = try ModelFolder.encoder(head) }
-        #expect(e?.description.contains("architecture \"RobertaForCausalLM\" is not supported for model_type \"roberta\"") == true,
-                "\(String(describing: e))")
+        #expect(
+            e?.description.contains("architecture \"RobertaForCausalLM\" is not supported for model_type \"roberta\"") == true,
+            "\(String(describing: e))")
         #expect(e?.description.contains("RobertaForQuestionAnswering") == true)
         let missing = Self.error { () throws(FlintError) in _ = try ModelFolder.encoder("/nonexistent/model") }
         #expect(missing?.description.contains("bert-base") == true, "\(String(describing: missing))")
@@ -67,11 +78,13 @@ struct ModelFolderTests {
     @Test func robertaConfigThatDisagreesIsRefused() throws {
         let folder = try HostileFolders.copy("encoders/tiny-roberta-model", config: [("max_position_embeddings", .number(70))])
         let e = Self.error { () throws(FlintError) in _ = try ModelFolder.encoder(folder) }
-        #expect(e?.description.contains("max_position_embeddings and hidden_size give embeddings.position_embeddings.weight") == true,
-                "\(String(describing: e))")
+        #expect(
+            e?.description.contains("max_position_embeddings and hidden_size give embeddings.position_embeddings.weight") == true,
+            "\(String(describing: e))")
         let distil = try HostileFolders.copy("encoders/tiny-distilbert-model", config: [("n_layers", .number(3))])
         let d = Self.error { () throws(FlintError) in _ = try ModelFolder.encoder(distil) }
-        #expect(d?.description.contains("n_layers is 3") == true && d?.description.contains("transformer.layer.0") == true,
-                "\(String(describing: d))")
+        #expect(
+            d?.description.contains("n_layers is 3") == true && d?.description.contains("transformer.layer.0") == true,
+            "\(String(describing: d))")
     }
 }

@@ -19,14 +19,16 @@ struct QuestionAnsweringTests {
 
     @Test(arguments: ["qa/tiny-bert-qa", "qa/tiny-distilbert-qa"])
     func answersMatchThePipeline(_ model: String) throws {
-        let pipeline = try EncoderPipeline(folder: TestPaths.fixture(model), backend: Self.backend, outputs: [.spanLogits], maxBatchTokens: 512,
-                                           maxSequences: 16)
+        let pipeline = try EncoderPipeline(
+            folder: TestPaths.fixture(model), backend: Self.backend, outputs: [.spanLogits], maxBatchTokens: 512,
+            maxSequences: 16)
         var compared = 0, noAnswers = 0, multiWindow = 0
         for c in try #require(Self.expected()["cases"]?.array) where c["model"]?.string == model {
             let o = try #require(c["options"])
-            let options = QuestionAnswering.Options(maxSeqLen: o["max_seq_len"]!.int!, docStride: o["doc_stride"]!.int!,
-                                                    maxAnswerLen: o["max_answer_len"]!.int!, topK: o["top_k"]!.int!,
-                                                    handleImpossibleAnswer: o["handle_impossible_answer"]!.bool!)
+            let options = QuestionAnswering.Options(
+                maxSeqLen: o["max_seq_len"]!.int!, docStride: o["doc_stride"]!.int!,
+                maxAnswerLen: o["max_answer_len"]!.int!, topK: o["top_k"]!.int!,
+                handleImpossibleAnswer: o["handle_impossible_answer"]!.bool!)
             let qa = try QuestionAnswering(pipeline: pipeline, options: options)
             let items = try #require(c["items"]?.array)
             let got = try qa.answer(items.map { ($0["question"]!.string!, $0["context"]!.string!) })
@@ -35,8 +37,9 @@ struct QuestionAnsweringTests {
                 let label = "\(model) \(o.serialized) \(item["question"]!.string!)"
                 #expect(answers.count == want.count, "\(label): \(answers.count) answers, HF \(want.count)")
                 for (a, w) in zip(answers, want) {
-                    #expect(a.text == w["answer"]?.string && a.start == w["start"]?.int && a.end == w["end"]?.int,
-                            "\(label): \(a) vs HF \(w.serialized)")
+                    #expect(
+                        a.text == w["answer"]?.string && a.start == w["start"]?.int && a.end == w["end"]?.int,
+                        "\(label): \(a) vs HF \(w.serialized)")
                     guard case let .number(score)? = w["score"] else { Issue.record("\(label): no score"); continue }
                     #expect(abs(a.score - score) <= 1e-4, "\(label): score \(a.score) vs HF \(score)")
                     compared += 1

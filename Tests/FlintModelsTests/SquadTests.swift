@@ -45,23 +45,32 @@ struct SquadTests {
     func answererPredictionsScoreAsThePipelines(_ version: String) throws {
         let expected = try #require(try Self.load("expected.json")["pipeline"])
         let squad = try Squad(json: try Self.load("squad-\(version).json"), path: "squad-\(version).json")
-        let pipeline = try EncoderPipeline(folder: TestPaths.fixture(try #require(expected["model"]?.string)), backend: CPUBackend(threads: 2),
-                                           outputs: [.spanLogits], maxBatchTokens: 512, maxSequences: 16)
-        let qa = try QuestionAnswering(pipeline: pipeline, options: .init(maxSeqLen: expected["max_seq_len"]!.int!, docStride: expected["doc_stride"]!.int!,
-                                                                           handleImpossibleAnswer: squad.isVersion2))
+        let pipeline = try EncoderPipeline(
+            folder: TestPaths.fixture(try #require(expected["model"]?.string)), backend: CPUBackend(threads: 2),
+            outputs: [.spanLogits], maxBatchTokens: 512, maxSequences: 16)
+        let qa = try QuestionAnswering(
+            pipeline: pipeline,
+            options: .init(
+                maxSeqLen: expected["max_seq_len"]!.int!, docStride: expected["doc_stride"]!.int!,
+                handleImpossibleAnswer: squad.isVersion2))
         var predictions: [String: String] = [:]
         for (q, answers) in zip(squad.questions, try qa.answer(squad.questions.map { ($0.question, $0.context) })) {
             predictions[q.id] = answers[0].text
         }
         let want = try #require(expected[version])
-        #expect(predictions == Dictionary(uniqueKeysWithValues: try #require(want["predictions"]?.object).map { ($0.key, $0.value.string!) }))
+        #expect(
+            predictions == Dictionary(uniqueKeysWithValues: try #require(want["predictions"]?.object).map { ($0.key, $0.value.string!) }))
         try Self.expectMetrics(squad.metrics(predictions), try #require(want["metrics"]), "pipeline \(version)")
     }
 
     @Test func badFilesAreRefusedByName() {
-        for (text, mention) in [(#"{"data": 3}"#, "expected {\"version\""), (#"{"data": [{"paragraphs": [{"context": "x"}]}]}"#, "qas"),
-                                (#"{"data": [{"paragraphs": [{"context": "x", "qas": [{"id": "a", "question": "q", "answers": []},"#
-                                    + #"{"id": "a", "question": "q", "answers": []}]}]}]}"#, "appears twice")] {
+        for (text, mention) in [
+            (#"{"data": 3}"#, "expected {\"version\""), (#"{"data": [{"paragraphs": [{"context": "x"}]}]}"#, "qas"),
+            (
+                #"{"data": [{"paragraphs": [{"context": "x", "qas": [{"id": "a", "question": "q", "answers": []},"#
+                    + #"{"id": "a", "question": "q", "answers": []}]}]}]}"#, "appears twice"
+            ),
+        ] {
             do {
                 _ = try Squad(json: try JSONParser.parse(Array(text.utf8)), path: "bad.json")
                 Issue.record("\(text) was accepted")

@@ -50,8 +50,11 @@ public struct Encoder: Sendable {
         let prefix = hasTensor(layout.basePrefix + layout.wordEmbeddings + ".weight") ? layout.basePrefix : ""
         self.prefix = prefix
         hasPooler = layout.pooler.map { hasTensor(prefix + $0 + ".weight") } ?? false
-        decoderWeightKey = hasTensor("cls.predictions.decoder.weight") ? "cls.predictions.decoder.weight" : prefix + "embeddings.word_embeddings.weight"
-        decoderBiasKey = hasTensor("cls.predictions.bias") || !hasTensor("cls.predictions.decoder.bias") ? "cls.predictions.bias" : "cls.predictions.decoder.bias"
+        decoderWeightKey =
+            hasTensor("cls.predictions.decoder.weight") ? "cls.predictions.decoder.weight" : prefix + "embeddings.word_embeddings.weight"
+        decoderBiasKey =
+            hasTensor("cls.predictions.bias") || !hasTensor("cls.predictions.decoder.bias")
+            ? "cls.predictions.bias" : "cls.predictions.decoder.bias"
     }
 
     /// The outputs this model's checkpoint can produce.
@@ -69,13 +72,15 @@ public struct Encoder: Sendable {
     var positionTableKey: String { prefix + layout.positionEmbeddings + ".weight" }
 
     /// Builds the forward plan for batches of up to `maxTokens` tokens in `maxSequences` sequences.
-    public func plan(outputs: Set<Output>, maxTokens: Int, maxSequences: Int, pooling: Plan.Pooling = .mean,
-                     normalize: Bool = false, configPath: String = "config.json") throws(FlintError) -> Plan
-    {
+    public func plan(
+        outputs: Set<Output>, maxTokens: Int, maxSequences: Int, pooling: Plan.Pooling = .mean,
+        normalize: Bool = false, configPath: String = "config.json"
+    ) throws(FlintError) -> Plan {
         let c = config, l = layout
         let h = c.hiddenSize
         let eps = Float(c.layerNormEps)
-        let act = try Plan.Epilogue(huggingFace: c.hiddenAct, field: c.family == .distilBert ? "activation" : "hidden_act", path: configPath)
+        let act = try Plan.Epilogue(
+            huggingFace: c.hiddenAct, field: c.family == .distilBert ? "activation" : "hidden_act", path: configPath)
         var p = Plan(maxTokens: maxTokens, maxSequences: maxSequences)
         func w(_ key: String, _ shape: Shape, _ usage: Plan.WeightUsage) -> Int { p.weight(prefix + key, shape, usage) }
         /// A module's weight `[out, in]` and bias `[out]` (LayerNorm: gamma and beta `[in]`).
@@ -86,15 +91,18 @@ public struct Encoder: Sendable {
 
         let x = p.buffer("hidden", columns: h)
         // Positions count from the batch's 0; the table's first `positionOffset` rows are skipped.
-        let positions = c.positionOffset == 0
+        let positions =
+            c.positionOffset == 0
             ? w(l.positionEmbeddings + ".weight", [c.maxPositionEmbeddings, h], .table)
-            : p.weight(positionTableKey + "[\(c.positionOffset):]", [c.maxSequenceLength, h], .table, parts: [positionTableKey],
-                       firstRow: c.positionOffset)
+            : p.weight(
+                positionTableKey + "[\(c.positionOffset):]", [c.maxSequenceLength, h], .table, parts: [positionTableKey],
+                firstRow: c.positionOffset)
         let (embeddingGamma, embeddingBeta) = norm(l.embeddingNorm)
-        p.append(.embed(
-            word: w(l.wordEmbeddings + ".weight", [c.vocabSize, h], .table), position: positions,
-            tokenType: c.typeVocabSize > 0 ? l.tokenTypeEmbeddings.map { w($0 + ".weight", [c.typeVocabSize, h], .table) } : nil,
-            gamma: embeddingGamma, beta: embeddingBeta, eps: eps, out: x))
+        p.append(
+            .embed(
+                word: w(l.wordEmbeddings + ".weight", [c.vocabSize, h], .table), position: positions,
+                tokenType: c.typeVocabSize > 0 ? l.tokenTypeEmbeddings.map { w($0 + ".weight", [c.typeVocabSize, h], .table) } : nil,
+                gamma: embeddingGamma, beta: embeddingBeta, eps: eps, out: x))
 
         let qkv = p.buffer("qkv", columns: 3 * h)
         let context = p.buffer("context", columns: h)
@@ -151,13 +159,17 @@ public struct Encoder: Sendable {
                 let t = p.buffer("mlm_transform", columns: h)
                 let (wt, bt) = headLinear("cls.predictions.transform.dense", h, h)
                 p.append(.linear(input: x, weight: wt, bias: bt, epilogue: act, out: t))
-                p.append(.layerNorm(input: t, residual: nil, gamma: p.weight("cls.predictions.transform.LayerNorm.weight", [h], .vector),
-                                    beta: p.weight("cls.predictions.transform.LayerNorm.bias", [h], .vector), eps: eps, out: t))
+                p.append(
+                    .layerNorm(
+                        input: t, residual: nil, gamma: p.weight("cls.predictions.transform.LayerNorm.weight", [h], .vector),
+                        beta: p.weight("cls.predictions.transform.LayerNorm.bias", [h], .vector), eps: eps, out: t))
                 let logits = p.buffer("logits", columns: c.vocabSize)
                 // The decoder is usually tied to the word embeddings (HF then saves one copy); as a GEMM
                 // operand it is a separate plan weight, so backends may pack it.
                 let decoder = p.weight("cls.predictions.decoder.weight", [c.vocabSize, h], .linear, parts: [decoderWeightKey])
-                p.append(.linear(input: t, weight: decoder, bias: p.weight(decoderBiasKey, [c.vocabSize], .vector), epilogue: .none, out: logits))
+                p.append(
+                    .linear(input: t, weight: decoder, bias: p.weight(decoderBiasKey, [c.vocabSize], .vector), epilogue: .none, out: logits)
+                )
                 p.output(Output.logits.rawValue, logits)
             case .sequenceClassification:
                 var features: Int
@@ -170,8 +182,12 @@ public struct Encoder: Sendable {
                     p.append(.firstToken(input: x, out: first))
                     features = p.buffer("classifier_features", columns: h, rows: .sequences)
                     let (wd, bd) = headLinear(dense, h, h)
-                    p.append(.linear(input: first, weight: wd, bias: bd, epilogue: try Plan.Epilogue(huggingFace: activation, field: dense,
-                                                                                                       path: configPath), out: features))
+                    p.append(
+                        .linear(
+                            input: first, weight: wd, bias: bd,
+                            epilogue: try Plan.Epilogue(
+                                huggingFace: activation, field: dense,
+                                path: configPath), out: features))
                 }
                 let logits = p.buffer("logits", columns: c.numLabels, rows: .sequences)
                 let (wc, bc) = headLinear(l.sequenceClassifier.classifier, c.numLabels, h)
@@ -188,7 +204,8 @@ public struct Encoder: Sendable {
         }
         if outputs.contains(.spanLogits) {
             guard head == .questionAnswering else {
-                throw .unsupportedModel(path: configPath, reason: "span logits need a \(c.family.classPrefix)ForQuestionAnswering checkpoint")
+                throw .unsupportedModel(
+                    path: configPath, reason: "span logits need a \(c.family.classPrefix)ForQuestionAnswering checkpoint")
             }
             let spans = p.buffer("span_logits", columns: 2)
             let (wq, bq) = headLinear("qa_outputs", 2, h)

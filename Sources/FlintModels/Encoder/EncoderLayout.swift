@@ -50,7 +50,8 @@ public struct EncoderLayout: Sendable, Equatable {
         tokenTypeEmbeddings: "embeddings.token_type_embeddings", embeddingNorm: "embeddings.LayerNorm", layers: "encoder.layer.",
         query: "attention.self.query", key: "attention.self.key", value: "attention.self.value",
         attentionOutput: "attention.output.dense", attentionNorm: "attention.output.LayerNorm", intermediate: "intermediate.dense",
-        output: "output.dense", outputNorm: "output.LayerNorm", pooler: "pooler.dense", sequenceClassifier: .pooler(classifier: "classifier"))
+        output: "output.dense", outputNorm: "output.LayerNorm", pooler: "pooler.dense",
+        sequenceClassifier: .pooler(classifier: "classifier"))
 
     /// RobertaModel and XLMRobertaModel (BERT's names under `roberta.`; the classification head is
     /// RobertaClassificationHead).

@@ -1,9 +1,10 @@
 import FlintCore
 import FlintTokenizers
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Extractive question answering exactly as transformers 4.57's `question-answering` pipeline
@@ -38,7 +39,9 @@ public struct QuestionAnswering: Sendable {
         public var handleImpossibleAnswer: Bool
 
         /// `docStride` nil: the pipeline's `min(maxSeqLen / 2, 128)`.
-        public init(maxSeqLen: Int = 384, docStride: Int? = nil, maxAnswerLen: Int = 15, topK: Int = 1, handleImpossibleAnswer: Bool = false) {
+        public init(
+            maxSeqLen: Int = 384, docStride: Int? = nil, maxAnswerLen: Int = 15, topK: Int = 1, handleImpossibleAnswer: Bool = false
+        ) {
             self.maxSeqLen = maxSeqLen
             self.docStride = docStride ?? min(maxSeqLen / 2, 128)
             self.maxAnswerLen = maxAnswerLen
@@ -69,12 +72,15 @@ public struct QuestionAnswering: Sendable {
     /// `pipeline` must be built with `.spanLogits` from a `*ForQuestionAnswering` folder.
     public init(pipeline: EncoderPipeline, options: Options) throws(FlintError) {
         guard pipeline.model.head == .questionAnswering else {
-            throw .unsupportedModel(path: pipeline.folder + "/config.json", reason: "question answering needs a "
-                + "\(pipeline.model.config.family.classPrefix)ForQuestionAnswering checkpoint, this one is "
-                + "\(pipeline.model.config.family.classPrefix)\(pipeline.model.head.rawValue)")
+            throw .unsupportedModel(
+                path: pipeline.folder + "/config.json",
+                reason: "question answering needs a "
+                    + "\(pipeline.model.config.family.classPrefix)ForQuestionAnswering checkpoint, this one is "
+                    + "\(pipeline.model.config.family.classPrefix)\(pipeline.model.head.rawValue)")
         }
         guard options.maxSeqLen >= 3, options.maxSeqLen <= pipeline.model.config.maxSequenceLength else {
-            throw .invalidInput("max-seq-len \(options.maxSeqLen) must be between 3 and the model's \(pipeline.model.config.maxSequenceLength) positions")
+            throw .invalidInput(
+                "max-seq-len \(options.maxSeqLen) must be between 3 and the model's \(pipeline.model.config.maxSequenceLength) positions")
         }
         guard options.docStride >= 0, options.docStride <= options.maxSeqLen else {
             throw .invalidInput("doc-stride (\(options.docStride)) is larger than max-seq-len (\(options.maxSeqLen)) or negative")
@@ -158,7 +164,9 @@ public struct QuestionAnswering: Sendable {
         }
         if options.handleImpossibleAnswer { answers.append(Answer(text: "", score: minNull, start: 0, end: 0)) }
         // Stable, as Python's sorted.
-        let ranked = answers.enumerated().sorted { $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset }
+        let ranked = answers.enumerated().sorted {
+            $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset
+        }
         return ranked.prefix(options.topK).map(\.element)
     }
 
@@ -178,7 +186,7 @@ public struct QuestionAnswering: Sendable {
         guard startWord >= 0, endWord >= 0 else { return (w.offsets[s].start, w.offsets[e].end) }
         let inContext = (0..<w.count).filter { w.sequenceIds[$0] == 1 }
         guard let first = inContext.first(where: { w.wordIds[$0] == startWord }),
-              let last = inContext.last(where: { w.wordIds[$0] == endWord })
+            let last = inContext.last(where: { w.wordIds[$0] == endWord })
         else { return (w.offsets[s].start, w.offsets[e].end) }
         return (w.offsets[first].start, w.offsets[last].end)
     }

@@ -78,8 +78,11 @@ public struct Squad: Sendable {
             guard let pred = predictions[q.id] else { continue }
             let golds = q.answers.filter { !Self.normalize($0).isEmpty }
             let candidates = golds.isEmpty ? [""] : golds
-            scored.append((!q.answers.isEmpty, candidates.map { Self.normalize($0) == Self.normalize(pred) ? 1.0 : 0.0 }.max()!,
-                           candidates.map { Self.f1(gold: $0, prediction: pred, version2: true) }.max()!))
+            scored.append(
+                (
+                    !q.answers.isEmpty, candidates.map { Self.normalize($0) == Self.normalize(pred) ? 1.0 : 0.0 }.max()!,
+                    candidates.map { Self.f1(gold: $0, prediction: pred, version2: true) }.max()!
+                ))
         }
         func block(_ rows: [(hasAnswer: Bool, exact: Double, f1: Double)]) -> (Double, Double, Double) {
             let n = Double(rows.count)
