@@ -20,6 +20,7 @@ FLINT_INLINE void act_body(float *x, long n, int act) {
     case FLINT_ACT_GELU: for (long i = 0; i < n; i++) x[i] = flint_gelu(x[i]); break;
     case FLINT_ACT_GELU_TANH: for (long i = 0; i < n; i++) x[i] = flint_gelu_tanh(x[i]); break;
     case FLINT_ACT_TANH: for (long i = 0; i < n; i++) x[i] = flint_tanhf(x[i]); break;
+    case FLINT_ACT_RELU: for (long i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
     default: break;
     }
 }

@@ -26,12 +26,12 @@ public enum OpChecks {
         }
         // GEMMs with every epilogue, odd shapes, m = tokens of the batch.
         for (m, n, k, epilogue, bias) in [(1, 13, 5, Plan.Epilogue.none, true), (7, 769, 64, .gelu, true), (33, 96, 300, .geluTanh, true),
-                                          (3, 32, 32, .tanh, false), (17, 1000, 48, .none, false), (5, 200, 72, .geluTanh, false)] {
+                                          (3, 32, 32, .tanh, false), (6, 40, 24, .relu, true), (17, 1000, 48, .none, false), (5, 200, 72, .geluTanh, false)] {
             out.append(b.linear(m: m, n: n, k: k, epilogue: epilogue, bias: bias))
         }
         // One-row GEMMs (m = 1: one sequence through a pooler, classifier or LM head), where cuBLASLt
         // refuses fused epilogues; then the same plan with four sequences.
-        for (n, k, epilogue, bias) in [(13, 37, Plan.Epilogue.none, true), (96, 64, .geluTanh, true), (50, 48, .tanh, true), (200, 72, .geluTanh, false),
+        for (n, k, epilogue, bias) in [(13, 37, Plan.Epilogue.none, true), (96, 64, .geluTanh, true), (50, 48, .tanh, true), (40, 24, .relu, false), (200, 72, .geluTanh, false),
                                        (33, 40, .gelu, true)] {
             out.append(b.linearOnSequences(n: n, k: k, epilogue: epilogue, bias: bias))
         }

@@ -165,6 +165,7 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
             case .gelu: activation = .gelu
             case .geluTanh: activation = .geluTanh
             case .tanh: activation = .tanh
+            case .relu: activation = .relu
             }
             let run = { (b: UnsafePointer<Float>?) in
                 CPUKernels.linear(self.buffer(input), rows: self.rows(out, batch), lda: self.plan.buffers[input].columns, weight: w,

@@ -92,6 +92,7 @@ extension CUDAPreparedPlan {
             case .gelu: 1
             case .geluTanh: 2
             case .tanh: 3
+            case .relu: 4
             }
             return ["cublasLtMatmul \(plain.summary)"] + (try launchRows("bias_activation_\(t)", rows: plain.m, [
                 .pointer(address(out)), bias.map { .pointer(weights[$0]) } ?? null, .int32(Int32(plain.m)), .int32(Int32(plain.n)),

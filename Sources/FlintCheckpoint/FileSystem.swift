@@ -7,7 +7,7 @@ import FlintCore
 import FlintJSON
 
 /// Small POSIX helpers (no Foundation): file kinds, whole-file reads, JSON files.
-enum FileSystem {
+public enum FileSystem {
     enum Kind: Equatable {
         case missing, file, folder, other
         /// `stat` failed for another reason than absence (a symbolic-link loop, no permission).
@@ -29,7 +29,7 @@ enum FileSystem {
     static func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
     /// Joins a folder and a relative path ("" means the folder itself).
-    static func join(_ folder: String, _ relative: String) -> String {
+    public static func join(_ folder: String, _ relative: String) -> String {
         if relative.isEmpty || relative == "." { return folder }
         if folder.isEmpty { return relative }
         return folder.hasSuffix("/") ? folder + relative : folder + "/" + relative
@@ -45,7 +45,7 @@ enum FileSystem {
     }
 
     /// Parses a JSON file; syntax errors become `.badConfig` naming the file and the byte offset.
-    static func json(_ path: String) throws(FlintError) -> JSONValue {
+    public static func json(_ path: String) throws(FlintError) -> JSONValue {
         let bytes = try readAll(path, limit: 256 << 20)
         do {
             return try JSONParser.parse(bytes)

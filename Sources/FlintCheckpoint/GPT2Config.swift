@@ -72,11 +72,6 @@ public struct GPT2Config: Sendable, Equatable {
         try GPT2Config(json: try FileSystem.json(path), path: path)
     }
 
-    /// Whether `folder/config.json` is readable JSON that says `model_type` "gpt2".
-    public static func describes(folder: String) -> Bool {
-        (try? FileSystem.json(folder + "/config.json"))?["model_type"]?.string == "gpt2"
-    }
-
     /// Decodes a parsed config.json; `path` is used in error messages.
     public init(json: JSONValue, path: String) throws(FlintError) {
         let config = try ConfigReader(json: json, path: path)

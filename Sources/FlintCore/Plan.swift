@@ -31,6 +31,9 @@ public struct Plan: Sendable {
         /// The checkpoint stores a `.linear` weight as `[in, out]` (GPT-2's Conv1D); loading
         /// transposes it to `shape` (`[out, in]`).
         public var transposed: Bool
+        /// The checkpoint's table has this many more rows in front, which the plan skips (RoBERTa's
+        /// positions start at `padding_idx + 1`): row `r` of the weight is row `r + firstRow` there.
+        public var firstRow: Int = 0
     }
 
     public enum Rows: Sendable, Equatable {
@@ -105,6 +108,8 @@ public struct Plan: Sendable {
         /// Tanh approximation (HF "gelu_new", GPT-2).
         case geluTanh
         case tanh
+        /// `max(x, 0)` (HF "relu"; DistilBERT's pre-classifier).
+        case relu
     }
 
     public private(set) var weights: [Weight] = []
@@ -127,12 +132,12 @@ public struct Plan: Sendable {
     }
 
     public mutating func weight(_ name: String, _ shape: Shape, _ usage: WeightUsage, parts: [String]? = nil,
-                                transposed: Bool = false) -> Int {
+                                transposed: Bool = false, firstRow: Int = 0) -> Int {
         if let i = weightIndex[name] {
             precondition(weights[i].shape == shape && weights[i].usage == usage, "weight \(name) used with two shapes")
             return i
         }
-        weights.append(Weight(name: name, shape: shape, usage: usage, parts: parts ?? [name], transposed: transposed))
+        weights.append(Weight(name: name, shape: shape, usage: usage, parts: parts ?? [name], transposed: transposed, firstRow: firstRow))
         weightIndex[name] = weights.count - 1
         return weights.count - 1
     }
@@ -143,6 +148,12 @@ public struct Plan: Sendable {
         var partShape = spec.shape
         partShape.dims[0] /= spec.parts.count
         func part(_ name: String) throws(FlintError) -> [Float] {
+            if spec.firstRow > 0 {
+                var stored = partShape
+                stored.dims[0] += spec.firstRow
+                let skipped = spec.firstRow * (partShape.rank > 1 ? partShape.dims.dropFirst().reduce(1, *) : 1)
+                return Array(try source.tensor(name, shape: stored).data.dropFirst(skipped))
+            }
             guard spec.transposed, partShape.rank == 2 else { return try source.tensor(name, shape: partShape).data }
             let (rows, cols) = (partShape[0], partShape[1])
             let stored = try source.tensor(name, shape: [cols, rows]).data

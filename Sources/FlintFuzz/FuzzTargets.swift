@@ -22,7 +22,7 @@ enum FuzzTarget: String, CaseIterable {
     case safetensors
     /// `Checkpoint` from a `model.safetensors.index.json` next to two small shards.
     case index
-    /// `BertConfig` and `GPT2Config` from config.json bytes, then checked against small checkpoints
+    /// `EncoderConfig` and `GPT2Config` from config.json bytes, then checked against small checkpoints
     /// and planned (bounded sizes must keep planning cheap).
     case config
     /// `Tokenizer.load` of a `tokenizer.json`, then encoding a few texts with it.
@@ -143,9 +143,9 @@ enum FuzzTarget: String, CaseIterable {
 
     static func config(_ bytes: [UInt8]) {
         guard let json = try? JSONParser.parse(bytes) else { return }
-        if let config = try? BertConfig(json: json, path: "config.json") {
-            check(config.hiddenSize % config.numAttentionHeads == 0 && config.numHiddenLayers <= 4096, "BERT config bounds")
-            let bert = Bert(config: config, hasTensor: { checkpoints.bert.contains($0) })
+        if let config = try? EncoderConfig(json: json, path: "config.json") {
+            check(config.hiddenSize % config.numAttentionHeads == 0 && config.numHiddenLayers <= 4096, "encoder config bounds")
+            let bert = Encoder(config: config, hasTensor: { checkpoints.bert.contains($0) })
             _ = try? bert.requireAgreement(with: checkpoints.bert, configPath: "config.json")
             let outputs = Set(bert.availableOutputs + [.sentenceEmbedding])
             if let plan = try? bert.plan(outputs: outputs, maxTokens: 64, maxSequences: 4) { _ = plan.arenaLayout() }

@@ -6,7 +6,9 @@ extension Plan.Epilogue {
         switch name {
         case "gelu": self = .gelu
         case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": self = .geluTanh
-        default: throw .unsupportedModel(path: path, reason: "\(field) \"\(name)\" is not implemented (gelu, gelu_new)")
+        case "relu": self = .relu
+        case "tanh": self = .tanh
+        default: throw .unsupportedModel(path: path, reason: "\(field) \"\(name)\" is not implemented (gelu, gelu_new, relu, tanh)")
         }
     }
 }

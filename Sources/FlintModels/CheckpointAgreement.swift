@@ -41,27 +41,29 @@ enum CheckpointAgreement {
     }
 }
 
-extension Bert {
+extension Encoder {
     /// Checks config.json against `checkpoint` (see `CheckpointAgreement`); call before `plan`.
     public func requireAgreement(with checkpoint: Checkpoint, configPath: String) throws(FlintError) {
-        let c = config
-        let embeddings = prefix + "embeddings."
-        try CheckpointAgreement.requireShape(embeddings + "word_embeddings.weight", [c.vocabSize, c.hiddenSize],
-                                             fields: "vocab_size and hidden_size", checkpoint: checkpoint, configPath: configPath)
-        try CheckpointAgreement.requireShape(embeddings + "position_embeddings.weight", [c.maxPositionEmbeddings, c.hiddenSize],
-                                             fields: "max_position_embeddings and hidden_size", checkpoint: checkpoint,
+        let c = config, l = layout
+        let (width, layers, inner) = c.family == .distilBert ? ("dim", "n_layers", "hidden_dim")
+            : ("hidden_size", "num_hidden_layers", "intermediate_size")
+        try CheckpointAgreement.requireShape(prefix + l.wordEmbeddings + ".weight", [c.vocabSize, c.hiddenSize],
+                                             fields: "vocab_size and \(width)", checkpoint: checkpoint, configPath: configPath)
+        try CheckpointAgreement.requireShape(positionTableKey, [c.maxPositionEmbeddings, c.hiddenSize],
+                                             fields: "max_position_embeddings and \(width)", checkpoint: checkpoint,
                                              configPath: configPath)
-        let tokenTypes = embeddings + "token_type_embeddings.weight"
-        if c.typeVocabSize == 0, let info = checkpoint.info(tokenTypes) {
-            throw .badConfig(path: configPath, reason: "type_vocab_size is 0, but the checkpoint has \(tokenTypes) of shape "
-                + "\(info.shape); config.json and the checkpoint disagree")
+        if let types = l.tokenTypeEmbeddings.map({ prefix + $0 + ".weight" }) {
+            if c.typeVocabSize == 0, let info = checkpoint.info(types) {
+                throw .badConfig(path: configPath, reason: "type_vocab_size is 0, but the checkpoint has \(types) of shape "
+                    + "\(info.shape); config.json and the checkpoint disagree")
+            }
+            try CheckpointAgreement.requireShape(types, [c.typeVocabSize, c.hiddenSize], fields: "type_vocab_size and \(width)",
+                                                 checkpoint: checkpoint, configPath: configPath)
         }
-        try CheckpointAgreement.requireShape(tokenTypes, [c.typeVocabSize, c.hiddenSize], fields: "type_vocab_size and hidden_size",
-                                             checkpoint: checkpoint, configPath: configPath)
-        try CheckpointAgreement.requireLayers(c.numHiddenLayers, field: "num_hidden_layers", layers: prefix + "encoder.layer.",
+        try CheckpointAgreement.requireLayers(c.numHiddenLayers, field: layers, layers: prefix + l.layers,
                                               checkpoint: checkpoint, configPath: configPath)
-        try CheckpointAgreement.requireShape(prefix + "encoder.layer.0.intermediate.dense.weight", [c.intermediateSize, c.hiddenSize],
-                                             fields: "intermediate_size and hidden_size", checkpoint: checkpoint, configPath: configPath)
+        try CheckpointAgreement.requireShape(prefix + l.layers + "0." + l.intermediate + ".weight", [c.intermediateSize, c.hiddenSize],
+                                             fields: "\(inner) and \(width)", checkpoint: checkpoint, configPath: configPath)
     }
 }
 

@@ -6,17 +6,17 @@ extension EmbeddingScheduler {
 
     /// Tokenizes texts (ids are taken as given) and cuts inputs to the model's length limit; with
     /// `truncate` false an input over the limit is a 400 that names the limit.
-    func encode(_ inputs: [TextOrTokens], truncate: Bool, field: String) throws(ServeError) -> [BertPipeline.Encoded] {
-        var out: [BertPipeline.Encoded] = []
+    func encode(_ inputs: [TextOrTokens], truncate: Bool, field: String) throws(ServeError) -> [EncoderPipeline.Encoded] {
+        var out: [EncoderPipeline.Encoded] = []
         out.reserveCapacity(inputs.count)
         for (i, input) in inputs.enumerated() {
-            var encoded: BertPipeline.Encoded
+            var encoded: EncoderPipeline.Encoded
             switch input {
             case let .text(text):
                 do { encoded = try pipeline.encode(text) } catch { throw .invalid("\(field)[\(i)]: \(error)", param: field) }
             case let .tokens(ids):
                 let kept = Array(ids.prefix(pipeline.maxLength))
-                encoded = BertPipeline.Encoded(ids: kept, typeIds: [Int32](repeating: 0, count: kept.count),
+                encoded = EncoderPipeline.Encoded(ids: kept, typeIds: [Int32](repeating: 0, count: kept.count),
                                                truncated: kept.count < ids.count)
             }
             if encoded.truncated && !truncate {

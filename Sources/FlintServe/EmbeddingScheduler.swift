@@ -25,14 +25,14 @@ public struct BatchLimits: Sendable, Equatable {
 /// fixed delay: a lone request runs at once, and batches grow only when requests arrive while
 /// the model is busy.
 public final class EmbeddingScheduler: Sendable {
-    public let pipeline: BertPipeline
+    public let pipeline: EncoderPipeline
     public let limits: BatchLimits
     let thread: NIOThreadPool
     let state = Mutex(State())
     let observer = Mutex<(@Sendable (BatchEvent) -> Void)?>(nil)
 
     struct Job {
-        var inputs: [BertPipeline.Encoded]
+        var inputs: [EncoderPipeline.Encoded]
         var tokens: Int
         var enqueued: ContinuousClock.Instant
         var continuation: CheckedContinuation<[[Float]], any Error>
@@ -55,7 +55,7 @@ public final class EmbeddingScheduler: Sendable {
         public var inferenceSeconds: Double
     }
 
-    public init(pipeline: BertPipeline, limits: BatchLimits) {
+    public init(pipeline: EncoderPipeline, limits: BatchLimits) {
         self.pipeline = pipeline
         self.limits = limits
         thread = NIOThreadPool(numberOfThreads: 1)
@@ -69,7 +69,7 @@ public final class EmbeddingScheduler: Sendable {
 
     /// Sentence embeddings of `inputs` (already encoded and truncated), one per input, batched
     /// with whatever else is queued. Throws 429 when `maxQueue` requests are already waiting.
-    public func embed(_ inputs: [BertPipeline.Encoded]) async throws -> [[Float]] {
+    public func embed(_ inputs: [EncoderPipeline.Encoded]) async throws -> [[Float]] {
         let tokens = inputs.reduce(0) { $0 + $1.ids.count }
         return try await withCheckedThrowingContinuation { continuation in
             let outcome: Result<Bool, ServeError> = state.withLock { s in
@@ -140,7 +140,7 @@ public final class EmbeddingScheduler: Sendable {
         let result: Result<[HostTensor], any Error>
         do {
             let out = try pipeline.run(inputs)
-            guard let pooled = out[Bert.Output.sentenceEmbedding.rawValue] else {
+            guard let pooled = out[Encoder.Output.sentenceEmbedding.rawValue] else {
                 throw ServeError.internalError("the pipeline has no sentence embeddings")
             }
             result = .success(pooled)

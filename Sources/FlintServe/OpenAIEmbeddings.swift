@@ -36,7 +36,7 @@ extension FlintServer {
 
 extension EmbeddingScheduler {
     /// `embed`, with the scheduler's errors as `ServeError`s naming the model as served.
-    func run(_ encoded: [FlintModels.BertPipeline.Encoded], name: String) async throws(ServeError) -> [[Float]] {
+    func run(_ encoded: [FlintModels.EncoderPipeline.Encoded], name: String) async throws(ServeError) -> [[Float]] {
         do {
             return try await embed(encoded)
         } catch let error as ServeError {

@@ -16,6 +16,12 @@ public enum TestPaths {
     /// `Tests/Fixtures/<name>`.
     public static func fixture(_ name: String) -> String { repositoryRoot + "/Tests/Fixtures/" + name }
 
+    /// The tiny DistilBERT, RoBERTa and XLM-RoBERTa folders of `scripts/gen_encoder_fixtures.py`,
+    /// relative to `Tests/Fixtures` (each has expected.json).
+    public static let tinyEncoders: [String] = ["distilbert", "roberta", "xlm-roberta"].flatMap { family in
+        ["model", "seqcls", "tokcls", "qa"].map { "encoders/tiny-\(family)-\($0)" }
+    } + ["encoders/tiny-distilbert-sinusoidal"]
+
     /// The folder `scripts/fetch-assets` fills: `$FLINT_ASSETS`, else `<repo>/.cache/assets`.
     public static var assets: String {
         if let p = getenv("FLINT_ASSETS") { return String(cString: p) }

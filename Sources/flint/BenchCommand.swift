@@ -16,6 +16,13 @@ enum Assets {
         if let p = getenv("FLINT_ASSETS") { return String(cString: p) }
         return ".cache/assets"
     }
+
+    /// GPT-2's tokenizer files, for built-in GPT-2s and folders without tokenizer files (nil when
+    /// `scripts/fetch-assets` has not run).
+    static var gpt2Tokenizer: String? {
+        let path = folder + "/gpt2-hf"
+        return access(path, R_OK) == 0 ? path : nil
+    }
 }
 
 #if canImport(Glibc)

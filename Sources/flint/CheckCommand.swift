@@ -32,8 +32,8 @@ struct Check: ParsableCommand {
     @Option(name: .long, help: "Device to check: cuda, or cuda-emulated (the emulated driver, no GPU).")
     var device = "cuda"
 
-    @Option(name: .long, help: "Folder of the tiny BERT fixtures.")
-    var fixtures = "Tests/Fixtures/bert"
+    @Option(name: .long, help: "Folder of the tiny encoder fixtures (its bert/ and encoders/ folders).")
+    var fixtures = "Tests/Fixtures"
 
     @Option(name: .long, help: "Folder of the tiny GPT-2 fixtures.")
     var gpt2Fixtures = "Tests/Fixtures/gpt2"
@@ -133,7 +133,7 @@ struct Check: ParsableCommand {
         let check = ParityCheck(makeBackend: makeBackend, fixtures: fixtures)
         var rows = try check.opRows(progress: { Console.progress($0) })
         let encoderRows = try check.run(progress: { Console.progress($0) })
-        if encoderRows.isEmpty { throw CommandError("no tiny BERT fixtures in \(fixtures) (run from the repository root or pass --fixtures)") }
+        if encoderRows.isEmpty { throw CommandError("no tiny encoder fixtures in \(fixtures) (run from the repository root or pass --fixtures)") }
         rows += encoderRows
         let decoderRows = try check.gpt2Rows(fixtures: gpt2Fixtures, progress: { Console.progress($0) })
         if decoderRows.isEmpty { throw CommandError("no tiny GPT-2 fixtures in \(gpt2Fixtures) (run from the repository root or pass --gpt2-fixtures)") }

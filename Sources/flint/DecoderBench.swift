@@ -7,7 +7,7 @@ import FlintModels
 /// decode (every sequence of a batch advances one token per step; ids are chosen on the backend,
 /// greedy) after a short prompt.
 struct DecoderBench {
-    let model: DecoderModel
+    let model: ModelFolder.LoadedDecoder
     let backend: any Backend
     let prefillLengths: [Int]
     let decodeBatches: [Int]
@@ -25,7 +25,7 @@ struct DecoderBench {
         // Per layer: c_attn, attn.c_proj, c_fc, mlp.c_proj (weights and biases) and two LayerNorms; then wte, wpe, ln_f.
         let perLayer = 4 * c.nEmbd * c.nEmbd + 2 * c.nEmbd * c.nInner + 9 * c.nEmbd + c.nInner
         let parameters = c.nLayer * perLayer + (c.vocabSize + c.nPositions) * c.nEmbd + 2 * c.nEmbd
-        print("model \(model.name) (\(c.nLayer) layers, n_embd \(c.nEmbd), \(c.nHead) heads, \(Table.fmt(Double(parameters) / 1e6, 0))M parameters), "
+        print("model \(model.path) (\(c.nLayer) layers, n_embd \(c.nEmbd), \(c.nHead) heads, \(Table.fmt(Double(parameters) / 1e6, 0))M parameters), "
             + "device \(backend.deviceDescription), dtype \(backend.dtype)")
         let device = try DeviceReport.make(for: backend)
         var rng = SplitMix64(seed: 7)
@@ -99,7 +99,7 @@ struct DecoderBench {
             decodeRows.append(st.json([("batch", Double(b)), ("prompt", Double(promptTokens)), ("ms_per_token", st.avg),
                                        ("tokens_per_s", Double(b) / st.avg * 1000), ("weight_gb_per_s", bandwidth)] + (extra?.json ?? [])))
         }
-        return .object([("model", .string(model.name)), ("device", .string(backend.deviceDescription)), ("dtype", .string(backend.dtype.description)),
+        return .object([("model", .string(model.path)), ("device", .string(backend.deviceDescription)), ("dtype", .string(backend.dtype.description)),
                         ("prefill", .array(prefillRows)), ("decode", .array(decodeRows))])
     }
 }

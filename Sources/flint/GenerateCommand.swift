@@ -96,7 +96,7 @@ struct Generate: ParsableCommand {
             }
             if texts.isEmpty { throw CommandError("\(jsonl): no prompts") }
         }
-        let m = try DecoderModel.resolve(model)
+        let m = try ModelFolder.decoder(model, tokenizerFallback: Assets.gpt2Tokenizer)
         guard let tokenizerPath = tokenizer ?? m.tokenizerPath else {
             throw CommandError("no tokenizer for \(model): pass --tokenizer (built-in models use \(Assets.folder)/gpt2-hf from scripts/fetch-assets)")
         }
@@ -116,7 +116,7 @@ struct Generate: ParsableCommand {
         let prefillTokens = prompts.map(\.count).sorted(by: >).prefix(batch).reduce(0, +)
         let plan = try m.model.plan(outputs: [.nextToken], maxTokens: max(longest, batch, min(prefillTokens, 8192)), maxSequences: batch,
                                     maxContext: min(c.nPositions, longest + min(maxNewTokens, c.nPositions)), configPath: m.configPath)
-        if !json { Console.progress("loading \(m.name) on \(backend.deviceDescription)...") }
+        if !json { Console.progress("loading \(m.path) on \(backend.deviceDescription)...") }
         let generator = TextGenerator(tokenizer: tok, generator: try TokenGenerator(prepared: try backend.prepare(plan, weights: m.weights),
                                                                                     eosTokenIds: c.eosTokenIds))
         let sampling = samples

@@ -56,8 +56,8 @@ struct ModelBench: ParsableCommand {
     }
 
     func run() throws {
-        if DecoderModel.isDecoder(model) {
-            let decoder = try DecoderModel.resolve(model)
+        if try ModelFolder.kind(of: model) == .decoder {
+            let decoder = try ModelFolder.decoder(model, tokenizerFallback: Assets.gpt2Tokenizer)
             // The default prompt lengths that fit the model's context (a given --seq is checked as given).
             let lengths = try seq.map { try parseList($0, "--seq") } ?? [128, 512, 1024].filter { $0 <= decoder.config.nPositions }
             let bench = DecoderBench(model: decoder, backend: try options.backend(),
@@ -70,20 +70,19 @@ struct ModelBench: ParsableCommand {
         }
         let batches = try parseList(batch ?? "1,8", "--batch")
         let seqs = try parseList(seq ?? "128", "--seq")
-        let m = try BenchModel.resolve(model)
+        let m = try ModelFolder.encoder(model)
         let backend = try options.backend()
-        let bert = Bert(config: m.config, hasTensor: m.hasTensor)
-        guard let longest = seqs.max(), longest <= m.config.maxPositionEmbeddings else {
-            throw ValidationError("--seq exceeds the model's max_position_embeddings (\(m.config.maxPositionEmbeddings))")
+        guard let longest = seqs.max(), longest <= m.config.maxSequenceLength else {
+            throw ValidationError("--seq exceeds the model's \(m.config.maxSequenceLength) positions (max_position_embeddings)")
         }
         let maxBatch = batches.max()!
         let (tokens, overflow) = maxBatch.multipliedReportingOverflow(by: longest)
         if overflow { throw ValidationError("--batch × --seq is too large") }
-        Console.progress("preparing \(m.name) on \(backend.deviceDescription) for \(maxBatch) x \(longest) tokens...")
-        let plan = try bert.plan(outputs: [.lastHiddenState], maxTokens: tokens, maxSequences: maxBatch)
+        Console.progress("preparing \(m.path) on \(backend.deviceDescription) for \(maxBatch) x \(longest) tokens...")
+        let plan = try m.plan(outputs: [.lastHiddenState], maxTokens: tokens, maxSequences: maxBatch)
         let prepared = try backend.prepare(plan, weights: m.weights)
         let c = m.config
-        print("model \(m.name) (\(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads), device \(backend.deviceDescription), dtype \(backend.dtype), arena \(FlintError.format(bytes: prepared.arenaBytes))")
+        print("model \(m.path) (\(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads), device \(backend.deviceDescription), dtype \(backend.dtype), arena \(FlintError.format(bytes: prepared.arenaBytes))")
         let device = try DeviceReport.make(for: backend)
         let header = ["seq", "batch", "avg ms", "p50 ms", "p95 ms", "p99 ms", "seqs/s", "tokens/s", "GFLOP/s", "iters"]
         print(Table.row(header + (device == nil ? [] : DeviceReport.header)))
@@ -111,7 +110,7 @@ struct ModelBench: ParsableCommand {
             }
         }
         if let json {
-            let doc = JSONValue.object([("model", .string(m.name)), ("device", .string(backend.deviceDescription)),
+            let doc = JSONValue.object([("model", .string(m.path)), ("device", .string(backend.deviceDescription)),
                                         ("dtype", .string(backend.dtype.description)), ("rows", .array(rows))])
             try Console.writeFile(json, doc.serialized + "\n")
         }

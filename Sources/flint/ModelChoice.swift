@@ -74,68 +74,6 @@ enum Devices {
     }
 }
 
-/// A model to benchmark: a built-in configuration with seeded random weights, or a folder.
-struct BenchModel {
-    let name: String
-    let config: BertConfig
-    let weights: any WeightSource
-    let hasTensor: (String) -> Bool
-
-    static let builtIn: [String: BertConfig] = ["bert-base": .bertBase, "bert-large": .bertLarge, "minilm-l6": .miniLML6]
-
-    static func resolve(_ name: String) throws -> BenchModel {
-        if let config = builtIn[name] {
-            return BenchModel(name: name, config: config, weights: RandomWeights(seed: 0), hasTensor: { _ in false })
-        }
-        guard access(name, R_OK) == 0 else {
-            throw ValidationError("--model must be one of \(builtIn.keys.sorted().joined(separator: ", ")) or a model folder; \(name) is neither")
-        }
-        let config = try BertConfig.load(path: name + "/config.json")
-        let checkpoint = try Checkpoint(path: name)
-        try Bert(config: config, hasTensor: { checkpoint.contains($0) })
-            .requireAgreement(with: checkpoint, configPath: name + "/config.json")
-        return BenchModel(name: name, config: config, weights: checkpoint, hasTensor: { checkpoint.contains($0) })
-    }
-}
-
-/// A GPT-2 to run: a built-in size with seeded random weights (tokenizer: GPT-2's files from
-/// `scripts/fetch-assets`), or a model folder (config.json with model_type "gpt2").
-struct DecoderModel {
-    let name: String
-    let config: GPT2Config
-    let configPath: String
-    let weights: any WeightSource
-    let hasTensor: (String) -> Bool
-    /// Where the tokenizer files are, when known.
-    let tokenizerPath: String?
-
-    static let builtIn: [String: GPT2Config] = ["gpt2": .gpt2, "gpt2-medium": .gpt2Medium, "gpt2-large": .gpt2Large, "gpt2-xl": .gpt2XL]
-
-    /// Whether `name` is a built-in GPT-2 or a folder whose config.json says model_type "gpt2".
-    static func isDecoder(_ name: String) -> Bool {
-        builtIn[name] != nil || GPT2Config.describes(folder: name)
-    }
-
-    static func resolve(_ name: String) throws -> DecoderModel {
-        if let config = builtIn[name] {
-            let tokenizer = Assets.folder + "/gpt2-hf"
-            return DecoderModel(name: name, config: config, configPath: "built-in \(name)", weights: RandomWeights(seed: 0),
-                                hasTensor: { _ in false }, tokenizerPath: access(tokenizer, R_OK) == 0 ? tokenizer : nil)
-        }
-        guard access(name, R_OK) == 0 else {
-            throw ValidationError("--model must be one of \(builtIn.keys.sorted().joined(separator: ", ")) or a GPT-2 model folder; \(name) is neither")
-        }
-        let configPath = name + "/config.json"
-        let config = try GPT2Config.load(path: configPath)
-        let checkpoint = try Checkpoint(path: name)
-        try GPT2(config: config, hasTensor: { checkpoint.contains($0) }).requireAgreement(with: checkpoint, configPath: configPath)
-        return DecoderModel(name: name, config: config, configPath: configPath, weights: checkpoint,
-                            hasTensor: { checkpoint.contains($0) }, tokenizerPath: name)
-    }
-
-    var model: GPT2 { GPT2(config: config, hasTensor: hasTensor) }
-}
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

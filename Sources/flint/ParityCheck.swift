@@ -22,7 +22,8 @@ struct ParityCheck {
     }
 
     static let tinyModels = ["tiny-bert-model", "tiny-bert-mlm", "tiny-bert-seqcls", "tiny-bert-tokcls", "tiny-bert-qa", "tiny-bert-sharded",
-                             "tiny-bert-fp16", "tiny-bert-bf16"]
+                             "tiny-bert-fp16", "tiny-bert-bf16"].map { "bert/" + $0 }
+        + ["distilbert", "roberta", "xlm-roberta"].flatMap { family in ["seqcls", "qa"].map { "encoders/tiny-\(family)-\($0)" } }
 
     let makeBackend: (DType) throws -> any Backend
     let fixtures: String
@@ -45,15 +46,17 @@ struct ParityCheck {
 
     func run(progress: (String) -> Void) throws -> [Row] {
         var rows: [Row] = []
-        let batch = TokenBatch(sequences: [[2, 17, 45, 9, 3], [2, 8, 8, 71, 30, 12, 55, 3, 60, 61, 62, 63, 64, 65, 66, 67, 68, 3], [2, 3]],
-                               typeIds: [[0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [0, 0]])
+        let ids: [[Int32]] = [[2, 17, 45, 9, 3], [2, 8, 8, 71, 30, 12, 55, 3, 60, 61, 62, 63, 64, 65, 66, 67, 68, 3], [2, 3]]
         for name in Self.tinyModels {
             let folder = fixtures + "/" + name
             guard access(folder + "/config.json", R_OK) == 0 else { continue }
-            let config = try BertConfig.load(path: folder + "/config.json")
-            let checkpoint = try Checkpoint(path: folder)
-            let bert = Bert(config: config, hasTensor: { checkpoint.contains($0) })
-            let plan = try bert.plan(outputs: Set(bert.availableOutputs + [.sentenceEmbedding]), maxTokens: 64, maxSequences: 8, normalize: true)
+            let loaded = try ModelFolder.encoder(folder)
+            // The second input is a pair where the model has two token types (not RoBERTa's one, DistilBERT's none).
+            let second: Int32 = loaded.config.typeVocabSize > 1 ? 1 : 0
+            let batch = TokenBatch(sequences: ids, typeIds: [[0, 0, 0, 0, 0], [0, 0, 0] + [Int32](repeating: second, count: 15), [0, 0]])
+            let checkpoint = loaded.weights
+            let plan = try loaded.plan(outputs: Set(loaded.model.availableOutputs + [.sentenceEmbedding]), maxTokens: 64, maxSequences: 8,
+                                       normalize: true)
             let reference = try cpu.prepare(plan, weights: checkpoint).run(batch)
             for dtype in [DType.f32, .f16, .bf16] {
                 progress("checking \(name) in \(dtype)...")
@@ -79,8 +82,8 @@ struct ParityCheck {
         for name in Self.tinyGPT2 {
             let folder = fixtures + "/" + name
             guard access(folder + "/config.json", R_OK) == 0 else { continue }
-            let checkpoint = try Checkpoint(path: folder)
-            let model = GPT2(config: try GPT2Config.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) })
+            let loaded = try ModelFolder.decoder(folder, tokenizerFallback: nil)
+            let (model, checkpoint) = (loaded.model, loaded.weights)
             let prompts: [[Int32]] = [[5, 17, 3, 99, 42], [7, 7, 7, 1, 2, 3, 4, 5, 6, 8, 9], [100, 31, 2]]
             let batches = ModelChecks.prefillAndDecode(prompts: prompts)
             let plan = try model.plan(outputs: [.logits, .nextTokenLogits], maxTokens: 32, maxSequences: 4, maxContext: 24)
@@ -124,8 +127,8 @@ struct ParityCheck {
     /// MiniLM sentence embeddings in `dtype` against CPU fp32: the smallest cosine similarity and
     /// the largest absolute difference.
     func miniLM(folder: String, dtype: DType) throws -> (minCosine: Float, maxError: Float) {
-        let cpuEmbeddings = try BertPipeline(folder: folder, backend: cpu, outputs: [.sentenceEmbedding]).embed(Self.miniLMTexts).embeddings
-        let gpuEmbeddings = try BertPipeline(folder: folder, backend: makeBackend(dtype), outputs: [.sentenceEmbedding])
+        let cpuEmbeddings = try EncoderPipeline(folder: folder, backend: cpu, outputs: [.sentenceEmbedding]).embed(Self.miniLMTexts).embeddings
+        let gpuEmbeddings = try EncoderPipeline(folder: folder, backend: makeBackend(dtype), outputs: [.sentenceEmbedding])
             .embed(Self.miniLMTexts).embeddings
         let cosines = zip(cpuEmbeddings, gpuEmbeddings).map { a, b in
             let dot = zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) }

@@ -81,7 +81,7 @@ struct Serve: AsyncParsableCommand {
                 served.append((name, .encoder(EmbeddingScheduler(pipeline: pipeline, limits: limits))))
             case .decoder:
                 let decoder = try ModelFolder.openDecoder(path, backend: backend, maxSequences: maxBatchRequests, maxTokens: maxBatchTokens,
-                                                          tokenizerFallback: Assets.folder + "/gpt2-hf")
+                                                          tokenizerFallback: Assets.gpt2Tokenizer)
                 Console.progress("\(name): \(maxBatchRequests) KV slots of \(decoder.config.nPositions) positions, "
                     + FlintError.format(bytes: decoder.generator.prepared.arenaBytes) + " arena")
                 served.append((name, .decoder(CompletionScheduler(decoder: decoder, limits: limits))))

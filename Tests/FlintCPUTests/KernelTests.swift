@@ -26,6 +26,7 @@ func refActivation(_ x: Double, _ act: Activation) -> Double {
     case .gelu: return 0.5 * x * (1 + Glibc.erf(x / 2.0.squareRoot()))
     case .geluTanh: return 0.5 * x * (1 + Glibc.tanh((2.0 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
     case .tanh: return Glibc.tanh(x)
+    case .relu: return max(x, 0)
     }
 }
 

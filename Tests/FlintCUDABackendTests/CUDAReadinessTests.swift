@@ -19,11 +19,10 @@ import Glibc
 struct CUDAReadinessTests {
     static let cpu = CPUBackend(threads: 1)
 
-    static func tinyBert() throws -> (Plan, Checkpoint) {
-        let folder = TestPaths.fixture("bert/tiny-bert-model")
-        let checkpoint = try Checkpoint(path: folder)
-        let bert = Bert(config: try BertConfig.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) })
-        return (try bert.plan(outputs: [.lastHiddenState, .sentenceEmbedding], maxTokens: 96, maxSequences: 8, normalize: true), checkpoint)
+    static func tinyBert() throws -> (Plan, any WeightSource) {
+        let loaded = try ModelFolder.encoder(TestPaths.fixture("bert/tiny-bert-model"))
+        return (try loaded.plan(outputs: [.lastHiddenState, .sentenceEmbedding], maxTokens: 96, maxSequences: 8, normalize: true),
+                loaded.weights)
     }
 
     static let batch = TokenBatch(sequences: [[2, 17, 45, 9, 3], [2, 8, 8, 71, 30, 12, 55, 3], [2, 3]])

@@ -15,18 +15,22 @@ struct EmulatedBertTests {
     static let cpu = CPUBackend(threads: 1)
 
     @Test(arguments: [("tiny-bert-seqcls", DType.f32), ("tiny-bert-mlm", .f32), ("tiny-bert-qa", .f32), ("tiny-bert-tokcls", .f32),
-                      ("tiny-bert-model", .f32), ("tiny-bert-model", .f16), ("tiny-bert-model", .bf16), ("tiny-bert-seqcls", .f16)])
+                      ("tiny-bert-model", .f32), ("tiny-bert-model", .f16), ("tiny-bert-model", .bf16), ("tiny-bert-seqcls", .f16),
+                      // The other families: RoBERTa's position offset and one token type, DistilBERT's none, their heads.
+                      ("encoders/tiny-roberta-seqcls", .f32), ("encoders/tiny-xlm-roberta-qa", .f16), ("encoders/tiny-distilbert-seqcls", .f32),
+                      ("encoders/tiny-distilbert-sinusoidal", .f32), ("encoders/tiny-roberta-tokcls", .bf16)])
     func tinyBertMatchesCPU(_ name: String, _ dtype: DType) throws {
-        let folder = TestPaths.fixture("bert/" + name)
-        let config = try BertConfig.load(path: folder + "/config.json")
-        let checkpoint = try Checkpoint(path: folder)
-        let bert = Bert(config: config, hasTensor: { checkpoint.contains($0) })
-        let outputs = Set(bert.availableOutputs + [.sentenceEmbedding])
-        let plan = try bert.plan(outputs: outputs, maxTokens: 64, maxSequences: 8, normalize: true)
+        let loaded = try ModelFolder.encoder(TestPaths.fixture(name.contains("/") ? name : "bert/" + name))
+        let checkpoint = loaded.weights
+        let outputs = Set(loaded.model.availableOutputs + [.sentenceEmbedding])
+        let plan = try loaded.plan(outputs: outputs, maxTokens: 64, maxSequences: 8, normalize: true)
         let driver = EmulatedCUDADriver()
         let gpu = try CUDABackend(driver: driver, dtype: dtype).prepare(plan, weights: checkpoint)
         let reference = try Self.cpu.prepare(plan, weights: checkpoint)
-        let batch = TokenBatch(sequences: [[2, 17, 45, 9, 3], [2, 8, 8, 71, 30, 12, 55, 3], [2, 3]], typeIds: [[0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1, 1, 1], [0, 0]])
+        // A sentence pair where the model has token types (RoBERTa's one type, DistilBERT's none: all 0).
+        let second: Int32 = loaded.config.typeVocabSize > 1 ? 1 : 0
+        let batch = TokenBatch(sequences: [[2, 17, 45, 9, 3], [2, 8, 8, 71, 30, 12, 55, 3], [2, 3]],
+                               typeIds: [[0, 0, 0, 0, 0], [0, 0, 0, second, second, second, second, second], [0, 0]])
         let want = try reference.run(batch)
         let got = try gpu.run(batch)
         for (key, expected) in want {
@@ -45,11 +49,9 @@ struct EmulatedBertTests {
     }
 
     @Test func inputsOutsideTheModelAreRefused() throws {
-        let folder = TestPaths.fixture("bert/tiny-bert-model")
-        let config = try BertConfig.load(path: folder + "/config.json")
-        let checkpoint = try Checkpoint(path: folder)
-        let bert = Bert(config: config, hasTensor: { checkpoint.contains($0) })
-        let plan = try bert.plan(outputs: [.lastHiddenState], maxTokens: 16, maxSequences: 2)
+        let loaded = try ModelFolder.encoder(TestPaths.fixture("bert/tiny-bert-model"))
+        let checkpoint = loaded.weights
+        let plan = try loaded.plan(outputs: [.lastHiddenState], maxTokens: 16, maxSequences: 2)
         let gpu = try CUDABackend(driver: EmulatedCUDADriver()).prepare(plan, weights: checkpoint)
         #expect(throws: FlintError.self) { try gpu.run(TokenBatch(sequences: [[1, 2, 999]])) }
         #expect(throws: FlintError.self) { try gpu.run(TokenBatch(sequences: [Array(repeating: 1, count: 17)])) }

@@ -14,11 +14,10 @@ import Testing
 struct EmulatedGPT2Tests {
     static let cpu = CPUBackend(threads: 1)
 
-    static func load(_ name: String) throws -> (GPT2Fixture, GPT2, Checkpoint) {
+    static func load(_ name: String) throws -> (GPT2Fixture, GPT2, any WeightSource) {
         let fixture = try GPT2Fixture(name)
-        let config = try GPT2Config.load(path: fixture.folder + "/config.json")
-        let checkpoint = try Checkpoint(path: fixture.folder)
-        return (fixture, GPT2(config: config, hasTensor: { checkpoint.contains($0) }), checkpoint)
+        let loaded = try ModelFolder.decoder(fixture.folder, tokenizerFallback: nil)
+        return (fixture, loaded.model, loaded.weights)
     }
 
     @Test(arguments: [("tiny-gpt2", DType.f32), ("tiny-gpt2-hd40", .f32), ("tiny-gpt2-hd128", .f32), ("tiny-gpt2", .f16), ("tiny-gpt2-bf16", .bf16)])

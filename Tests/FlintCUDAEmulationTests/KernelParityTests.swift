@@ -112,6 +112,7 @@ struct KernelParityTests {
             case .gelu: code = 1
             case .geluTanh: code = 2
             case .tanh: code = 3
+            case .relu: code = 4
             }
             for c in cases {
                 let x = dtype.rounded(rng.array(c.rows * c.ld, scale: 4))

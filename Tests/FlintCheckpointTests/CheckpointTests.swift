@@ -143,8 +143,8 @@ struct CheckpointTests {
         let folder = TestPaths.assets + "/all-MiniLM-L6-v2"
         let checkpoint = try Checkpoint(path: folder)
         #expect(checkpoint.names.count == 104)
-        let config = try BertConfig.load(path: folder + "/config.json")
-        #expect(config == BertConfig.miniLML6)
+        let config = try EncoderConfig.load(path: folder + "/config.json")
+        #expect(config == EncoderConfig.miniLML6)
         // Every weight the BERT encoder needs is there with the shape the config implies.
         let h = config.hiddenSize
         #expect(try checkpoint.tensor("embeddings.word_embeddings.weight", shape: [config.vocabSize, h]).shape.count == 30522 * 384)

@@ -50,10 +50,4 @@ struct GPT2ConfigTests {
             expectFlintError(kind, [path] + fragments) { () throws(FlintError) in _ = try GPT2Config.load(path: path) }
         }
     }
-
-    @Test func recognizesGPT2Folders() {
-        #expect(GPT2Config.describes(folder: TestPaths.fixture("gpt2/tiny-gpt2")))
-        #expect(!GPT2Config.describes(folder: TestPaths.fixture("bert/tiny-bert-model")))
-        #expect(!GPT2Config.describes(folder: "/nonexistent"))
-    }
 }

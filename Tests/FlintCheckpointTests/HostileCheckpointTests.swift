@@ -58,7 +58,7 @@ struct HostileCheckpointTests {
 
     @Test func configsThatAreNotRegularFilesAreRefused() {
         expectFlintError("unreadable", ["/dev/zero", "not a regular file"]) { () throws(FlintError) in
-            _ = try BertConfig.load(path: "/dev/zero")
+            _ = try EncoderConfig.load(path: "/dev/zero")
         }
         let folder = TestPaths.temporaryFolder()
         mkdir(folder + "/config.json", 0o700)
@@ -76,7 +76,7 @@ struct HostileCheckpointTests {
         for (extra, message) in cases {
             TestPaths.write("{" + base + ", " + extra + "}", to: folder + "/config.json")
             expectFlintError("badConfig", [message]) { () throws(FlintError) in
-                _ = try BertConfig.load(path: folder + "/config.json")
+                _ = try EncoderConfig.load(path: folder + "/config.json")
             }
         }
         TestPaths.write(#"{"model_type": "gpt2", "n_positions": 1e12}"#, to: folder + "/config.json")

@@ -14,10 +14,9 @@ import Testing
 struct GPT2ParityTests {
     static let backend = CPUBackend(threads: 2)
 
-    static func load(_ fixture: GPT2Fixture) throws -> (GPT2, Checkpoint) {
-        let config = try GPT2Config.load(path: fixture.folder + "/config.json")
-        let checkpoint = try Checkpoint(path: fixture.folder)
-        return (GPT2(config: config, hasTensor: { checkpoint.contains($0) }), checkpoint)
+    static func load(_ fixture: GPT2Fixture) throws -> (GPT2, any WeightSource) {
+        let loaded = try ModelFolder.decoder(fixture.folder, tokenizerFallback: nil)
+        return (loaded.model, loaded.weights)
     }
 
     static func generator(_ fixture: GPT2Fixture, maxSequences: Int = 4, backend: any Backend = backend) throws -> TokenGenerator {

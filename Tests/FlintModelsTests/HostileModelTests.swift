@@ -22,24 +22,23 @@ struct HostileModelTests {
         }
     }
 
-    static func bertPlan(_ folder: String) throws -> (Bert, Plan, Checkpoint) {
-        let checkpoint = try Checkpoint(path: folder)
-        let bert = Bert(config: try BertConfig.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) })
-        return (bert, try bert.plan(outputs: [.lastHiddenState, .sentenceEmbedding], maxTokens: 32, maxSequences: 4), checkpoint)
+    static func bertPlan(_ folder: String) throws -> (Plan, any WeightSource) {
+        let loaded = try ModelFolder.encoder(folder)
+        return (try loaded.plan(outputs: [.lastHiddenState, .sentenceEmbedding], maxTokens: 32, maxSequences: 4), loaded.weights)
     }
 
     @Test(arguments: [Float.nan, .infinity, -.infinity])
     func nonFiniteBertWeightIsRefusedAtLoadNamingTheTensor(_ value: Float) throws {
         let tensor = "encoder.layer.1.output.dense.weight"
         let folder = try HostileFolders.copy("bert/tiny-bert-model", poke: (tensor, 37, value), vocabulary: HostileFolders.tinyVocabulary)
-        let (_, plan, checkpoint) = try Self.bertPlan(folder)
+        let (plan, checkpoint) = try Self.bertPlan(folder)
         let e = Self.error { () throws(FlintError) in _ = try CPUBackend(threads: 1).prepare(plan, weights: checkpoint) }
         guard case let .badTensor(path, name, reason)? = e else { Issue.record("expected badTensor, got \(String(describing: e))"); return }
         #expect(path.hasSuffix("model.safetensors") && name == tensor)
         #expect(reason.contains("1 non-finite value") && reason.contains("flat index 37"), "\(reason)")
-        // The embed command's path (BertPipeline) refuses the folder the same way.
+        // The embed command's path (EncoderPipeline) refuses the folder the same way.
         let viaPipeline = Self.error { () throws(FlintError) in
-            _ = try BertPipeline(folder: folder, backend: CPUBackend(threads: 1), outputs: [.sentenceEmbedding])
+            _ = try EncoderPipeline(folder: folder, backend: CPUBackend(threads: 1), outputs: [.sentenceEmbedding])
         }
         #expect(viaPipeline == e)
     }
@@ -47,8 +46,8 @@ struct HostileModelTests {
     @Test func nonFiniteGPT2WeightIsRefusedAtLoad() throws {
         let tensor = "transformer.h.0.attn.c_attn.weight"
         let folder = try HostileFolders.copy("gpt2/tiny-gpt2", poke: (tensor, 0, .nan))
-        let checkpoint = try Checkpoint(path: folder)
-        let gpt2 = GPT2(config: try GPT2Config.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) })
+        let loaded = try ModelFolder.decoder(folder, tokenizerFallback: nil)
+        let (gpt2, checkpoint) = (loaded.model, loaded.weights)
         let plan = try gpt2.plan(outputs: [.nextToken], maxTokens: 16, maxSequences: 2, maxContext: 16)
         let e = Self.error { () throws(FlintError) in _ = try CPUBackend(threads: 1).prepare(plan, weights: checkpoint) }
         guard case let .badTensor(_, name, reason)? = e else { Issue.record("expected badTensor, got \(String(describing: e))"); return }
@@ -57,7 +56,7 @@ struct HostileModelTests {
 
     /// Finite weights whose products overflow f32: every element of one tensor set to ±3e38.
     struct Overflowing: WeightSource {
-        let base: Checkpoint
+        let base: any WeightSource
         let tensor: String
         func tensor(_ name: String, shape: Shape) throws(FlintError) -> HostTensor {
             var t = try base.tensor(name, shape: shape)
@@ -67,7 +66,7 @@ struct HostileModelTests {
     }
 
     @Test func overflowingBertForwardIsAnErrorNamingTheStep() throws {
-        let (_, plan, checkpoint) = try Self.bertPlan(TestPaths.fixture("bert/tiny-bert-model"))
+        let (plan, checkpoint) = try Self.bertPlan(TestPaths.fixture("bert/tiny-bert-model"))
         let weights = Overflowing(base: checkpoint, tensor: "encoder.layer.0.intermediate.dense.weight")
         let prepared = try CPUBackend(threads: 2).prepare(plan, weights: weights)
         let e = Self.error { () throws(FlintError) in _ = try prepared.run(TokenBatch(sequences: [[2, 5, 6, 3], [2, 7, 3]])) }
@@ -82,9 +81,8 @@ struct HostileModelTests {
 
     @Test func overflowingGPT2IsAnErrorNotTokenZero() throws {
         let folder = TestPaths.fixture("gpt2/tiny-gpt2")
-        let checkpoint = try Checkpoint(path: folder)
-        let config = try GPT2Config.load(path: folder + "/config.json")
-        let gpt2 = GPT2(config: config, hasTensor: { checkpoint.contains($0) })
+        let loaded = try ModelFolder.decoder(folder, tokenizerFallback: nil)
+        let (gpt2, checkpoint) = (loaded.model, loaded.weights)
         let plan = try gpt2.plan(outputs: [.nextToken], maxTokens: 16, maxSequences: 2, maxContext: 32)
         let weights = Overflowing(base: checkpoint, tensor: "transformer.h.1.mlp.c_fc.weight")
         let generator = try TokenGenerator(prepared: try CPUBackend(threads: 1).prepare(plan, weights: weights), eosTokenIds: [])
@@ -113,7 +111,7 @@ struct HostileModelTests {
         let folder = try HostileFolders.copy("bert/tiny-bert-model", config: [(field, .number(Double(value)))],
                                              vocabulary: HostileFolders.tinyVocabulary)
         let e = Self.error { () throws(FlintError) in
-            _ = try BertPipeline(folder: folder, backend: CPUBackend(threads: 1), outputs: [.sentenceEmbedding])
+            _ = try EncoderPipeline(folder: folder, backend: CPUBackend(threads: 1), outputs: [.sentenceEmbedding])
         }
         guard case let .badConfig(path, reason)? = e else { Issue.record("expected badConfig, got \(String(describing: e))"); return }
         #expect(path.hasSuffix("config.json"))
@@ -123,9 +121,7 @@ struct HostileModelTests {
     @Test func gpt2ConfigThatDisagreesWithTheCheckpointIsRefused() throws {
         for (field, value, mention) in [("n_layer", 5, "n_layer is 5"), ("n_inner", 96, "n_inner"), ("n_positions", 1024, "n_positions")] {
             let folder = try HostileFolders.copy("gpt2/tiny-gpt2", config: [(field, .number(Double(value)))])
-            let checkpoint = try Checkpoint(path: folder)
-            let gpt2 = GPT2(config: try GPT2Config.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) })
-            let e = Self.error { () throws(FlintError) in try gpt2.requireAgreement(with: checkpoint, configPath: folder + "/config.json") }
+            let e = Self.error { () throws(FlintError) in _ = try ModelFolder.decoder(folder, tokenizerFallback: nil) }
             guard case let .badConfig(_, reason)? = e else {
                 Issue.record("\(field): expected badConfig, got \(String(describing: e))")
                 continue
@@ -139,24 +135,18 @@ struct HostileModelTests {
             let folder = try HostileFolders.copy(fixture, config: [(field, .number(1e9))])
             let e = Self.error { () throws(FlintError) in
                 let path = folder + "/config.json"
-                if field == "n_layer" { _ = try GPT2Config.load(path: path) } else { _ = try BertConfig.load(path: path) }
+                if field == "n_layer" { _ = try GPT2Config.load(path: path) } else { _ = try EncoderConfig.load(path: path) }
             }
             #expect(e?.description.contains("\(field) is 1000000000, more than the 4096 Flint accepts") == true, "\(String(describing: e))")
         }
     }
 
     @Test func matchingConfigsStillLoad() throws {
-        for fixture in ["bert/tiny-bert-model", "bert/tiny-bert-sharded", "bert/tiny-bert-mlm"] {
-            let folder = TestPaths.fixture(fixture)
-            let checkpoint = try Checkpoint(path: folder)
-            let bert = Bert(config: try BertConfig.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) })
-            try bert.requireAgreement(with: checkpoint, configPath: folder + "/config.json")
+        for fixture in ["bert/tiny-bert-model", "bert/tiny-bert-sharded", "bert/tiny-bert-mlm"] + TestPaths.tinyEncoders {
+            _ = try ModelFolder.encoder(TestPaths.fixture(fixture))
         }
         for fixture in GPT2Fixture.languageModels + ["tiny-gpt2-model"] {
-            let folder = TestPaths.fixture("gpt2/" + fixture)
-            let checkpoint = try Checkpoint(path: folder)
-            let gpt2 = GPT2(config: try GPT2Config.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) })
-            try gpt2.requireAgreement(with: checkpoint, configPath: folder + "/config.json")
+            _ = try ModelFolder.decoder(TestPaths.fixture("gpt2/" + fixture), tokenizerFallback: nil)
         }
     }
 }

@@ -31,9 +31,9 @@ enum Harness {
     static var available: Bool { miniLM != nil && tinyGPT2 != nil }
 
     /// MiniLM as `flint embed` runs it (its own plan, normalized as the folder says): the reference.
-    static let embedReference: BertPipeline? = {
+    static let embedReference: EncoderPipeline? = {
         guard let folder = TestPaths.asset("all-MiniLM-L6-v2") else { return nil }
-        return try? BertPipeline(folder: folder, backend: backend, outputs: [.sentenceEmbedding])
+        return try? EncoderPipeline(folder: folder, backend: backend, outputs: [.sentenceEmbedding])
     }()
 
     /// A MiniLM scheduler of its own (own plan and arena: suites run in parallel, and two

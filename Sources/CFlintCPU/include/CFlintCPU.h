@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 enum { FLINT_ISA_AUTO = 0, FLINT_ISA_PORTABLE = 1, FLINT_ISA_AVX2 = 2, FLINT_ISA_AVX512 = 3 };
-enum { FLINT_ACT_NONE = 0, FLINT_ACT_GELU = 1, FLINT_ACT_GELU_TANH = 2, FLINT_ACT_TANH = 3 };
+enum { FLINT_ACT_NONE = 0, FLINT_ACT_GELU = 1, FLINT_ACT_GELU_TANH = 2, FLINT_ACT_TANH = 3, FLINT_ACT_RELU = 4 };
 
 /// Best ISA level of this CPU (1, 2 or 3).
 int flint_cpu_isa(void);

@@ -18,6 +18,8 @@ public enum Activation: Sendable, CaseIterable {
     case geluTanh
     /// tanh (BERT pooler).
     case tanh
+    /// max(x, 0) (DistilBERT's pre-classifier).
+    case relu
 
     var code: Int32 {
         switch self {
@@ -25,6 +27,7 @@ public enum Activation: Sendable, CaseIterable {
         case .gelu: return Int32(FLINT_ACT_GELU)
         case .geluTanh: return Int32(FLINT_ACT_GELU_TANH)
         case .tanh: return Int32(FLINT_ACT_TANH)
+        case .relu: return Int32(FLINT_ACT_RELU)
         }
     }
 }

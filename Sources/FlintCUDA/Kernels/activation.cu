@@ -2,7 +2,7 @@
 //
 // What:   bias_activation_<T>: x[r, c] = act(x[r, c] + bias[c]) for every row r < rows, column c < cols.
 //         activation: 0 none, 1 GELU erf form 0.5·v·(1 + erf(v/√2)) (HF "gelu"),
-//         2 GELU tanh form 0.5·v·(1 + tanh(√(2/π)·(v + 0.044715·v³))) (HF "gelu_new"), 3 tanh.
+//         2 GELU tanh form 0.5·v·(1 + tanh(√(2/π)·(v + 0.044715·v³))) (HF "gelu_new"), 3 tanh, 4 ReLU.
 //         Used after a GEMM whose epilogue cannot do the exact erf GELU.
 //         T = float (f32) / __half (f16) / __nv_bfloat16 (bf16): storage only, math in fp32.
 // Layout: row-major x [rows, cols], row stride ld (>= cols). bias: [cols] or null.
@@ -15,6 +15,7 @@ static __device__ __forceinline__ float flint_activate(float v, int activation) 
     case 1: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     case 2: return 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
     case 3: return tanhf(v);
+    case 4: return v > 0.0f ? v : 0.0f;
     default: return v;
     }
 }

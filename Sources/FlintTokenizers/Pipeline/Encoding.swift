@@ -12,6 +12,9 @@ public struct Encoding: Sendable, Equatable {
     public var specialTokensMask: [UInt8] = []
     /// Which input a token came from: 0 first text, 1 second text, nil for added special tokens.
     public var sequenceIds: [Int8] = []
+    /// The pre-tokenized word each token came from, counted per input text (HF's `word_ids`;
+    /// an added token is a word of its own); -1 for special tokens added by post-processing.
+    public var wordIds: [Int32] = []
     /// Further windows when truncation with `stride` split the input (SQuAD-style doc stride).
     public var overflowing: [Encoding] = []
 
@@ -25,14 +28,16 @@ public struct Encoding: Sendable, Equatable {
         offsets.reserveCapacity(n)
         specialTokensMask.reserveCapacity(n)
         sequenceIds.reserveCapacity(n)
+        wordIds.reserveCapacity(n)
     }
 
-    mutating func append(id: Int32, typeId: Int32, span: TokenSpan, special: Bool, sequence: Int8) {
+    mutating func append(id: Int32, typeId: Int32, span: TokenSpan, special: Bool, sequence: Int8, word: Int32 = -1) {
         ids.append(id)
         typeIds.append(typeId)
         offsets.append(span)
         specialTokensMask.append(special ? 1 : 0)
         sequenceIds.append(sequence)
+        wordIds.append(word)
     }
 
     func slice(_ range: Range<Int>) -> Encoding {
@@ -42,6 +47,7 @@ public struct Encoding: Sendable, Equatable {
         e.offsets = Array(offsets[range])
         e.specialTokensMask = Array(specialTokensMask[range])
         e.sequenceIds = Array(sequenceIds[range])
+        e.wordIds = Array(wordIds[range])
         return e
     }
 
@@ -70,6 +76,7 @@ public struct Encoding: Sendable, Equatable {
         offsets += other.offsets
         specialTokensMask += other.specialTokensMask
         sequenceIds += other.sequenceIds
+        wordIds += other.wordIds
         overflowing = combined
     }
 

@@ -127,25 +127,29 @@ public final class Tokenizer: Sendable {
         encoding.reserve(original.count / 3 + 4)
         var tokens: [ModelToken] = []
         var words: [Range<Int>] = []
+        var word: Int32 = 0
         for piece in addedVocabulary.splitRaw(original, 0..<original.count) {
             switch piece {
             case let .added(id, range):
                 encoding.append(id: id, typeId: typeId, span: TokenSpan(start: range.lowerBound, end: range.upperBound),
-                                special: false, sequence: sequence)
+                                special: false, sequence: sequence, word: word)
+                word += 1
             case let .text(range):
                 var normalized = NormalizedText(original, range: range)
                 normalizer?.normalize(&normalized)
                 guard addedVocabulary.hasNormalizedTokens else {
-                    appendModelTokens(&normalized, typeId, sequence, &encoding, &tokens, &words, &scratch)
+                    appendModelTokens(&normalized, typeId, sequence, &encoding, &tokens, &words, &word, &scratch)
                     continue
                 }
                 for sub in addedVocabulary.splitNormalized(normalized.scalars) {
                     switch sub {
                     case let .added(id, r):
-                        encoding.append(id: id, typeId: typeId, span: normalized.originalSpan(r), special: false, sequence: sequence)
+                        encoding.append(id: id, typeId: typeId, span: normalized.originalSpan(r), special: false, sequence: sequence,
+                                        word: word)
+                        word += 1
                     case let .text(r):
                         var part = normalized.slice(r)
-                        appendModelTokens(&part, typeId, sequence, &encoding, &tokens, &words, &scratch)
+                        appendModelTokens(&part, typeId, sequence, &encoding, &tokens, &words, &word, &scratch)
                     }
                 }
             }
@@ -154,7 +158,8 @@ public final class Tokenizer: Sendable {
     }
 
     private func appendModelTokens(_ text: inout NormalizedText, _ typeId: Int32, _ sequence: Int8, _ encoding: inout Encoding,
-                                   _ tokens: inout [ModelToken], _ words: inout [Range<Int>], _ scratch: inout ModelScratch)
+                                   _ tokens: inout [ModelToken], _ words: inout [Range<Int>], _ word: inout Int32,
+                                   _ scratch: inout ModelScratch)
     {
         guard !text.isEmpty else { return }
         words.removeAll(keepingCapacity: true)
@@ -163,10 +168,14 @@ public final class Tokenizer: Sendable {
         } else {
             words.append(0..<text.count)
         }
-        tokens.removeAll(keepingCapacity: true)
-        for w in words where !w.isEmpty { model.tokenize(text, word: w, into: &tokens, scratch: &scratch) }
-        for t in tokens {
-            encoding.append(id: t.id, typeId: typeId, span: text.originalSpan(Int(t.start)..<Int(t.end)), special: false, sequence: sequence)
+        for w in words where !w.isEmpty {
+            tokens.removeAll(keepingCapacity: true)
+            model.tokenize(text, word: w, into: &tokens, scratch: &scratch)
+            for t in tokens {
+                encoding.append(id: t.id, typeId: typeId, span: text.originalSpan(Int(t.start)..<Int(t.end)), special: false,
+                                sequence: sequence, word: word)
+            }
+            word += 1
         }
     }
 

@@ -7,14 +7,15 @@ import FlintModels
 import FlintTestSupport
 import Testing
 
-/// BERT on the CPU backend against Hugging Face transformers (fixtures written by
-/// `scripts/gen_bert_fixtures.py`): tiny random models per head type, and real all-MiniLM-L6-v2.
-/// HF ran each as one padded batch with an attention mask; Flint runs the same inputs packed
-/// (no padding), so agreement also shows that skipping padding changes nothing.
-@Suite("BERT parity with Hugging Face")
-struct BertParityTests {
+/// Encoders on the CPU backend against Hugging Face transformers, loaded through
+/// `ModelFolder.encoder`: tiny random BERTs per head type (`scripts/gen_bert_fixtures.py`), tiny
+/// random DistilBERT, RoBERTa and XLM-RoBERTa models per head (`scripts/gen_encoder_fixtures.py`),
+/// and real all-MiniLM-L6-v2. HF ran each as one padded batch with an attention mask; Flint runs
+/// the same inputs packed (no padding), so agreement also shows that skipping padding changes nothing.
+@Suite("Encoder parity with Hugging Face")
+struct EncoderParityTests {
     static let tinyModels = ["tiny-bert-model", "tiny-bert-mlm", "tiny-bert-seqcls", "tiny-bert-tokcls", "tiny-bert-qa",
-                             "tiny-bert-fp16", "tiny-bert-bf16", "tiny-bert-sharded"]
+                             "tiny-bert-fp16", "tiny-bert-bf16", "tiny-bert-sharded"].map { "bert/" + $0 } + TestPaths.tinyEncoders
     static let backend = CPUBackend(threads: 2)
 
     static func floats(_ v: JSONValue) -> [Float] {
@@ -24,20 +25,19 @@ struct BertParityTests {
 
     @Test(arguments: tinyModels)
     func tinyModelMatchesTransformers(_ name: String) throws {
-        let folder = TestPaths.fixture("bert/" + name)
+        let folder = TestPaths.fixture(name)
         let expected = try JSONParser.parse(try #require(TestPaths.read(folder + "/expected.json"), "missing fixture \(folder)"))
-        let config = try BertConfig.load(path: folder + "/config.json")
-        let checkpoint = try Checkpoint(path: folder)
-        let bert = Bert(config: config, hasTensor: { checkpoint.contains($0) })
+        let loaded = try ModelFolder.encoder(folder)
+        #expect(loaded.config.architectures == [try #require(expected["architecture"]?.string)])
         let outputs = try #require(expected["outputs"])
-        var wanted: Set<Bert.Output> = [.lastHiddenState]
+        var wanted: Set<Encoder.Output> = [.lastHiddenState]
         if outputs["pooler_output"] != nil { wanted.insert(.poolerOutput) }
         if outputs["logits"] != nil { wanted.insert(.logits) }
         if outputs["start_logits"] != nil { wanted.insert(.spanLogits) }
         let ids = try #require(expected["inputs"]?["input_ids"]?.array).map { $0.array!.map { Int32($0.int!) } }
         let types = try #require(expected["inputs"]?["token_type_ids"]?.array).map { $0.array!.map { Int32($0.int!) } }
-        let plan = try bert.plan(outputs: wanted, maxTokens: 64, maxSequences: 4)
-        let prepared = try Self.backend.prepare(plan, weights: checkpoint)
+        let plan = try loaded.plan(outputs: wanted, maxTokens: 64, maxSequences: 4)
+        let prepared = try Self.backend.prepare(plan, weights: loaded.weights)
         let batch = TokenBatch(sequences: ids, typeIds: types)
         let result = try prepared.run(batch)
 
@@ -77,8 +77,8 @@ struct BertParityTests {
         }
         let expected = try JSONParser.parse(try #require(TestPaths.read(TestPaths.fixture("bert/minilm_expected.json"))))
         let texts = try #require(expected["texts"]?.array).map { $0.string! }
-        let pipeline = try BertPipeline(folder: folder, backend: Self.backend, outputs: [.sentenceEmbedding, .lastHiddenState])
-        var encoded: [BertPipeline.Encoded] = []
+        let pipeline = try EncoderPipeline(folder: folder, backend: Self.backend, outputs: [.sentenceEmbedding, .lastHiddenState])
+        var encoded: [EncoderPipeline.Encoded] = []
         for t in texts { encoded.append(try pipeline.encode(t)) }
         let wantIds = try #require(expected["input_ids"]?.array).map { $0.array!.map { Int32($0.int!) } }
         #expect(encoded.map(\.ids) == wantIds, "Flint's tokenizer must give HF's ids")

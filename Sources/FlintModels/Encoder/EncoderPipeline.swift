@@ -2,13 +2,14 @@ import FlintCheckpoint
 import FlintCore
 import FlintTokenizers
 
-/// A BERT model folder ready to use: tokenizer, checkpoint, plan prepared on a backend, and the
-/// sentence-transformers pooling when the folder has one.
+/// An encoder model folder ready to use (any `EncoderFamily`, through `ModelFolder.encoder`):
+/// tokenizer, checkpoint, plan prepared on a backend, and the sentence-transformers pooling when
+/// the folder has one.
 ///
-/// Inputs longer than the model allows (sentence-transformers' `max_seq_length`, else
-/// `max_position_embeddings`) are truncated, and the result says so.
-public final class BertPipeline: Sendable {
-    public let model: Bert
+/// Inputs longer than the model allows (sentence-transformers' `max_seq_length`, else the position
+/// table's rows past RoBERTa's offset) are truncated, and the result says so.
+public final class EncoderPipeline: Sendable {
+    public let model: Encoder
     public let tokenizer: Tokenizer
     public let prepared: any PreparedPlan
     public let sentenceConfig: SentenceTransformersConfig?
@@ -34,30 +35,28 @@ public final class BertPipeline: Sendable {
     ///     run in several forwards).
     ///   - normalize: L2-normalize sentence embeddings (nil: as the folder says). The server passes
     ///     false and normalizes per request (TEI's `normalize`).
-    public init(folder: String, backend: any Backend, outputs: Set<Bert.Output>, maxBatchTokens: Int = 8192,
+    public init(folder: String, backend: any Backend, outputs: Set<Encoder.Output>, maxBatchTokens: Int = 8192,
                 maxSequences: Int = 256, maxLength: Int? = nil, normalize: Bool? = nil) throws(FlintError)
     {
-        let configPath = folder + "/config.json"
-        let config = try BertConfig.load(path: configPath)
-        let checkpoint = try Checkpoint(path: folder)
-        let model = Bert(config: config, hasTensor: { checkpoint.contains($0) })
-        try model.requireAgreement(with: checkpoint, configPath: configPath)
+        let loaded = try ModelFolder.encoder(folder)
+        guard loaded.isFolder else { throw .invalidInput("\(folder) is a built-in model without a tokenizer; give a model folder") }
+        let config = loaded.config
         let sentence = try SentenceTransformersConfig.load(folder: folder)
         do {
             tokenizer = try Tokenizer.load(folder)
         } catch {
             throw .unreadable(path: folder, reason: "tokenizer: \(error)")
         }
-        var limit = min(sentence?.maxSeqLength ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings)
+        var limit = min(sentence?.maxSeqLength ?? config.maxSequenceLength, config.maxSequenceLength)
         if let maxLength { limit = min(limit, maxLength) }
         guard limit >= 2 else { throw .invalidInput("max length \(limit) leaves no room for [CLS] and [SEP]") }
         self.maxLength = limit
         let tokens = max(maxBatchTokens, limit)
         // A plain BERT folder (no sentence-transformers files) gets mean pooling without normalization.
-        let plan = try model.plan(outputs: outputs, maxTokens: tokens, maxSequences: maxSequences,
-                                  pooling: sentence?.pooling ?? .mean, normalize: normalize ?? sentence?.normalize ?? false, configPath: configPath)
-        prepared = try backend.prepare(plan, weights: checkpoint)
-        self.model = model
+        let plan = try loaded.plan(outputs: outputs, maxTokens: tokens, maxSequences: maxSequences,
+                                   pooling: sentence?.pooling ?? .mean, normalize: normalize ?? sentence?.normalize ?? false)
+        prepared = try backend.prepare(plan, weights: loaded.weights)
+        self.model = loaded.model
         self.sentenceConfig = sentence
         self.folder = folder
     }
@@ -66,12 +65,20 @@ public final class BertPipeline: Sendable {
     public func encode(_ text: String, pair: String? = nil) throws(FlintError) -> Encoded {
         do {
             let full = try tokenizer.encode(text, pair: pair)
-            if full.count <= maxLength { return Encoded(ids: full.ids, typeIds: full.typeIds, truncated: false) }
-            let cut = try tokenizer.encode(text, pair: pair, truncation: Truncation(maxLength: maxLength))
-            return Encoded(ids: cut.ids, typeIds: cut.typeIds, truncated: true)
+            if full.count <= maxLength { return encoded(full) }
+            var cut = encoded(try tokenizer.encode(text, pair: pair, truncation: Truncation(maxLength: maxLength)))
+            cut.truncated = true
+            return cut
         } catch {
             throw .invalidInput("tokenizer: \(error)")
         }
+    }
+
+    /// A tokenizer's encoding as model input. Models with fewer than two token types (DistilBERT
+    /// has none, RoBERTa one) get type 0 everywhere: HF does not pass them `token_type_ids`.
+    public func encoded(_ encoding: Encoding) -> Encoded {
+        let types = model.config.typeVocabSize > 1 ? encoding.typeIds : [Int32](repeating: 0, count: encoding.count)
+        return Encoded(ids: encoding.ids, typeIds: types, truncated: false)
     }
 
     /// Runs encoded inputs, splitting them into forwards that fit the plan. Returns, per output,
@@ -111,7 +118,7 @@ public final class BertPipeline: Sendable {
         var encoded: [Encoded] = []
         for t in texts { encoded.append(try encode(t)) }
         let out = try run(encoded)
-        guard let e = out[Bert.Output.sentenceEmbedding.rawValue] else {
+        guard let e = out[Encoder.Output.sentenceEmbedding.rawValue] else {
             throw .invalidInput("this pipeline was built without sentence embeddings")
         }
         return (e.map(\.data), encoded.map(\.truncated))
