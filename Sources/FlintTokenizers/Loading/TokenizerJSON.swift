@@ -116,7 +116,11 @@ enum TokenizerJSON {
             guard let pattern = value["pattern"] else { throw .malformedFile(path: path, reason: "normalizer.pattern is missing") }
             if let literal = pattern["String"]?.string {
                 guard !literal.isEmpty else { throw .malformedFile(path: path, reason: "normalizer.pattern is an empty string") }
-                return ReplaceNormalizer(literal: literal, content: content)
+                guard let r = ReplaceNormalizer(literal: literal, content: content) else {
+                    throw .unsupportedComponent(path: path, component: "normalizer",
+                                                type: "Replace with a pattern of \(literal.unicodeScalars.count) characters (at most 256)")
+                }
+                return r
             }
             guard let regex = pattern["Regex"]?.string else {
                 throw .malformedFile(path: path, reason: "normalizer.pattern must be {\"String\": ...} or {\"Regex\": ...}")

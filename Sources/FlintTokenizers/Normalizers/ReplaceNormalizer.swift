@@ -2,11 +2,11 @@
 /// `content`. As in HF, every scalar of `content` takes the origin of the last scalar it replaces
 /// (HF removes the match, then inserts after it).
 ///
-/// Patterns: a literal string, or a regular expression from the subset real tokenizer files use
-/// (XLM-RoBERTa's `" {2,}"`): a sequence of literal scalars (`\` escapes allowed), each optionally
-/// quantified by `?`, `*`, `+`, `{n}`, `{n,}` or `{n,m}`, matched greedily with backtracking as
-/// Oniguruma does. Anything else, and any pattern that could match the empty string, is refused
-/// by name when the file is loaded.
+/// Patterns: a literal string (at most 256 scalars), or a regular expression from the subset real
+/// tokenizer files use: a literal (`\` escapes allowed), or one scalar repeated, as XLM-RoBERTa's
+/// `" {2,}"` (`+`, `{n}`, `{n,}` or `{n,m}`, matched greedily as Oniguruma does). Both match in
+/// linear time whatever the text. Anything else, and any pattern that could match the empty
+/// string, is refused by name when the file is loaded.
 public struct ReplaceNormalizer: Normalizer {
     struct Atom: Sendable, Equatable {
         var scalar: Unicode.Scalar
@@ -17,15 +17,20 @@ public struct ReplaceNormalizer: Normalizer {
     let atoms: [Atom]
     public let content: [Unicode.Scalar]
 
-    /// A literal pattern.
-    public init(literal: String, content: String) {
+    static let maxLiteral = 256
+
+    /// A literal pattern (nil when empty or longer than 256 scalars).
+    public init?(literal: String, content: String) {
         atoms = literal.unicodeScalars.map { Atom(scalar: $0, min: 1, max: 1) }
+        guard !atoms.isEmpty, atoms.count <= Self.maxLiteral else { return nil }
         self.content = Array(content.unicodeScalars)
     }
 
     /// A regular-expression pattern; nil when it is outside the supported subset or can match "".
     public init?(regex: String, content: String) {
-        guard let atoms = Self.parse(Array(regex.unicodeScalars)), atoms.contains(where: { $0.min > 0 }) else { return nil }
+        guard let atoms = Self.parse(Array(regex.unicodeScalars)) else { return nil }
+        let literal = atoms.allSatisfy { $0.min == 1 && $0.max == 1 } && atoms.count <= Self.maxLiteral
+        guard literal || (atoms.count == 1 && atoms[0].min > 0) else { return nil }
         self.atoms = atoms
         self.content = Array(content.unicodeScalars)
     }
@@ -83,31 +88,34 @@ public struct ReplaceNormalizer: Normalizer {
         return atoms.isEmpty ? nil : atoms
     }
 
-    /// The end of the match starting at `start`, trying atom `a` onwards (greedy, backtracking).
-    private func match(_ s: [Unicode.Scalar], _ start: Int, _ a: Int) -> Int? {
-        guard a < atoms.count else { return start }
-        let atom = atoms[a]
-        var count = 0
-        while count < atom.max, start + count < s.count, s[start + count] == atom.scalar { count += 1 }
-        while count >= atom.min {
-            if let end = match(s, start + count, a + 1) { return end }
-            count -= 1
+    /// The end of the match starting at `start`, or nil; `skip` is where the next try may start.
+    private func match(_ s: [Unicode.Scalar], _ start: Int) -> (end: Int?, skip: Int) {
+        if atoms.count == 1, atoms[0].max != 1 || atoms[0].min != 1 {
+            // One repeated scalar: the run from `start`, greedy up to max. A run too short fails at
+            // every position inside it too.
+            let atom = atoms[0]
+            var run = 0
+            while start + run < s.count, s[start + run] == atom.scalar, run < atom.max { run += 1 }
+            return run >= atom.min ? (start + run, start + run) : (nil, start + Swift.max(run, 1))
         }
-        return nil
+        guard start + atoms.count <= s.count else { return (nil, s.count) }
+        for k in 0..<atoms.count where s[start + k] != atoms[k].scalar { return (nil, start + 1) }
+        return (start + atoms.count, start + atoms.count)
     }
 
     public func normalize(_ text: inout NormalizedText) {
         var scalars: [Unicode.Scalar] = []
         var origins: [Int32] = []
         var copied = 0, i = 0, changed = false
-        let first = atoms[0].scalar, firstRequired = atoms[0].min > 0
+        let first = atoms[0].scalar
         while i < text.count {
-            if firstRequired && text.scalars[i] != first {
+            if text.scalars[i] != first {
                 i += 1
                 continue
             }
-            guard let end = match(text.scalars, i, 0), end > i else {
-                i += 1
+            let (matched, skip) = match(text.scalars, i)
+            guard let end = matched else {
+                i = skip
                 continue
             }
             if !changed {
