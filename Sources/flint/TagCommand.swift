@@ -46,7 +46,9 @@ struct Tag: ParsableCommand {
     }
 
     static func json(_ e: TaggedEntity) -> JSONValue {
-        var members: [(key: String, value: JSONValue)] = [(e.grouped ? "entity_group" : "entity", .string(e.label)), ("score", .number(e.score))]
+        var members: [(key: String, value: JSONValue)] = [
+            (e.grouped ? "entity_group" : "entity", .string(e.label)), ("score", .number(e.score)),
+        ]
         if let index = e.index { members.append(("index", .number(Double(index)))) }
         members += [("word", .string(e.word)), ("start", .number(Double(e.start))), ("end", .number(Double(e.end)))]
         return .object(members)

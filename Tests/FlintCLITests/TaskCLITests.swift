@@ -50,14 +50,16 @@ struct TaskCLITests {
         #expect(!cases.isEmpty)
         let file = TestPaths.temporaryFolder() + "/pairs.jsonl"
         TestPaths.write(cases.map { JSONValue.object([("text", $0["text"]!), ("pair", $0["pair"]!)]).serialized + "\n" }.joined(), to: file)
-        guard let out = try Self.lines(["classify", "--model", Self.folder("tiny-multilabel"), "--jsonl", file, "--top-k", "10"]) else { return }
+        let args = ["classify", "--model", Self.folder("tiny-multilabel"), "--jsonl", file, "--top-k", "10"]
+        guard let out = try Self.lines(args) else { return }
         #expect(out.count == cases.count)
         for (mine, c) in zip(out, cases) { #expect(Self.same(mine, c["result"]!), "\(mine.serialized) vs \(c["result"]!.serialized)") }
     }
 
     @Test func rerank() throws {
         let c = try #require(try Self.expected("rerank").first)
-        let args = ["rerank", "--model", Self.folder("tiny-crossencoder"), "--query", c["query"]!.string!] + c["texts"]!.array!.map { $0.string! }
+        let args = ["rerank", "--model", Self.folder("tiny-crossencoder"), "--query", c["query"]!.string!]
+            + c["texts"]!.array!.map { $0.string! }
         guard let out = try Self.lines(args) else { return }
         #expect(out.count == 1)
         #expect(out.first.map { Self.same($0, c["result"]!) } == true, "\(out.first?.serialized ?? "") vs \(c["result"]!.serialized)")
@@ -80,8 +82,8 @@ struct TaskCLITests {
         try HostileCLITests.expectRefusal(["tag", "--model", Self.folder("tiny-ner"), "--aggregation", "mean", "x"],
                                           ["--aggregation must be none, simple, first, average, max"], status: 64)
         try HostileCLITests.expectRefusal(["classify", "--model", Self.folder("tiny-seqcls")], ["give TEXT... or --jsonl FILE"], status: 64)
-        try HostileCLITests.expectRefusal(["classify", "--model", Self.folder("tiny-seqcls"), "--top-k", "0", "x"], ["--top-k must be >= 1"],
-                                          status: 64)
+        try HostileCLITests.expectRefusal(["classify", "--model", Self.folder("tiny-seqcls"), "--top-k", "0", "x"],
+                                          ["--top-k must be >= 1"], status: 64)
         let file = TestPaths.temporaryFolder() + "/bad.jsonl"
         TestPaths.write("{\"text\": \"a\", \"pair\": \"b\"}\n", to: file)
         try HostileCLITests.expectRefusal(["tag", "--model", Self.folder("tiny-ner"), "--jsonl", file], [file + ":1", "takes no \"pair\""])

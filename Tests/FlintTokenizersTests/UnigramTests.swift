@@ -19,7 +19,8 @@ struct UnigramTests {
           (13, 14), (17, 18), (18, 19), (0, 0)],
          "fine café A\u{FF22}TM é <unk>"),
         // A removed first scalar shifts every later origin by one (HF's Precompiled quirk).
-        ("\u{1E}the  mat\u{3000}sat", [0, 14, 4, 18, 10, 4, 19, 10, 2], [(0, 0), (0, 3), (4, 5), (5, 6), (6, 8), (8, 9), (9, 10), (10, 12), (0, 0)],
+        ("\u{1E}the  mat\u{3000}sat", [0, 14, 4, 18, 10, 4, 19, 10, 2],
+         [(0, 0), (0, 3), (4, 5), (5, 6), (6, 8), (8, 9), (9, 10), (10, 12), (0, 0)],
          "the mat sat"),
         ("", [0, 2], [(0, 0), (0, 0)], ""),
     ])

@@ -45,9 +45,17 @@ public final class TaskModel: Sendable {
 
     static func problemType(_ configPath: String) throws(FlintError) -> String? {
         let bytes: [UInt8]
-        do { bytes = try BoundedFile.contents(configPath, limit: 256 << 20) } catch { throw .unreadable(path: configPath, reason: error.reason) }
+        do {
+            bytes = try BoundedFile.contents(configPath, limit: 256 << 20)
+        } catch {
+            throw .unreadable(path: configPath, reason: error.reason)
+        }
         let json: JSONValue
-        do { json = try JSONParser.parse(bytes) } catch { throw .badConfig(path: configPath, reason: "invalid JSON at byte \(error.offset): \(error.reason)") }
+        do {
+            json = try JSONParser.parse(bytes)
+        } catch {
+            throw .badConfig(path: configPath, reason: "invalid JSON at byte \(error.offset): \(error.reason)")
+        }
         guard let v = json["problem_type"], !v.isNull else { return nil }
         guard let s = v.string else { throw .badConfig(path: configPath, reason: "problem_type is \(v.typeName), expected a string") }
         return s
@@ -95,12 +103,15 @@ public final class TaskModel: Sendable {
         let encoded = encodings.map { BertPipeline.Encoded(ids: $0.ids, typeIds: $0.typeIds, truncated: false) }
         let logits = try pipeline.run(encoded)[Bert.Output.logits.rawValue] ?? []
         let tagger = TokenTagger(labels: labels, tokenizer: pipeline.tokenizer)
-        return texts.indices.map { tagger.entities(text: texts[$0], encoding: encodings[$0], logits: logits[$0].data, aggregation: aggregation) }
+        return texts.indices.map {
+            tagger.entities(text: texts[$0], encoding: encodings[$0], logits: logits[$0].data, aggregation: aggregation)
+        }
     }
 
     private func requireHead(_ head: BertArchitecture) throws(FlintError) {
         guard architecture == head else {
-            throw .unsupportedModel(path: pipeline.folder + "/config.json", reason: "needs a \(head.rawValue) checkpoint, not \(architecture.rawValue)")
+            throw .unsupportedModel(path: pipeline.folder + "/config.json",
+                                    reason: "needs a \(head.rawValue) checkpoint, not \(architecture.rawValue)")
         }
     }
 }

@@ -145,7 +145,8 @@ public struct TokenTagger: Sendable {
         var pending: [TaggedEntity] = []
         func flush() {
             guard let first = pending.first else { return }
-            let type = first.label.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).last.map(String.init) ?? first.label
+            let parts = first.label.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+            let type = parts.last.map(String.init) ?? first.label
             groups.append(TaggedEntity(label: type, grouped: true, score: pending.map(\.score).reduce(0, +) / Double(pending.count),
                                        word: decode(pending.map(\.word)), start: first.start, end: pending[pending.count - 1].end,
                                        index: nil))

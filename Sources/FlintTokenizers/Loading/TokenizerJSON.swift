@@ -205,7 +205,9 @@ enum TokenizerJSON {
         }
 
         func unigram(_ value: JSONValue) throws(TokenizerError) -> Unigram {
-            guard let items = value["vocab"]?.array else { throw .malformedFile(path: path, reason: "model.vocab is missing or not an array") }
+            guard let items = value["vocab"]?.array else {
+                throw .malformedFile(path: path, reason: "model.vocab is missing or not an array")
+            }
             var vocabulary: [(String, Double)] = []
             vocabulary.reserveCapacity(items.count)
             for (i, item) in items.enumerated() {

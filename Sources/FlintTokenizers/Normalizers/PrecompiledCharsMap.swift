@@ -13,7 +13,8 @@ struct PrecompiledCharsMap: Sendable {
         guard blob.count >= 4 else { throw .malformedFile(path: path, reason: "normalizer.precompiled_charsmap is too short") }
         let trieBytes = Int(blob[0]) | Int(blob[1]) << 8 | Int(blob[2]) << 16 | Int(blob[3]) << 24
         guard trieBytes <= blob.count - 4 else {
-            throw .malformedFile(path: path, reason: "normalizer.precompiled_charsmap announces a \(trieBytes)-byte trie in \(blob.count - 4) bytes")
+            throw .malformedFile(path: path,
+                                 reason: "normalizer.precompiled_charsmap announces a \(trieBytes)-byte trie in \(blob.count - 4) bytes")
         }
         var units: [UInt32] = []
         units.reserveCapacity(trieBytes / 4)

@@ -22,7 +22,9 @@ public struct Unigram: TokenizationModel {
     /// Refuses what HF would refuse when loading, and a missing `unk_id`: HF loads such a file but
     /// fails on the first character outside the vocabulary, which Flint reports up front instead.
     public init(vocabulary: [(String, Double)], unknownId: Int?, byteFallback: Bool, path: String) throws(TokenizerError) {
-        guard !vocabulary.isEmpty else { throw .malformedFile(path: path, reason: "model.vocab is empty; a Unigram model needs at least <unk>") }
+        guard !vocabulary.isEmpty else {
+            throw .malformedFile(path: path, reason: "model.vocab is empty; a Unigram model needs at least <unk>")
+        }
         guard let unknownId else {
             throw .malformedFile(path: path, reason: "model.unk_id is null; Flint needs the id of the unknown piece "
                                      + "(Hugging Face fails on the first character outside the vocabulary)")
