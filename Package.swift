@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "CFlintCUDAEmulation"),
         // The emulated CUDA driver: the CUDA backend's plans run in CI without a GPU.
         .target(name: "FlintCUDAEmulation", dependencies: ["FlintCUDA", "FlintCPU", "FlintCore", "CFlintCUDAEmulation"]),
-        .target(name: "FlintModels", dependencies: ["FlintCore", "FlintCheckpoint", "FlintTokenizers"]),
+        .target(name: "FlintModels", dependencies: ["FlintCore", "FlintCheckpoint", "FlintTokenizers", "FlintJSON"]),
         // Op cases (one plan step each, odd sizes) that any backend runs against the CPU backend.
         .target(name: "FlintBackendChecks", dependencies: ["FlintCore"]),
         // `flint serve`: OpenAI, TEI and KServe v2 routes over batching schedulers; models run on their own threads.

@@ -52,6 +52,20 @@ TRUNC_PAIRS = [
 ]
 MAX_ERRORS_PER_MESSAGE = 3
 
+# Hard cases for SentencePiece's normalization and the Unigram model (XLM-R layout).
+XLMR_EXTRA = [
+    ("ｆｕｌｌ－ｗｉｄｔｈ　ＡＢＣ　１２３！", None), ("Ａ\u0301 e\u0301 ｶﾞ ﬁ ½ ™ ① ㈱ ㎏ Ⅻ ﹏ ｡ ･", None),
+    ("café naïve Crème brûlée, Ångström, Øresund", None), ("emoji 🙂👍🏽 👨‍👩‍👧 🇫🇷 ❤️", None),
+    ("a\u0300\u0301\u0302\u0303b combining e\u0308\u0323 o\u0338", None),
+    ("中文测试，日本語のテスト、한국어 테스트", None), ("ctrl\u0001chars\u0007and\ttabs\nnew lines\r\n end", None),
+    ("many     spaces   here    ", None), ("   leading and trailing   ", None), ("", None), (" ", None), ("\t\n", None),
+    ("\u200b zero\u200dwidth \ufeff bom \u00a0nbsp \u3000ideographic", None),
+    ("unknown 𐍈𐌰 ꙮ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 chars ⅷ ﷺ", None), ("\u0000nul and \ufffd replacement", None),
+    ("İstanbul ΣΊΣΥΦΟΣ ß ǅ", None), ("``quoted'' text -- dashes", None),
+    ("A <mask> in the middle", None), ("<s>already special</s>", "and <mask>"),
+    ("  two leading", "   three leading"), ("ｆｕｌｌ", "e\u0301tude"), ("", "empty first"),
+]
+
 
 @contextlib.contextmanager
 def quiet_stderr():
@@ -128,6 +142,17 @@ def write(name, desc, cases):
     print(f"{name}: {len(cases)} cases ({errs} errors), {os.path.getsize(path)} bytes")
 
 
+def write_overrides(name, layout, base, byte_piece_score=None):
+    """How a variant differs from xlmr-unigram/tokenizer.json: its replaced top-level sections
+    (the charsmap written as "@charsmap@") and, when byte_piece_score is set, byte_fallback on with
+    the 256 <0xXX> pieces appended at that score. The Swift test applies them to the asset."""
+    charsmap = base["normalizer"]["normalizers"][0]["precompiled_charsmap"]
+    sections = {k: v for k, v in layout.items() if k != "model" and v != base[k]}
+    text = json.dumps({"sections": sections, "byte_piece_score": byte_piece_score}, ensure_ascii=True, indent=1)
+    with open(os.path.join(OUT, name), "w", encoding="ascii", newline="\n") as f:
+        f.write(text.replace(charsmap, "@charsmap@") + "\n")
+
+
 def main():
     if tokenizers.__version__ != HF_VERSION:
         sys.exit(f"need tokenizers=={HF_VERSION}, found {tokenizers.__version__}")
@@ -183,6 +208,41 @@ def main():
           "(built by scripts/make_gpt2_tokenizer_json.py --roberta)",
           [encode_case(roberta, x, p, with_special=True) for x, p in roberta_corpus])
 
+    # --- XLM-RoBERTa: Unigram, Metaspace, Precompiled ------------------------
+    xlmr_path = os.path.join(assets, "xlmr-unigram", "tokenizer.json")
+    xlmr = Tokenizer.from_file(xlmr_path)
+    xlmr_corpus = corpus + XLMR_EXTRA
+    write("xlmr_tokenizer_json.json", "Tokenizer.from_file(xlmr-unigram/tokenizer.json) "
+          "(scripts/make_xlmr_tokenizer.py: sentencepiece unigram, nmt_nfkc, XLMRobertaConverter)",
+          [encode_case(xlmr, x, p, with_special=True) for x, p in xlmr_corpus])
+    with open(xlmr_path, encoding="utf-8") as f:
+        layout = json.load(f)
+    charsmap = layout["normalizer"]["normalizers"][0]
+    # The other components and options real files use, on the same model.
+    variant = json.loads(json.dumps(layout))
+    variant["normalizer"] = {"type": "Sequence", "normalizers": [
+        charsmap, {"type": "Replace", "pattern": {"String": "``"}, "content": "\""},
+        {"type": "Lowercase"}, {"type": "Strip", "strip_left": True, "strip_right": True},
+        {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}]}
+    variant["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": True}
+    variant["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": True}
+    variant["post_processor"] = {"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0],
+                                 "trim_offsets": True, "add_prefix_space": True}
+    write_overrides("xlmr_variant_overrides.json", variant, layout)
+    write("xlmr_variant.json", "xlmr-unigram with normalizer Sequence[Precompiled, Replace('``'), Lowercase, "
+          "Strip, Replace(' {2,}', ' ')], Metaspace(prepend_scheme=first), RobertaProcessing (xlmr_variant_overrides.json)",
+          [encode_case(Tokenizer.from_str(json.dumps(variant)), x, p, with_special=True) for x, p in xlmr_corpus])
+    fallback = json.loads(json.dumps(layout))
+    fallback["normalizer"] = charsmap
+    fallback["model"]["byte_fallback"] = True
+    fallback["model"]["vocab"] += [["<0x%02X>" % b, -20.0] for b in range(256)]
+    fallback["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": False}
+    fallback["decoder"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": False}
+    write_overrides("xlmr_byte_fallback_overrides.json", fallback, layout, byte_piece_score=-20.0)
+    write("xlmr_byte_fallback.json", "xlmr-unigram with byte_fallback and 256 <0xXX> pieces, normalizer Precompiled only, "
+          "Metaspace(prepend_scheme=never, split=false) (xlmr_byte_fallback_overrides.json)",
+          [encode_case(Tokenizer.from_str(json.dumps(fallback)), x, p, with_special=True) for x, p in xlmr_corpus])
+
     # --- Truncation -------------------------------------------------------
     inputs = [(x, None) for x in TRUNC_SINGLES] + TRUNC_PAIRS
     settings = [t(m, s, st) for s in ("longest_first", "only_first", "only_second")
@@ -202,6 +262,9 @@ def main():
           trunc_cases(gpt2_json, g_inputs, g_settings, with_special=True))
     write("roberta_truncation.json", "roberta-bpe/tokenizer.json, enable_truncation(...)",
           trunc_cases(roberta, g_inputs, g_settings, with_special=True))
+    x_inputs = g_inputs + [(XLMR_EXTRA[0][0], None), (XLMR_EXTRA[3][0], "many     spaces   here")]
+    write("xlmr_truncation.json", "xlmr-unigram/tokenizer.json, enable_truncation(...)",
+          trunc_cases(xlmr, x_inputs, g_settings, with_special=True))
 
 
 if __name__ == "__main__":

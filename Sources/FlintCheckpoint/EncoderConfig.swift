@@ -73,6 +73,9 @@ public struct EncoderConfig: Sendable, Equatable {
     public var numLabels: Int
     /// Label names by class index (empty when config.json has none).
     public var id2label: [Int: String]
+    /// `problem_type` ("single_label_classification", "multi_label_classification", "regression"),
+    /// which picks the classification pipeline's score function; nil when absent.
+    public var problemType: String?
 
     public init(
         family: EncoderFamily = .bert, vocabSize: Int, hiddenSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
@@ -96,6 +99,7 @@ public struct EncoderConfig: Sendable, Equatable {
         self.head = head
         self.numLabels = numLabels
         self.id2label = id2label
+        self.problemType = nil
     }
 
     /// bert-base-uncased.
@@ -208,6 +212,7 @@ public struct EncoderConfig: Sendable, Equatable {
             }
         }
         id2label = labels
+        problemType = try config.string("problem_type")
         if !labels.isEmpty {
             numLabels = labels.count
         } else {

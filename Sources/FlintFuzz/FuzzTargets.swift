@@ -221,7 +221,8 @@ enum FuzzTarget: String, CaseIterable {
     /// The released tokenizers from the test assets (scripts/fetch-assets), loaded once.
     static let released: [Tokenizer] = {
         let assets = getenv("FLINT_ASSETS").map { String(cString: $0) } ?? ".cache/assets"
-        let paths = ["all-MiniLM-L6-v2/tokenizer.json", "all-MiniLM-L6-v2/vocab.txt", "gpt2-hf/tokenizer.json", "gpt2-hf/vocab.json"]
+        let paths = ["all-MiniLM-L6-v2/tokenizer.json", "all-MiniLM-L6-v2/vocab.txt", "gpt2-hf/tokenizer.json", "gpt2-hf/vocab.json",
+                     "xlmr-unigram/tokenizer.json"]
         return paths.map { path in
             do {
                 return try Tokenizer.load(assets + "/" + path)

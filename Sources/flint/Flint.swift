@@ -7,6 +7,9 @@ struct Flint: AsyncParsableCommand {
         commandName: "flint",
         abstract: "Transformer inference for BERT and GPT-2 models, on CPUs and NVIDIA GPUs.",
         version: "0.1.0",
-        subcommands: [Bench.self, Embed.self, Answer.self, Eval.self, Generate.self, Tokenize.self, Check.self, Serve.self]
+        subcommands: [
+            Bench.self, Embed.self, Answer.self, Eval.self, Classify.self, Rerank.self, Tag.self, Generate.self, Tokenize.self,
+            Check.self, Serve.self,
+        ]
     )
 }

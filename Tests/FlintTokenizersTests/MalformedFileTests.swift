@@ -78,9 +78,9 @@ struct MalformedFileTests {
     }
 
     @Test(arguments: [
-        ("normalizer", #"{"type": "BertNormalizer""#, #"{"type": "Precompiled""#, "Precompiled"),
-        ("pre_tokenizer", #"{"type": "BertPreTokenizer"}"#, #"{"type": "Metaspace"}"#, "Metaspace"),
-        ("model", #""type": "WordPiece", "unk_token""#, #""type": "Unigram", "unk_token""#, "Unigram"),
+        ("normalizer", #"{"type": "BertNormalizer""#, #"{"type": "NFKC""#, "NFKC"),
+        ("pre_tokenizer", #"{"type": "BertPreTokenizer"}"#, #"{"type": "Whitespace"}"#, "Whitespace"),
+        ("model", #""type": "WordPiece", "unk_token""#, #""type": "WordLevel", "unk_token""#, "WordLevel"),
         ("decoder", #"{"type": "WordPiece", "prefix""#, #"{"type": "CTC", "prefix""#, "CTC"),
         ("post_processor", #""post_processor": null"#, #""post_processor": {"type": "Sequence"}"#, "Sequence"),
     ])

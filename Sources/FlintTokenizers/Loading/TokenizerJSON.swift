@@ -88,9 +88,68 @@ enum TokenizerJSON {
                     handleChineseChars: try bool(value, "handle_chinese_chars", "normalizer", default: true),
                     stripAccents: strip,
                     lowercase: try bool(value, "lowercase", "normalizer", default: true))
+            case "Sequence":
+                guard let items = value["normalizers"]?.array else {
+                    throw .malformedFile(path: path, reason: "normalizer.normalizers is missing or not an array")
+                }
+                var parts: [any Normalizer] = []
+                for item in items {
+                    if let n = try normalizer(item) { parts.append(n) }
+                }
+                return SequenceNormalizer(parts)
+            case "Precompiled":
+                return try PrecompiledNormalizer(base64: try string(value, "precompiled_charsmap", "normalizer"), path: path)
+            case "Replace":
+                return try replace(value)
+            case "Strip":
+                return StripNormalizer(left: try bool(value, "strip_left", "normalizer", default: true),
+                                       right: try bool(value, "strip_right", "normalizer", default: true))
+            case "Lowercase":
+                return LowercaseNormalizer()
             default:
                 throw .unsupportedComponent(path: path, component: "normalizer", type: t)
             }
+        }
+
+        func replace(_ value: JSONValue) throws(TokenizerError) -> ReplaceNormalizer {
+            let content = try string(value, "content", "normalizer")
+            guard let pattern = value["pattern"] else { throw .malformedFile(path: path, reason: "normalizer.pattern is missing") }
+            if let literal = pattern["String"]?.string {
+                guard !literal.isEmpty else { throw .malformedFile(path: path, reason: "normalizer.pattern is an empty string") }
+                guard let r = ReplaceNormalizer(literal: literal, content: content) else {
+                    throw .unsupportedComponent(path: path, component: "normalizer",
+                                                type: "Replace with a pattern of \(literal.unicodeScalars.count) characters (at most 256)")
+                }
+                return r
+            }
+            guard let regex = pattern["Regex"]?.string else {
+                throw .malformedFile(path: path, reason: "normalizer.pattern must be {\"String\": ...} or {\"Regex\": ...}")
+            }
+            guard let r = ReplaceNormalizer(regex: regex, content: content) else {
+                throw .unsupportedComponent(path: path, component: "normalizer", type: "Replace with the regular expression \"\(regex)\"")
+            }
+            return r
+        }
+
+        func metaspace(_ value: JSONValue, _ component: String) throws(TokenizerError) -> (Unicode.Scalar, PrependScheme, Bool) {
+            let replacement = try string(value, "replacement", component).unicodeScalars
+            guard replacement.count == 1, let r = replacement.first else {
+                throw .malformedFile(path: path, reason: "\(component).replacement must be one character")
+            }
+            var scheme = PrependScheme.always
+            if let v = value["prepend_scheme"], !v.isNull {
+                guard let name = v.string, let s = PrependScheme(rawValue: name) else {
+                    throw .malformedFile(path: path, reason: "\(component).prepend_scheme must be \"first\", \"never\" or \"always\"")
+                }
+                scheme = s
+            }
+            // HF refuses add_prefix_space false unless prepend_scheme says never.
+            if try bool(value, "add_prefix_space", component, default: true) == false {
+                guard scheme == .never else {
+                    throw .malformedFile(path: path, reason: "\(component).add_prefix_space does not match declared prepend_scheme")
+                }
+            }
+            return (r, scheme, try bool(value, "split", component, default: true))
         }
 
         func preTokenizer(_ value: JSONValue?) throws(TokenizerError) -> (any PreTokenizer)? {
@@ -103,6 +162,9 @@ enum TokenizerJSON {
                 return ByteLevelPreTokenizer(
                     addPrefixSpace: try bool(value, "add_prefix_space", "pre_tokenizer", default: true),
                     useRegex: try bool(value, "use_regex", "pre_tokenizer", default: true))
+            case "Metaspace":
+                let (replacement, scheme, split) = try metaspace(value, "pre_tokenizer")
+                return MetaspacePreTokenizer(replacement: replacement, prependScheme: scheme, split: split)
             default:
                 throw .unsupportedComponent(path: path, component: "pre_tokenizer", type: t)
             }
@@ -133,11 +195,34 @@ enum TokenizerJSON {
                     throw .unsupportedComponent(path: path, component: "model", type: "BPE without a ByteLevel pre_tokenizer")
                 }
                 return try BytePairEncoding.fromTokenizerJSON(model: value, path: path)
+            case "Unigram":
+                return try unigram(value)
             case "":
                 throw .malformedFile(path: path, reason: "model has no \"type\"")
             default:
                 throw .unsupportedComponent(path: path, component: "model", type: t)
             }
+        }
+
+        func unigram(_ value: JSONValue) throws(TokenizerError) -> Unigram {
+            guard let items = value["vocab"]?.array else {
+                throw .malformedFile(path: path, reason: "model.vocab is missing or not an array")
+            }
+            var vocabulary: [(String, Double)] = []
+            vocabulary.reserveCapacity(items.count)
+            for (i, item) in items.enumerated() {
+                guard let pair = item.array, pair.count == 2, let piece = pair[0].string, case let .number(score) = pair[1] else {
+                    throw .malformedFile(path: path, reason: "model.vocab[\(i)] must be [piece, score]")
+                }
+                vocabulary.append((piece, score))
+            }
+            var unknownId: Int?
+            if let u = value["unk_id"], !u.isNull {
+                guard let i = u.int else { throw .malformedFile(path: path, reason: "model.unk_id is \(u.typeName), expected an integer") }
+                unknownId = i
+            }
+            return try Unigram(vocabulary: vocabulary, unknownId: unknownId,
+                               byteFallback: try bool(value, "byte_fallback", "model", default: false), path: path)
         }
 
         func postProcessor(_ value: JSONValue?, addedTokens: [AddedToken], model: any TokenizationModel) throws(TokenizerError) -> (any PostProcessor)? {
@@ -211,6 +296,9 @@ enum TokenizerJSON {
                 return WordPieceDecoder(prefix: value["prefix"]?.string ?? "##", cleanup: try bool(value, "cleanup", "decoder", default: true))
             case "ByteLevel":
                 return ByteLevelDecoder()
+            case "Metaspace":
+                let (replacement, scheme, _) = try metaspace(value, "decoder")
+                return MetaspaceDecoder(replacement: replacement, prependScheme: scheme)
             default:
                 throw .unsupportedComponent(path: path, component: "decoder", type: t)
             }

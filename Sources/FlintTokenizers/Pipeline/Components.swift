@@ -34,6 +34,8 @@ public struct ModelScratch {
     public var positions: [Int32] = []
     public var symbols: [Int32] = []
     public var links: [Int32] = []
+    /// Best path scores (Unigram's Viterbi).
+    public var scores: [Double] = []
     public init() {
         bytes.reserveCapacity(256)
         positions.reserveCapacity(256)

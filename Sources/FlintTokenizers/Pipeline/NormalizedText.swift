@@ -10,17 +10,22 @@ public struct NormalizedText: Sendable {
     public var scalars: [Unicode.Scalar]
     /// `origins[i]` is the index, in the original input's scalars, that `scalars[i]` came from.
     public var origins: [Int32]
+    /// Where this piece of the input starts in the original text (HF's `original_shift`), which
+    /// normalization does not move: Metaspace's `prepend_scheme: first` asks whether it is 0.
+    public var pieceStart: Int32
 
     public init(scalars: [Unicode.Scalar], origins: [Int32]) {
         precondition(scalars.count == origins.count, "one origin per scalar")
         self.scalars = scalars
         self.origins = origins
+        pieceStart = origins.first ?? 0
     }
 
     /// Wraps `original[range]` unchanged; origins are indices into `original`.
     public init(_ original: [Unicode.Scalar], range: Range<Int>) {
         scalars = Array(original[range])
         origins = range.map { Int32($0) }
+        pieceStart = Int32(range.lowerBound)
     }
 
     public var count: Int { scalars.count }
@@ -34,7 +39,9 @@ public struct NormalizedText: Sendable {
 
     /// A copy of part of this text, keeping origins.
     public func slice(_ range: Range<Int>) -> NormalizedText {
-        NormalizedText(scalars: Array(scalars[range]), origins: Array(origins[range]))
+        var part = NormalizedText(scalars: Array(scalars[range]), origins: Array(origins[range]))
+        if range.isEmpty { part.pieceStart = pieceStart }
+        return part
     }
 
     /// The text as a Swift string (for debugging and tests).

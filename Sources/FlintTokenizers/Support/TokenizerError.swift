@@ -26,10 +26,10 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     }
 
     static let supported: [String: String] = [
-        "normalizer": "BertNormalizer",
-        "pre_tokenizer": "BertPreTokenizer, ByteLevel",
-        "model": "WordPiece, BPE (byte-level)",
-        "post_processor": "TemplateProcessing, BertProcessing, ByteLevel",
-        "decoder": "WordPiece, ByteLevel",
+        "normalizer": "BertNormalizer, Precompiled, Replace (literal or simple repeat regex), Strip, Lowercase, Sequence",
+        "pre_tokenizer": "BertPreTokenizer, ByteLevel, Metaspace",
+        "model": "WordPiece, BPE (byte-level), Unigram",
+        "post_processor": "TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel",
+        "decoder": "WordPiece, ByteLevel, Metaspace",
     ]
 }
