@@ -241,44 +241,46 @@ FLINT_INLINE FLINT_T_AVX2 __m256i pairs_to_columns(__m256i lo, __m256i hi) {
     return _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), 0xD8);
 }
 
-FLINT_INLINE FLINT_T_AVX2 void ki8d_body(const int MR, long kq, const int16_t *aq, long ldq, const float *as, const int8_t *b,
-                                         const float *ws, float *c, long ldc, int accum, const float *bias, int ncols) {
-    __m256i acc[MR_I8][4];
-    #pragma clang loop unroll(full)
-    for (int i = 0; i < MR; i++)
-        for (int g = 0; g < 4; g++) acc[i][g] = _mm256_setzero_si256();
-    for (long q = 0; q < kq; q++) {
-        __m256i av[MR_I8];
-        #pragma clang loop unroll(full)
-        for (int i = 0; i < MR; i++) {
-            int64_t quad;
-            memcpy(&quad, aq + i * ldq + 4 * q, 8);
-            av[i] = _mm256_set1_epi64x(quad);
-        }
-        const int8_t *bq = b + q * 64;
-        #pragma clang loop unroll(full)
-        for (int g = 0; g < 4; g++) {
-            __m256i bg = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bq + 16 * g)));
-            #pragma clang loop unroll(full)
-            for (int i = 0; i < MR; i++) acc[i][g] = _mm256_add_epi32(acc[i][g], _mm256_madd_epi16(av[i], bg));
-        }
+// The dynamic-int8 kernel per ISA (ki8d_kernel.h). The VNNI ones fuse multiply-add-accumulate into
+// vpdpwssd on the same int16 operands, so they give bit-identical sums; this machine (AVX2 only) never
+// runs them: they are compiled everywhere and chosen at run time where the CPU reports AVX-VNNI or
+// AVX512-VNNI (untested here; the kernel tests cover them on such CPUs, since isa auto picks them).
+#define KI8D_NAME ki8d_avx2
+#define KI8D_TARGET FLINT_T_AVX2
+#define KI8D_DOT(acc, a, b) _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
+#include "ki8d_kernel.h"
+#define KI8D_NAME ki8d_avxvnni
+#define KI8D_TARGET __attribute__((target("avx2,fma,avxvnni")))
+#define KI8D_DOT(acc, a, b) _mm256_dpwssd_avx_epi32(acc, a, b)
+#include "ki8d_kernel.h"
+#define KI8D_NAME ki8d_avx512vnni
+#define KI8D_TARGET __attribute__((target("avx512f,avx512vl,avx512vnni,avx2,fma")))
+#define KI8D_DOT(acc, a, b) _mm256_dpwssd_epi32(acc, a, b)
+#include "ki8d_kernel.h"
+
+typedef void (*ki8d_fn)(int, long, const int16_t *, long, const float *, const int8_t *, const float *, float *, long, int,
+                        const float *, int);
+
+/// The dynamic-int8 kernel for this CPU: VNNI when present (env FLINT_INT8_VNNI=0 keeps vpmaddwd).
+static ki8d_fn ki8d_best(void) {
+    static ki8d_fn cached = NULL;
+    ki8d_fn f = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (f) return f;
+    f = ki8d_avx2;
+    const char *env = getenv("FLINT_INT8_VNNI");
+    if (!(env && strcmp(env, "0") == 0)) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) f = ki8d_avx512vnni;
+        else if (__builtin_cpu_supports("avxvnni")) f = ki8d_avxvnni;
     }
-    __m256 w0 = _mm256_loadu_ps(ws), w1 = _mm256_loadu_ps(ws + 8);
-    __m256 r0[MR_I8], r1[MR_I8];
-    #pragma clang loop unroll(full)
-    for (int i = 0; i < MR; i++) {
-        __m256 sa = _mm256_set1_ps(as[i]);
-        r0[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(pairs_to_columns(acc[i][0], acc[i][1])), _mm256_mul_ps(sa, w0));
-        r1[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(pairs_to_columns(acc[i][2], acc[i][3])), _mm256_mul_ps(sa, w1));
-    }
-    lp_store(MR, r0, r1, c, ldc, accum, bias, ncols);
+    __atomic_store_n(&cached, f, __ATOMIC_RELAXED);
+    return f;
 }
 
-FLINT_T_AVX2 static void ki8d_avx2(int mr, long kq, const int16_t *aq, long ldq, const float *as, const int8_t *b,
-                                   const float *ws, float *c, long ldc, int accum, const float *bias, int ncols) {
-#define KD(R) case R: ki8d_body(R, kq, aq, ldq, as, b, ws, c, ldc, accum, bias, ncols); break;
-    switch (mr) { KD(1) KD(2) KD(3) default: break; }
-#undef KD
+/// Name of the dynamic-int8 kernel this CPU runs ("avx512vnni", "avxvnni", "avx2"), for reports.
+const char *flint_int8_kernel_name(void) {
+    ki8d_fn f = ki8d_best();
+    return f == ki8d_avx512vnni ? "avx512vnni" : (f == ki8d_avxvnni ? "avxvnni" : "avx2");
 }
 
 /// 8 accumulators of (column 2h: k0..k3 | column 2h+1: k0..k3) partial sums -> columns 0..7 at
@@ -339,8 +341,9 @@ void flint__lowp_tile(const flint_lowp *L, int isa, const float *a, long lda, lo
     if (isa >= FLINT_ISA_AVX2) {
         if (L->mode == FLINT_INT8_DYNAMIC) {
             long kq = (kc + 3) / 4; // a short last block reads the zero padding of A and W
+            ki8d_fn kernel = ki8d_best();
             for (long i = 0; i < m; i += MR_I8)
-                ki8d_avx2((int)FLINT_MIN(MR_I8, m - i), kq, aq + i * L->kpad, L->kpad, as + i, b, ws, c + i * ldc, ldc, accum,
+                kernel((int)FLINT_MIN(MR_I8, m - i), kq, aq + i * L->kpad, L->kpad, as + i, b, ws, c + i * ldc, ldc, accum,
                           bias, ncols);
         } else {
             for (long i = 0; i < m; i++) ki8w_avx2(kc, ap + i * lda, b, ws, c + i * ldc, accum, bias, ncols);

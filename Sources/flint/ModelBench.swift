@@ -150,7 +150,8 @@ struct GEMMBench: ParsableCommand {
     func run() throws {
         let pool = ThreadPool(threads: threads)
         let names = dtypes.split(separator: ",").map(String.init)
-        print("cpu gemm (\(CPUFeatures.isaName), \(pool.threadCount) threads), C[M,N] = A[M,K]·W[N,K]ᵀ, best of several runs, GFLOP/s")
+        let machine = "cpu gemm (\(CPUFeatures.isaName), int8 kernel \(CPUFeatures.int8KernelName), \(pool.threadCount) threads)"
+        print(machine + ", C[M,N] = A[M,K]·W[N,K]ᵀ, best of several runs, GFLOP/s")
         print(Table.row(["M", "N", "K"] + names))
         for shape in shapes.split(separator: ",") {
             let d = shape.split(separator: "x").compactMap { Int($0) }

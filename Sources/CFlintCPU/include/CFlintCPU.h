@@ -76,6 +76,10 @@ void flint_unpack_weight_lowp(int format, const void *packed, const float *scale
 void flint_linear_lowp(flint_pool *pool, int isa, int format, int mode, const float *a, long m, long lda,
                        const void *packed, const float *scales, long n, long k, const float *bias, int act,
                        float *c, long ldc);
+/// The dynamic-int8 micro-kernel this CPU runs at AVX2 level and above: "avx512vnni" or "avxvnni"
+/// (vpdpwssd) when the CPU has it, else "avx2" (vpmaddwd + vpaddd); the sums are bit-identical.
+/// Env FLINT_INT8_VNNI=0 keeps "avx2".
+const char *flint_int8_kernel_name(void);
 /// A[m, k] as the dynamic int8 GEMM sees it: per row scale = max|a|/127, q = round-half-even(a/scale)
 /// in [-127, 127]; out[m, k] = q · scale (for reference checks).
 void flint_quantize_rows_int8(const float *a, long m, long lda, long k, float *out);
