@@ -120,9 +120,12 @@ static void quantize_task(void *vctx, long t) {
 }
 
 static void quantize_rows(flint_pool *pool, int isa, const float *a, long m, long lda, long k, int16_t *q, float *scale) {
-    long tasks = FLINT_MIN(m, 4L * flint_pool_threads(pool));
+    // A small A (a short sequence) is quantized on the calling thread: tens of microseconds, less than
+    // waking the pool once more (which costs far more when the machine's cores are oversubscribed).
+    long tasks = m * k < (1L << 17) ? 1 : FLINT_MIN(m, 4L * flint_pool_threads(pool));
     quant_ctx Q = {.isa = isa, .a = a, .lda = lda, .k = k, .kpad = kpad_of(k), .q = q, .scale = scale,
                    .rows_per_task = (m + tasks - 1) / tasks, .m = m};
+    if (tasks == 1) { quantize_task(&Q, 0); return; }
     flint_pool_run(pool, (m + Q.rows_per_task - 1) / Q.rows_per_task, quantize_task, &Q);
 }
 

@@ -59,6 +59,9 @@ public enum PrecisionAccuracy {
         public var agreement: Double
         public var referencePerplexity: Double
         public var candidatePerplexity: Double
+        /// Over the positions where the picks differ, the largest (reference max logit - reference logit
+        /// of the candidate's pick) / max |reference logit|: how close to a tie the flips were (0 if none).
+        public var largestFlipGap: Double
         /// candidate / reference - 1.
         public var perplexityChange: Double { candidatePerplexity / referencePerplexity - 1 }
     }
@@ -75,16 +78,22 @@ public enum PrecisionAccuracy {
               let got = try candidate.prepare(plan, weights: weights).run(batch)[key]
         else { throw .invalidInput("the GPT-2 plan returned no logits") }
         let vocab = want.shape[1]
-        var agree = 0, nllWant = 0.0, nllGot = 0.0
+        var agree = 0, nllWant = 0.0, nllGot = 0.0, flipGap = 0.0
         for i in 0..<(tokens.count - 1) {
             let w = want.data[(i * vocab)..<((i + 1) * vocab)], g = got.data[(i * vocab)..<((i + 1) * vocab)]
-            if argmax(w) == argmax(g) { agree += 1 }
+            let (best, pick) = (argmax(w), argmax(g))
+            if best == pick {
+                agree += 1
+            } else {
+                let scale = Double(w.reduce(Float(0)) { max($0, abs($1)) })
+                flipGap = max(flipGap, Double(w[w.startIndex + best] - w[w.startIndex + pick]) / max(scale, 1e-30))
+            }
             nllWant += negativeLogLikelihood(w, of: Int(tokens[i + 1]))
             nllGot += negativeLogLikelihood(g, of: Int(tokens[i + 1]))
         }
         let n = Double(tokens.count - 1)
         return DecoderComparison(positions: tokens.count - 1, agreement: Double(agree) / n,
-                                 referencePerplexity: exp(nllWant / n), candidatePerplexity: exp(nllGot / n))
+                                 referencePerplexity: exp(nllWant / n), candidatePerplexity: exp(nllGot / n), largestFlipGap: flipGap)
     }
 
     /// A fixed pseudo-random text of `count` token ids below `vocabularySize` (seeded: the same
