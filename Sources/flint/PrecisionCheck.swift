@@ -25,7 +25,9 @@ extension Check {
     }
 
     func checkCPUPrecision() throws {
-        guard device == "cpu" else { throw ValidationError("--dtype is checked on --device cpu (the CUDA checks cover f32, f16 and bf16 themselves)") }
+        guard device == "cpu" else {
+            throw ValidationError("--dtype is checked on --device cpu (the CUDA checks cover f32, f16 and bf16 themselves)")
+        }
         guard let dtype, let precision = CPUPrecision(rawValue: dtype), precision != .f32,
               let contract = PrecisionAccuracy.Contract.of(precision.dtype)
         else { throw ValidationError("--device cpu checks --dtype bf16 or int8") }
@@ -52,15 +54,20 @@ extension Check {
             decoders.append((name, GPT2(config: try GPT2Config.load(path: folder + "/config.json"), hasTensor: { checkpoint.contains($0) }),
                              checkpoint, 127))
         }
-        if decoders.isEmpty { throw CommandError("no tiny GPT-2 fixtures in \(gpt2Fixtures) (run from the repository root or pass --gpt2-fixtures)") }
-        decoders.append(("gpt2 (124M shape, random weights seed 0)", GPT2(config: .gpt2, hasTensor: { _ in false }), RandomWeights(seed: 0), 512))
+        if decoders.isEmpty {
+            throw CommandError("no tiny GPT-2 fixtures in \(gpt2Fixtures) (run from the repository root or pass --gpt2-fixtures)")
+        }
+        let gpt2 = GPT2(config: .gpt2, hasTensor: { _ in false })
+        decoders.append(("gpt2 (124M shape, random weights seed 0)", gpt2, RandomWeights(seed: 0), 512))
         for (name, model, weights, tokens) in decoders {
             Console.progress("checking \(name) in \(precision) (\(tokens) tokens, teacher-forced)...")
             let text = PrecisionAccuracy.fixedText(count: tokens, vocabularySize: model.config.vocabSize)
-            let r = try PrecisionAccuracy.teacherForced(model: model, weights: weights, tokens: text, reference: reference, candidate: candidate)
+            let r = try PrecisionAccuracy.teacherForced(model: model, weights: weights, tokens: text, reference: reference,
+                                                        candidate: candidate)
             let tiny = !(weights is RandomWeights)
             let flips = "flips within \(Table.fmt(r.largestFlipGap * 100, 3))% of max |logit|"
-            rows.append(PrecisionRow(model: name, measure: "next-token agreement (\(r.positions) positions, \(flips))" + (tiny ? ", reported only" : ""),
+            let agreement = "next-token agreement (\(r.positions) positions, \(flips))" + (tiny ? ", reported only" : "")
+            rows.append(PrecisionRow(model: name, measure: agreement,
                                      value: r.agreement, bound: tiny ? 0 : contract.minAgreement, atLeast: true))
             rows.append(PrecisionRow(model: name, measure: "perplexity / f32 - 1 (f32: \(Table.fmt(r.referencePerplexity, 3)))",
                                      value: r.perplexityChange, bound: contract.maxPerplexityChange, atLeast: false))
@@ -78,7 +85,8 @@ extension Check {
             print("device: \(candidate.deviceDescription), \(precision) against f32")
             print(Table.row(["result", "value", "bound"]) + "model / measure")
             for r in rows {
-                print(Table.row([r.ok ? "ok" : "FAIL", (r.value < 0 ? "-" : "") + Table.fmt(abs(r.value), 5), (r.atLeast ? ">= " : "|x| <= ") + Table.fmt(r.bound, 4)])
+                let value = (r.value < 0 ? "-" : "") + Table.fmt(abs(r.value), 5)
+                print(Table.row([r.ok ? "ok" : "FAIL", value, (r.atLeast ? ">= " : "|x| <= ") + Table.fmt(r.bound, 4)])
                     + "\(r.model) / \(r.measure)")
             }
             print("\(rows.count) checks, \(failed.count) failed")

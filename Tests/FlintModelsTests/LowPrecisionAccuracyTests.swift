@@ -84,7 +84,8 @@ struct LowPrecisionAccuracyTests {
         _ = try prepared.run(TokenBatch(sequences: [Array(tokens.prefix(3))]))
         let vocab = model.config.vocabSize
         for p in 3..<tokens.count {
-            let step = try #require(try prepared.run(TokenBatch(sequences: [[tokens[p]]], positionOffsets: [Int32(p)]))["next_token_logits"])
+            let batch = TokenBatch(sequences: [[tokens[p]]], positionOffsets: [Int32(p)])
+            let step = try #require(try prepared.run(batch)["next_token_logits"])
             let err = maxRelativeError(step.data, Array(whole.data[(p * vocab)..<((p + 1) * vocab)]))
             #expect(err <= 1e-4, "\(precision) position \(p): decode vs prefill logits differ by \(err)")
         }
