@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "FlintCUDAEmulation", dependencies: ["FlintCUDA", "FlintCPU", "FlintCore", "CFlintCUDAEmulation"]),
         .target(name: "FlintModels", dependencies: ["FlintCore", "FlintCheckpoint", "FlintTokenizers", "FlintJSON"]),
         // Op cases (one plan step each, odd sizes) that any backend runs against the CPU backend.
-        .target(name: "FlintBackendChecks", dependencies: ["FlintCore"]),
+        .target(name: "FlintBackendChecks", dependencies: ["FlintCore", "FlintModels"]),
         // `flint serve`: OpenAI, TEI and KServe v2 routes over batching schedulers; models run on their own threads.
         .target(
             name: "FlintServe",

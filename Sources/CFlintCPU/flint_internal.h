@@ -79,6 +79,25 @@ void flint__act_portable(float *x, long n, int act);
 void flint__act_avx2(float *x, long n, int act);
 void flint__act_avx512(float *x, long n, int act);
 
+/// Low-precision weights handed to the GEMM driver (gemm_lowp.c packs and runs them).
+typedef struct {
+    int format;            // FLINT_W_BF16 or FLINT_W_INT8
+    int mode;              // int8: FLINT_INT8_DYNAMIC or FLINT_INT8_WEIGHT_ONLY
+    const void *packed;    // panels of 16 columns (layouts in gemm_lowp.c)
+    const float *wscale;   // int8: per output channel
+    const int16_t *aq;     // int8 dynamic: A quantized per row, [m][kpad]
+    const float *ascale;   // int8 dynamic: per row of A
+    long k, kpad;
+} flint_lowp;
+
+/// The blocked, threaded GEMM driver of gemm.c (rows x panels tasks, K blocks of KC, bias and
+/// activation on the last K block); lowp NULL runs the f32 micro-kernels on `packed`.
+void flint__gemm_drive(flint_pool *pool, int isa, int nr, long mr, const flint_lowp *lowp, const float *a, long m,
+                       long lda, const float *packed, long n, long k, const float *bias, int act, float *c, long ldc);
+/// One tile of low-precision GEMM: C[m0..m1)[panel p] (+)= A · W^T over k0..k0+kc (+ bias).
+void flint__lowp_tile(const flint_lowp *L, int isa, const float *a, long lda, long m0, long m1, long p, long k0,
+                      long kc, int accum, const float *bias, int ncols, float *c, long ldc);
+
 /// Thread-local scratch of at least `floats` floats, 64-byte aligned, reused across calls
 /// (freed at thread exit).
 float *flint__scratch(size_t floats);

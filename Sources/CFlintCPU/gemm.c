@@ -204,6 +204,7 @@ static void act_rows(int isa, float *c, long ldc, long m, long ncols, int act) {
 typedef struct {
     int isa, nr, act;
     const float *a, *packed, *bias;
+    const flint_lowp *lowp; // NULL: f32 weights in `packed`
     float *c;
     long m, n, k, lda, ldc;
     long mchunk, mtasks, ptasks, panels_per_task, panels;
@@ -222,10 +223,15 @@ static void gemm_task(void *vctx, long t) {
         for (long p = p0; p < p1; p++) {
             long col = p * nr;
             int ncols = (int)FLINT_MIN((long)nr, g->n - col);
-            const float *bp = g->packed + (size_t)p * g->k * nr + (size_t)k0 * nr;
             float *cp = g->c + m0 * g->ldc + col;
-            kern_rows(g->isa, nr, m1 - m0, kc, g->a + m0 * g->lda + k0, g->lda, bp, nr, cp, g->ldc,
-                      k0 > 0, last && g->bias ? g->bias + col : NULL, ncols);
+            if (g->lowp) {
+                flint__lowp_tile(g->lowp, g->isa, g->a, g->lda, m0, m1, p, k0, kc, k0 > 0,
+                                 last && g->bias ? g->bias + col : NULL, ncols, cp, g->ldc);
+            } else {
+                const float *bp = g->packed + (size_t)p * g->k * nr + (size_t)k0 * nr;
+                kern_rows(g->isa, nr, m1 - m0, kc, g->a + m0 * g->lda + k0, g->lda, bp, nr, cp, g->ldc,
+                          k0 > 0, last && g->bias ? g->bias + col : NULL, ncols);
+            }
             if (last && g->act != FLINT_ACT_NONE) act_rows(g->isa, cp, g->ldc, m1 - m0, ncols, g->act);
         }
     }
@@ -235,6 +241,11 @@ void flint_linear(flint_pool *pool, int isa, const float *a, long m, long lda, c
                   long n, long k, const float *bias, int act, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
     isa = flint_resolve_isa(isa);
+    flint__gemm_drive(pool, isa, nr, kern_mr(isa, nr), NULL, a, m, lda, packed, n, k, bias, act, c, ldc);
+}
+
+void flint__gemm_drive(flint_pool *pool, int isa, int nr, long mr, const flint_lowp *lowp, const float *a, long m,
+                       long lda, const float *packed, long n, long k, const float *bias, int act, float *c, long ldc) {
     if (k <= 0) { // degenerate: C = act(bias)
         for (long i = 0; i < m; i++) {
             for (long j = 0; j < n; j++) c[i * ldc + j] = bias ? bias[j] : 0.0f;
@@ -242,11 +253,10 @@ void flint_linear(flint_pool *pool, int isa, const float *a, long m, long lda, c
         }
         return;
     }
-    gemm_ctx g = {.isa = isa, .nr = nr, .act = act, .a = a, .packed = packed, .bias = bias, .c = c,
+    gemm_ctx g = {.isa = isa, .nr = nr, .act = act, .a = a, .packed = packed, .bias = bias, .lowp = lowp, .c = c,
                   .m = m, .n = n, .k = k, .lda = lda, .ldc = ldc};
     g.panels = (n + nr - 1) / nr;
     int threads = flint_pool_threads(pool);
-    long mr = kern_mr(isa, nr);
     g.mtasks = (m + MC - 1) / MC;
     long mchunk = (m + g.mtasks - 1) / g.mtasks;
     g.mchunk = (mchunk + mr - 1) / mr * mr;

@@ -29,8 +29,11 @@ struct Check: ParsableCommand {
     @Option(name: .long, help: "Comma-separated architectures for --compile-only.")
     var arch = "sm_80,sm_90"
 
-    @Option(name: .long, help: "Device to check: cuda, or cuda-emulated (the emulated driver, no GPU).")
+    @Option(name: .long, help: "Device to check: cuda, cuda-emulated (the emulated driver, no GPU), or cpu (with --dtype).")
     var device = "cuda"
+
+    @Option(name: .long, help: "With --device cpu: bf16 or int8, checked against f32 (MiniLM cosines, GPT-2 next tokens and perplexity).")
+    var dtype: String?
 
     @Option(name: .long, help: "Folder of the tiny encoder fixtures (its bert/ and encoders/ folders).")
     var fixtures = "Tests/Fixtures"
@@ -56,6 +59,7 @@ struct Check: ParsableCommand {
     func run() throws {
         if environment { return try reportEnvironment() }
         if gemmProbe { return try probeGEMMs() }
+        if device == "cpu" || dtype != nil { return try checkCPUPrecision() }
         guard compileOnly else { return try checkDevice() }
         let archs = arch.split(separator: ",").map { String($0).filter { $0 != " " } }
         guard !archs.isEmpty, archs.allSatisfy({ $0.hasPrefix("sm_") && Int($0.dropFirst(3)) != nil }) else {

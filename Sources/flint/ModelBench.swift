@@ -119,27 +119,48 @@ struct ModelBench: ParsableCommand {
 
 /// `flint bench gemm`: the CPU GEMM's GFLOP/s at transformer shapes.
 struct GEMMBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gemm", abstract: "CPU GEMM throughput (GFLOP/s) at transformer shapes.")
+    static let configuration = CommandConfiguration(
+        commandName: "gemm", abstract: "CPU GEMM throughput (GFLOP/s) at transformer shapes, per weight precision.",
+        discussion: """
+            One column per --dtypes entry, measured shape by shape (the precisions alternate, so load from other \
+            processes hits them alike): f32; bf16 (bf16 weights, f32 accumulation); int8 (int8 weights per output \
+            channel, activations quantized per row at run time, s32 accumulation: encoders); int8-wo (int8 weights, \
+            f32 activations: decoders' weight-only GEMV). FLOPs are 2·M·N·K for every precision.
+            """)
 
     @Option(name: .long, help: "Comma-separated MxNxK shapes.")
-    var shapes = "128x768x768,128x3072x768,128x768x3072,1024x768x768,1024x1024x1024,1x768x768"
+    var shapes = "128x768x768,128x3072x768,128x768x3072,1024x768x768,1024x1024x1024,1x768x768,1x50257x768"
+
+    @Option(name: .long, help: "Comma-separated precisions: f32, bf16, int8, int8-wo.")
+    var dtypes = "f32,bf16,int8,int8-wo"
 
     @Option(name: .long, help: "CPU threads (default: all cores).")
     var threads: Int?
 
-    func validate() throws { try DeviceOptions.validate(threads: threads) }
+    static let formats: [String: PackedWeight.Format] = ["f32": .f32, "bf16": .bf16, "int8": .int8Dynamic, "int8-wo": .int8WeightOnly]
+
+    func validate() throws {
+        try DeviceOptions.validate(threads: threads)
+        for d in dtypes.split(separator: ",") where Self.formats[String(d)] == nil {
+            throw ValidationError("--dtypes takes f32, bf16, int8 and int8-wo, not \(d)")
+        }
+    }
 
     func run() throws {
         let pool = ThreadPool(threads: threads)
-        print("cpu gemm (\(CPUFeatures.isaName), \(pool.threadCount) threads), C[M,N] = A[M,K]·W[N,K]ᵀ, best of several runs")
-        print(Table.row(["M", "N", "K", "GFLOP/s"]))
+        let names = dtypes.split(separator: ",").map(String.init)
+        let machine = "cpu gemm (\(CPUFeatures.isaName), int8 kernel \(CPUFeatures.int8KernelName), \(pool.threadCount) threads)"
+        print(machine + ", C[M,N] = A[M,K]·W[N,K]ᵀ, best of several runs, GFLOP/s")
+        print(Table.row(["M", "N", "K"] + names))
         for shape in shapes.split(separator: ",") {
             let d = shape.split(separator: "x").compactMap { Int($0) }
             guard d.count == 3, d.allSatisfy({ $0 > 0 }) else { throw ValidationError("bad shape \(shape): use MxNxK") }
             let flopsPerRun = 2.0 * Double(d[0] * d[1] * d[2])
             let iterations = max(3, Int(2e9 / flopsPerRun))
-            let g = CPUKernels.benchmarkGEMM(m: d[0], n: d[1], k: d[2], iterations: iterations, pool: pool)
-            print(Table.row([String(d[0]), String(d[1]), String(d[2]), Table.fmt(g, 1)]))
+            let rates = names.map { name in
+                CPUKernels.benchmarkGEMM(m: d[0], n: d[1], k: d[2], iterations: iterations, pool: pool, format: Self.formats[name]!)
+            }
+            print(Table.row([String(d[0]), String(d[1]), String(d[2])] + rates.map { Table.fmt($0, 1) }))
         }
     }
 }

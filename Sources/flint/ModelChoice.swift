@@ -11,7 +11,7 @@ struct DeviceOptions: ParsableArguments {
     @Option(name: .long, help: "auto (the GPU when CUDA works, else the CPU), cpu, cuda, or cuda-emulated (no GPU, slow: for tests).")
     var device = "auto"
 
-    @Option(name: .long, help: "auto (f16 on a GPU, f32 on the CPU), f32, f16 or bf16.")
+    @Option(name: .long, help: "auto (f16 on a GPU, f32 on the CPU), f32, f16 (GPU), bf16, or int8 (CPU: int8 weights).")
     var dtype = "auto"
 
     @Option(name: .long, help: "CPU threads (default: all cores).")
@@ -43,8 +43,7 @@ enum Devices {
     static func backend(_ name: String, threads: Int?, dtype: String = "auto") throws -> any Backend {
         switch name {
         case "cpu":
-            guard dtype == "auto" || dtype == "f32" else { throw ValidationError("the CPU backend computes in f32 (--dtype f32)") }
-            return CPUBackend(threads: threads)
+            return CPUBackend(threads: threads, precision: try cpuPrecision(dtype))
         case "cuda", "auto":
             do {
                 let driver = try RealCUDADriver()
@@ -54,8 +53,10 @@ enum Devices {
                 return try CUDABackend(driver: driver, dtype: d, compiler: compiler, progress: { Console.progress($0) })
             } catch let error as FlintError {
                 if name == "cuda" { throw error }
-                guard dtype == "auto" || dtype == "f32" else { throw CommandError("\(error); the CPU fallback computes in f32") }
-                return CPUBackend(threads: threads)
+                guard let precision = try? cpuPrecision(dtype) else {
+                    throw CommandError("\(error); the CPU fallback runs f32, bf16 or int8, not \(dtype)")
+                }
+                return CPUBackend(threads: threads, precision: precision)
             }
         case "cuda-emulated":  // the CUDA backend on the emulated driver: the GPU code path, slowly, without a GPU
             return try CUDABackend(driver: EmulatedCUDADriver(threads: threads), dtype: dtype == "auto" ? .f32 : try parse(dtype))
@@ -69,7 +70,18 @@ enum Devices {
         case "f32": return .f32
         case "f16": return .f16
         case "bf16": return .bf16
-        default: throw ValidationError("--dtype must be auto, f32, f16 or bf16")
+        case "int8": return .i8
+        default: throw ValidationError("--dtype must be auto, f32, f16, bf16 or int8")
+        }
+    }
+
+    /// `--dtype` on the CPU: auto and f32 are the f32 reference; bf16 and int8 pack the linear layers' weights.
+    static func cpuPrecision(_ dtype: String) throws -> CPUPrecision {
+        switch dtype {
+        case "auto", "f32": return .f32
+        case "bf16": return .bf16
+        case "int8": return .int8
+        default: throw ValidationError("the CPU backend runs --dtype f32, bf16 or int8, not \(dtype)")
         }
     }
 }

@@ -90,6 +90,7 @@ struct Serve: AsyncParsableCommand {
         let dtype = switch backend.dtype {
         case .f16: "float16"
         case .bf16: "bfloat16"
+        case .i8: "int8"
         default: "float32"
         }
         let server = FlintServer(models: try ServedModels(served),

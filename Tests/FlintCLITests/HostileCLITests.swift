@@ -128,10 +128,12 @@ struct HostileCLITests {
     }
 
     @Test func badOptionValuesAreNamed() throws {
-        try Self.expectRefusal(["bench", "--dtype", "bogus", "--model", Self.bertFolder], ["--dtype must be auto, f32, f16 or bf16"],
+        try Self.expectRefusal(["bench", "--dtype", "bogus", "--model", Self.bertFolder], ["--dtype must be auto, f32, f16, bf16 or int8"],
                                status: 64)
         try Self.expectRefusal(["embed", "--device", "tpu", "--model", Self.bertFolder, "x"],
                                ["--device must be auto, cpu, cuda, cuda-emulated"], status: 64)
+        try Self.expectRefusal(["embed", "--device", "cpu", "--dtype", "f16", "--model", Self.bertFolder, "x"],
+                               ["the CPU backend runs --dtype f32, bf16 or int8, not f16"], status: 64)
     }
 
     @Test func aModelSafetensorsThatIsNotAFileIsNamedAsSuch() throws {

@@ -58,6 +58,32 @@ void flint_linear(flint_pool *pool, int isa, const float *a, long m, long lda,
 void flint_linear_reference(const float *a, long m, long lda, const float *w, long n, long k,
                             long ldw, const float *bias, int act, float *c, long ldc);
 
+// ---- low-precision weights (gemm_lowp.c) ------------------------------------------------
+/// Weight formats of flint_pack_weight_lowp: bf16 (round to nearest even) or int8 (symmetric, one
+/// scale per output channel: scale = max|w|/127).
+enum { FLINT_W_F32 = 0, FLINT_W_BF16 = 1, FLINT_W_INT8 = 2 };
+/// How an int8 GEMM treats A: quantized per row at run time (s32 accumulation), or kept f32
+/// (weight-only: the int8 weights are widened inside the kernel; for memory-bound GEMVs).
+enum { FLINT_INT8_DYNAMIC = 0, FLINT_INT8_WEIGHT_ONLY = 1 };
+/// Bytes flint_pack_weight_lowp writes for a [n, k] weight (panels of 16 columns).
+size_t flint_pack_lowp_bytes(int format, long n, long k);
+/// Packs W[n, k] (row stride ldw) as `format`; int8 also writes scales[ceil(n/16)*16] (padding 0).
+void flint_pack_weight_lowp(int format, const float *w, long n, long k, long ldw, void *dst, float *scales);
+/// The weights a packed low-precision layout stands for, as W[n, k] f32 (for reference checks).
+void flint_unpack_weight_lowp(int format, const void *packed, const float *scales, long n, long k, float *w);
+/// C[m, n] = act(A[m, k] · Ŵ^T + bias) with Ŵ the weights of flint_pack_weight_lowp (scales: int8's);
+/// int8 with FLINT_INT8_DYNAMIC multiplies A quantized by flint_quantize_rows_int8's rule.
+void flint_linear_lowp(flint_pool *pool, int isa, int format, int mode, const float *a, long m, long lda,
+                       const void *packed, const float *scales, long n, long k, const float *bias, int act,
+                       float *c, long ldc);
+/// The dynamic-int8 micro-kernel this CPU runs at AVX2 level and above: "avx512vnni" or "avxvnni"
+/// (vpdpwssd) when the CPU has it, else "avx2" (vpmaddwd + vpaddd); the sums are bit-identical.
+/// Env FLINT_INT8_VNNI=0 keeps "avx2".
+const char *flint_int8_kernel_name(void);
+/// A[m, k] as the dynamic int8 GEMM sees it: per row scale = max|a|/127, q = round-half-even(a/scale)
+/// in [-127, 127]; out[m, k] = q · scale (for reference checks).
+void flint_quantize_rows_int8(const float *a, long m, long lda, long k, float *out);
+
 // ---- attention ------------------------------------------------------------------------
 /// Packed variable-length multi-head attention. Sequence b is token rows
 /// starts[b] ..< starts[b]+lengths[b]; each qkv row is [Q | K | V] (hidden = heads*headDim each),

@@ -38,6 +38,8 @@ public enum CPUFeatures {
     /// AVX2 micro-kernels, timed once on first use (~2 ms; env FLINT_GEMM_ISA=avx2|avx512|portable
     /// overrides the timing).
     public static var gemmISA: CPUISA { CPUISA(rawValue: flint_gemm_isa()) ?? .portable }
+    /// The dynamic-int8 GEMM micro-kernel at AVX2 level and above: "avx512vnni", "avxvnni" or "avx2".
+    public static var int8KernelName: String { String(cString: flint_int8_kernel_name()) }
     /// CPUs this process may run on (affinity mask).
     public static var cpuCount: Int { Int(flint_cpu_count()) }
 }

@@ -42,8 +42,25 @@ public enum CPUKernels {
                               isa: CPUISA = .auto) {
         precondition(lda >= weight.k && ldc >= weight.n, "linear: lda \(lda) < k \(weight.k) or ldc \(ldc) < n \(weight.n)")
         let run: CPUISA = isa == .portable ? .portable : weight.isa
-        flint_linear(pool.raw, run.rawValue, a, rows, lda, weight.packed, Int32(weight.panelWidth), weight.n,
-                     weight.k, bias, activation.code, out, ldc)
+        switch weight.format {
+        case .f32:
+            flint_linear(pool.raw, run.rawValue, a, rows, lda, weight.packed, Int32(weight.panelWidth), weight.n,
+                         weight.k, bias, activation.code, out, ldc)
+        case .bf16, .int8Dynamic, .int8WeightOnly:
+            let mode = weight.format == .int8WeightOnly ? FLINT_INT8_WEIGHT_ONLY : FLINT_INT8_DYNAMIC
+            flint_linear_lowp(pool.raw, run.rawValue, weight.format.code, Int32(mode), a, rows, lda, weight.storage.pointer,
+                              weight.scalePointer, weight.n, weight.k, bias, activation.code, out, ldc)
+        }
+    }
+
+    /// A[rows, k] as the dynamic int8 GEMM multiplies it (quantized per row, then scaled back), for
+    /// reference checks: [rows, k] row-major.
+    public static func int8Activations(_ a: [Float], rows: Int, k: Int) -> [Float] {
+        precondition(a.count >= rows * k, "int8Activations: \(a.count) floats for [\(rows), \(k)]")
+        return [Float](unsafeUninitializedCapacity: rows * k) { out, count in
+            flint_quantize_rows_int8(a, rows, k, k, out.baseAddress)
+            count = rows * k
+        }
     }
 
     /// Fused multi-head attention over a packed (padding-free) batch.
@@ -155,7 +172,7 @@ public enum CPUKernels {
     /// GFLOP/s of linear (no bias, no activation) for C[m, n] = A[m, k]·W[n, k]ᵀ: random data,
     /// 2 warm-up calls, then the best of 3 rounds of `iterations` calls (FLOPs = 2mnk).
     public static func benchmarkGEMM(m: Int, n: Int, k: Int, iterations: Int, pool: ThreadPool,
-                                     isa: CPUISA = .auto) -> Double {
+                                     isa: CPUISA = .auto, format: PackedWeight.Format = .f32) -> Double {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         func next() -> Float {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -163,7 +180,7 @@ public enum CPUKernels {
         }
         let a = (0..<(m * k)).map { _ in next() }
         let w = (0..<(n * k)).map { _ in next() }
-        let packed = PackedWeight(weight: w, n: n, k: k, isa: isa)
+        let packed = PackedWeight(weight: w, n: n, k: k, isa: isa, format: format)
         var c = [Float](repeating: 0, count: m * n)
         let iters = max(1, iterations)
         var best = Double.infinity

@@ -10,17 +10,47 @@ import Darwin
 #endif
 
 public struct PackedWeight: @unchecked Sendable {
-    final class Storage: @unchecked Sendable {
-        let pointer: UnsafeMutablePointer<Float>
-        let count: Int
-        init(count: Int) {
-            var raw: UnsafeMutableRawPointer?
-            let bytes = max(64, count * MemoryLayout<Float>.stride)
-            guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-                fatalError("PackedWeight: cannot allocate \(bytes) bytes")
+    /// How the weights are stored (chosen when a plan is prepared).
+    public enum Format: Sendable, Equatable, CustomStringConvertible {
+        /// f32 panels of the ISA's width.
+        case f32
+        /// bf16 (round to nearest even), panels of 16; f32 accumulation.
+        case bf16
+        /// int8, symmetric per output channel, panels of 16 columns of 4-k groups; activations
+        /// quantized per row at run time, s32 accumulation.
+        case int8Dynamic
+        /// The same int8 weights with f32 activations (weight-only: the GEMV of a decode step).
+        case int8WeightOnly
+
+        public var description: String {
+            switch self {
+            case .f32: return "f32"
+            case .bf16: return "bf16"
+            case .int8Dynamic: return "int8 (dynamic activations)"
+            case .int8WeightOnly: return "int8 (weight-only)"
             }
-            pointer = raw.bindMemory(to: Float.self, capacity: max(16, count))
-            self.count = count
+        }
+
+        var code: Int32 {
+            switch self {
+            case .f32: return Int32(FLINT_W_F32)
+            case .bf16: return Int32(FLINT_W_BF16)
+            case .int8Dynamic, .int8WeightOnly: return Int32(FLINT_W_INT8)
+            }
+        }
+    }
+
+    final class Storage: @unchecked Sendable {
+        let pointer: UnsafeMutableRawPointer
+        let bytes: Int
+        init(bytes: Int) {
+            var raw: UnsafeMutableRawPointer?
+            let size = max(64, bytes)
+            guard posix_memalign(&raw, 64, size) == 0, let raw else {
+                fatalError("PackedWeight: cannot allocate \(size) bytes")
+            }
+            pointer = raw
+            self.bytes = bytes
         }
         deinit { free(pointer) }
     }
@@ -33,29 +63,57 @@ public struct PackedWeight: @unchecked Sendable {
     public let panelWidth: Int
     /// ISA the layout was packed for (resolved, never .auto).
     public let isa: CPUISA
+    public let format: Format
     let storage: Storage
+    /// int8: one scale per output column, padded to whole panels (nil otherwise).
+    let scales: Storage?
 
-    /// Packed floats (ceil(n/panelWidth) * k * panelWidth).
-    public var packed: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
-    /// Bytes of packed storage.
-    public var byteCount: Int { storage.count * MemoryLayout<Float>.stride }
+    /// Packed floats (ceil(n/panelWidth) * k * panelWidth) of an `.f32` weight.
+    public var packed: UnsafePointer<Float> {
+        precondition(format == .f32, "PackedWeight.packed: the weight is \(format)")
+        return UnsafePointer(storage.pointer.assumingMemoryBound(to: Float.self))
+    }
+    /// Bytes of packed storage (weights and scales).
+    public var byteCount: Int { storage.bytes + (scales?.bytes ?? 0) }
+    var scalePointer: UnsafePointer<Float>? { scales.map { UnsafePointer($0.pointer.assumingMemoryBound(to: Float.self)) } }
 
-    /// Packs weight[n, k] with row stride ldw (default k).
-    public init(weight: UnsafePointer<Float>, n: Int, k: Int, ldw: Int? = nil, isa: CPUISA = .auto) {
+    /// Packs weight[n, k] with row stride ldw (default k) in `format`.
+    public init(weight: UnsafePointer<Float>, n: Int, k: Int, ldw: Int? = nil, isa: CPUISA = .auto, format: Format = .f32) {
         precondition(n > 0 && k >= 0, "PackedWeight: bad shape [\(n), \(k)]")
         let resolved = isa == .auto ? CPUFeatures.gemmISA : isa.resolved
-        let nr = Int(flint_pack_nr(resolved.rawValue))
         self.n = n
         self.k = k
-        self.panelWidth = nr
         self.isa = resolved
-        storage = Storage(count: flint_pack_floats(Int32(nr), n, k))
-        flint_pack_weight(weight, n, k, ldw ?? k, Int32(nr), storage.pointer)
+        self.format = format
+        if format == .f32 {
+            let nr = Int(flint_pack_nr(resolved.rawValue))
+            panelWidth = nr
+            storage = Storage(bytes: flint_pack_floats(Int32(nr), n, k) * MemoryLayout<Float>.stride)
+            scales = nil
+            flint_pack_weight(weight, n, k, ldw ?? k, Int32(nr), storage.pointer.assumingMemoryBound(to: Float.self))
+        } else {
+            panelWidth = 16
+            storage = Storage(bytes: flint_pack_lowp_bytes(format.code, n, k))
+            let scales = format == .bf16 ? nil : Storage(bytes: (n + 15) / 16 * 16 * MemoryLayout<Float>.stride)
+            self.scales = scales
+            flint_pack_weight_lowp(format.code, weight, n, k, ldw ?? k, storage.pointer,
+                                   scales?.pointer.assumingMemoryBound(to: Float.self))
+        }
     }
 
     /// Packs a weight given as a Swift array (row-major [n, k]).
-    public init(weight: [Float], n: Int, k: Int, isa: CPUISA = .auto) {
+    public init(weight: [Float], n: Int, k: Int, isa: CPUISA = .auto, format: Format = .f32) {
         precondition(weight.count >= n * k, "PackedWeight: \(weight.count) floats for [\(n), \(k)]")
-        self = weight.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k, isa: isa) }
+        self = weight.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k, isa: isa, format: format) }
+    }
+
+    /// The weights this packing multiplies by, as row-major [n, k] f32: for a low-precision format
+    /// the rounded or dequantized values (what a reference GEMM must use to check the kernels).
+    public func dequantized() -> [Float] {
+        precondition(format != .f32, "dequantized: the weight is f32")
+        return [Float](unsafeUninitializedCapacity: n * k) { out, count in
+            flint_unpack_weight_lowp(format.code, storage.pointer, scalePointer, n, k, out.baseAddress)
+            count = n * k
+        }
     }
 }

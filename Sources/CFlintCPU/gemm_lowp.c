@@ -1,0 +1,376 @@
+// Low-precision linear layers: bf16 weights, and int8 weights (symmetric, one scale per output
+// channel) run either with f32 activations ("weight-only", for memory-bound decoding) or with
+// activations quantized per row at run time ("dynamic", for encoders). Accumulation is f32 (bf16,
+// weight-only) or exact s32 (dynamic int8); dequantization, bias and activation happen in the
+// tile epilogue of the shared driver (flint__gemm_drive in gemm.c: same blocking and threading as f32).
+//
+// Layouts: panels of 16 output columns, like the AVX2 f32 layout, zero padded.
+//  - bf16: panel p = [k][16] uint16; within a k row, 32-bit lane i holds column i (low half) and
+//    column i+8 (high half), so one 256-bit load gives columns 0-7 by a 16-bit left shift and
+//    columns 8-15 by masking the low half: the widening costs two integer ops per k.
+//  - int8: k padded to a multiple of 4 (kpad); panel p = [kpad/4][16][4] int8: each 32-bit lane
+//    is one column's 4 consecutive k values (the order vpdpbusd and the 16-bit pair sums need).
+//    The AVX2 dynamic kernel widens both sides to int16 and uses vpmaddwd: products and pair sums
+//    are exact (|a|,|w| <= 127), so s32 sums over a K block (KC = 256) are exact. vpmaddubsw is
+//    not used: u8 x s8 pair sums saturate at 16 bits (255 * 127 * 2 > 32767).
+// MR (rows per micro-kernel call): bf16 6 (12 ymm accumulators, as f32), int8 dynamic 3
+// (12 ymm s32 accumulators), int8 weight-only 1 (8 ymm of k-interleaved partial sums).
+#include "flint_internal.h"
+#include <stdlib.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FLINT_X86 1
+#endif
+
+#define LP_NR 16
+#define MR_BF16 6
+#define MR_I8 3
+
+static long kpad_of(long k) { return (k + 3) / 4 * 4; }
+
+size_t flint_pack_lowp_bytes(int format, long n, long k) {
+    long panels = (n + LP_NR - 1) / LP_NR;
+    if (format == FLINT_W_BF16) return (size_t)panels * (size_t)k * LP_NR * 2;
+    return (size_t)panels * (size_t)kpad_of(k) * LP_NR;
+}
+
+static uint16_t bf16_rne(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); // NaN stays NaN
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static long bf16_slot(long j) { return j < 8 ? 2 * j : 2 * (j - 8) + 1; }
+static size_t i8_index(long kpad, long p, long kk, long j) { return ((size_t)p * kpad + (size_t)(kk / 4) * 4) * LP_NR + j * 4 + kk % 4; }
+
+void flint_pack_weight_lowp(int format, const float *w, long n, long k, long ldw, void *dst, float *scales) {
+    long panels = (n + LP_NR - 1) / LP_NR;
+    memset(dst, 0, flint_pack_lowp_bytes(format, n, k));
+    if (format == FLINT_W_BF16) {
+        uint16_t *d = dst;
+        for (long j = 0; j < n; j++)
+            for (long kk = 0; kk < k; kk++)
+                d[((size_t)(j / LP_NR) * k + kk) * LP_NR + bf16_slot(j % LP_NR)] = bf16_rne(w[j * ldw + kk]);
+        return;
+    }
+    int8_t *d = dst;
+    long kpad = kpad_of(k);
+    for (long j = 0; j < panels * LP_NR; j++) scales[j] = 0.0f;
+    for (long j = 0; j < n; j++) {
+        const float *row = w + j * ldw;
+        float amax = 0.0f;
+        for (long kk = 0; kk < k; kk++) amax = fmaxf(amax, fabsf(row[kk]));
+        if (amax == 0.0f || !isfinite(amax)) { scales[j] = isfinite(amax) ? 0.0f : amax; continue; }
+        float scale = amax / 127.0f, inv = 127.0f / amax;
+        scales[j] = scale;
+        for (long kk = 0; kk < k; kk++) {
+            float q = nearbyintf(row[kk] * inv);
+            q = q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q);
+            d[i8_index(kpad, j / LP_NR, kk, j % LP_NR)] = (int8_t)q;
+        }
+    }
+}
+
+void flint_unpack_weight_lowp(int format, const void *packed, const float *scales, long n, long k, float *w) {
+    long kpad = kpad_of(k);
+    for (long j = 0; j < n; j++)
+        for (long kk = 0; kk < k; kk++) {
+            if (format == FLINT_W_BF16) {
+                uint32_t u = (uint32_t)((const uint16_t *)packed)[((size_t)(j / LP_NR) * k + kk) * LP_NR + bf16_slot(j % LP_NR)] << 16;
+                memcpy(&w[j * k + kk], &u, 4);
+            } else {
+                w[j * k + kk] = scales[j] * (float)((const int8_t *)packed)[i8_index(kpad, j / LP_NR, kk, j % LP_NR)];
+            }
+        }
+}
+
+// ---- dynamic activation quantization -------------------------------------------------------
+// Row i of A: scale = max|a|/127, q = round-to-nearest-even(a / scale) in [-127, 127], k padded
+// with zeros to kpad.
+FLINT_INLINE void quantize_row_body(const float *a, long k, long kpad, int16_t *q, float *scale) {
+    float amax = 0.0f;
+    for (long j = 0; j < k; j++) amax = fmaxf(amax, fabsf(a[j]));
+    float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    *scale = amax / 127.0f;
+    for (long j = 0; j < k; j++) {
+        float v = __builtin_roundevenf(a[j] * inv);
+        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+        q[j] = (int16_t)v;
+    }
+    for (long j = k; j < kpad; j++) q[j] = 0;
+}
+static void quantize_row_portable(const float *a, long k, long kpad, int16_t *q, float *s) { quantize_row_body(a, k, kpad, q, s); }
+#ifdef FLINT_X86
+FLINT_T_AVX2 static void quantize_row_avx2(const float *a, long k, long kpad, int16_t *q, float *s) { quantize_row_body(a, k, kpad, q, s); }
+#endif
+
+typedef struct { int isa; const float *a; long lda, k, kpad; int16_t *q; float *scale; long rows_per_task, m; } quant_ctx;
+
+static void quantize_task(void *vctx, long t) {
+    const quant_ctx *Q = vctx;
+    long r1 = FLINT_MIN(Q->m, (t + 1) * Q->rows_per_task);
+    for (long r = t * Q->rows_per_task; r < r1; r++) {
+#ifdef FLINT_X86
+        if (Q->isa >= FLINT_ISA_AVX2) { quantize_row_avx2(Q->a + r * Q->lda, Q->k, Q->kpad, Q->q + r * Q->kpad, Q->scale + r); continue; }
+#endif
+        quantize_row_portable(Q->a + r * Q->lda, Q->k, Q->kpad, Q->q + r * Q->kpad, Q->scale + r);
+    }
+}
+
+static void quantize_rows(flint_pool *pool, int isa, const float *a, long m, long lda, long k, int16_t *q, float *scale) {
+    // A small A (a short sequence) is quantized on the calling thread: tens of microseconds, less than
+    // waking the pool once more (which costs far more when the machine's cores are oversubscribed).
+    long tasks = m * k < (1L << 17) ? 1 : FLINT_MIN(m, 4L * flint_pool_threads(pool));
+    quant_ctx Q = {.isa = isa, .a = a, .lda = lda, .k = k, .kpad = kpad_of(k), .q = q, .scale = scale,
+                   .rows_per_task = (m + tasks - 1) / tasks, .m = m};
+    if (tasks == 1) { quantize_task(&Q, 0); return; }
+    flint_pool_run(pool, (m + Q.rows_per_task - 1) / Q.rows_per_task, quantize_task, &Q);
+}
+
+void flint_quantize_rows_int8(const float *a, long m, long lda, long k, float *out) {
+    long kpad = kpad_of(k);
+    int16_t *q = malloc((size_t)kpad * sizeof(int16_t));
+    if (!q) abort();
+    for (long i = 0; i < m; i++) {
+        float s;
+        quantize_row_portable(a + i * lda, k, kpad, q, &s);
+        for (long j = 0; j < k; j++) out[i * k + j] = (float)q[j] * s;
+    }
+    free(q);
+}
+
+// ---- portable micro-kernels ------------------------------------------------------------------
+static void store_row(float *cr, const float *v, int accum, const float *bias, int ncols) {
+    for (int j = 0; j < ncols; j++) {
+        float x = v[j];
+        if (accum) x += cr[j];
+        if (bias) x += bias[j];
+        cr[j] = x;
+    }
+}
+
+static void kbf16_portable(long m, long kc, const float *a, long lda, const uint16_t *b, float *c, long ldc,
+                           int accum, const float *bias, int ncols) {
+    for (long i = 0; i < m; i++) {
+        float acc[LP_NR] = {0};
+        for (long kk = 0; kk < kc; kk++) {
+            float av = a[i * lda + kk];
+            for (int j = 0; j < LP_NR; j++) {
+                uint32_t u = (uint32_t)b[kk * LP_NR + bf16_slot(j)] << 16;
+                float w;
+                memcpy(&w, &u, 4);
+                acc[j] += av * w;
+            }
+        }
+        store_row(c + i * ldc, acc, accum, bias, ncols);
+    }
+}
+
+static void ki8_portable(long m, long kc, const flint_lowp *L, const float *a, long lda, const int16_t *aq, const float *as,
+                         const int8_t *b, const float *ws, float *c, long ldc, int accum, const float *bias, int ncols) {
+    for (long i = 0; i < m; i++) {
+        float v[LP_NR];
+        for (int j = 0; j < LP_NR; j++) {
+            if (L->mode == FLINT_INT8_DYNAMIC) {
+                int32_t s = 0;
+                for (long kk = 0; kk < kc; kk++) s += (int32_t)aq[i * L->kpad + kk] * b[(kk / 4) * 64 + j * 4 + kk % 4];
+                v[j] = (float)s * as[i] * ws[j];
+            } else {
+                float s = 0.0f;
+                for (long kk = 0; kk < kc; kk++) s += a[i * lda + kk] * (float)b[(kk / 4) * 64 + j * 4 + kk % 4];
+                v[j] = s * ws[j];
+            }
+        }
+        store_row(c + i * ldc, v, accum, bias, ncols);
+    }
+}
+
+#ifdef FLINT_X86
+// ---- AVX2 micro-kernels ----------------------------------------------------------------------
+FLINT_INLINE FLINT_T_AVX2 __m256i lp_mask8(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/// C rows (+)= r0|r1 (+ bias) for the tile's ncols valid columns.
+FLINT_INLINE FLINT_T_AVX2 void lp_store(const int MR, const __m256 *r0, const __m256 *r1, float *c, long ldc, int accum,
+                                        const float *bias, int ncols) {
+    __m256i m0 = lp_mask8(ncols), m1 = lp_mask8(ncols - 8);
+    __m256 bv0 = _mm256_setzero_ps(), bv1 = _mm256_setzero_ps();
+    if (bias) { bv0 = _mm256_maskload_ps(bias, m0); bv1 = _mm256_maskload_ps(bias + 8, m1); }
+    #pragma clang loop unroll(full)
+    for (int i = 0; i < MR; i++) {
+        float *cr = c + i * ldc;
+        __m256 x0 = _mm256_add_ps(r0[i], bv0), x1 = _mm256_add_ps(r1[i], bv1);
+        if (accum) {
+            x0 = _mm256_add_ps(x0, _mm256_maskload_ps(cr, m0));
+            x1 = _mm256_add_ps(x1, _mm256_maskload_ps(cr + 8, m1));
+        }
+        if (ncols >= 16) { _mm256_storeu_ps(cr, x0); _mm256_storeu_ps(cr + 8, x1); }
+        else { _mm256_maskstore_ps(cr, m0, x0); _mm256_maskstore_ps(cr + 8, m1, x1); }
+    }
+}
+
+FLINT_INLINE FLINT_T_AVX2 void kbf16_body(const int MR, long kc, const float *a, long lda, const uint16_t *b,
+                                          float *c, long ldc, int accum, const float *bias, int ncols) {
+    __m256 acc0[MR_BF16], acc1[MR_BF16];
+    #pragma clang loop unroll(full)
+    for (int i = 0; i < MR; i++) { acc0[i] = _mm256_setzero_ps(); acc1[i] = _mm256_setzero_ps(); }
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    for (long k = 0; k < kc; k++) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(b + k * LP_NR));
+        __m256 b0 = _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+        __m256 b1 = _mm256_castsi256_ps(_mm256_and_si256(x, high));
+        #pragma clang loop unroll(full)
+        for (int i = 0; i < MR; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i * lda + k);
+            acc0[i] = _mm256_fmadd_ps(av, b0, acc0[i]);
+            acc1[i] = _mm256_fmadd_ps(av, b1, acc1[i]);
+        }
+    }
+    lp_store(MR, acc0, acc1, c, ldc, accum, bias, ncols);
+}
+
+FLINT_T_AVX2 static void kbf16_avx2(int mr, long kc, const float *a, long lda, const uint16_t *b, float *c, long ldc,
+                                    int accum, const float *bias, int ncols) {
+#define KB(R) case R: kbf16_body(R, kc, a, lda, b, c, ldc, accum, bias, ncols); break;
+    switch (mr) { KB(1) KB(2) KB(3) KB(4) KB(5) KB(6) default: break; }
+#undef KB
+}
+
+/// (c0 p01, c0 p23, c1 p01, c1 p23 | c2.., c3..) and the same for c4-c7 -> c0..c7 (s32 pair sums).
+FLINT_INLINE FLINT_T_AVX2 __m256i pairs_to_columns(__m256i lo, __m256i hi) {
+    return _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), 0xD8);
+}
+
+// The dynamic-int8 kernel per ISA (ki8d_kernel.h). The VNNI ones fuse multiply-add-accumulate into
+// vpdpwssd on the same int16 operands, so they give bit-identical sums; this machine (AVX2 only) never
+// runs them: they are compiled everywhere and chosen at run time where the CPU reports AVX-VNNI or
+// AVX512-VNNI (untested here; the kernel tests cover them on such CPUs, since isa auto picks them).
+#define KI8D_NAME ki8d_avx2
+#define KI8D_TARGET FLINT_T_AVX2
+#define KI8D_DOT(acc, a, b) _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
+#include "ki8d_kernel.h"
+#define KI8D_NAME ki8d_avxvnni
+#define KI8D_TARGET __attribute__((target("avx2,fma,avxvnni")))
+#define KI8D_DOT(acc, a, b) _mm256_dpwssd_avx_epi32(acc, a, b)
+#include "ki8d_kernel.h"
+#define KI8D_NAME ki8d_avx512vnni
+#define KI8D_TARGET __attribute__((target("avx512f,avx512vl,avx512vnni,avx2,fma")))
+#define KI8D_DOT(acc, a, b) _mm256_dpwssd_epi32(acc, a, b)
+#include "ki8d_kernel.h"
+
+typedef void (*ki8d_fn)(int, long, const int16_t *, long, const float *, const int8_t *, const float *, float *, long, int,
+                        const float *, int);
+
+/// The dynamic-int8 kernel for this CPU: VNNI when present (env FLINT_INT8_VNNI=0 keeps vpmaddwd).
+static ki8d_fn ki8d_best(void) {
+    static ki8d_fn cached = NULL;
+    ki8d_fn f = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (f) return f;
+    f = ki8d_avx2;
+    const char *env = getenv("FLINT_INT8_VNNI");
+    if (!(env && strcmp(env, "0") == 0)) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) f = ki8d_avx512vnni;
+        else if (__builtin_cpu_supports("avxvnni")) f = ki8d_avxvnni;
+    }
+    __atomic_store_n(&cached, f, __ATOMIC_RELAXED);
+    return f;
+}
+
+/// Name of the dynamic-int8 kernel this CPU runs ("avx512vnni", "avxvnni", "avx2"), for reports.
+const char *flint_int8_kernel_name(void) {
+    ki8d_fn f = ki8d_best();
+    return f == ki8d_avx512vnni ? "avx512vnni" : (f == ki8d_avxvnni ? "avxvnni" : "avx2");
+}
+
+/// 8 accumulators of (column 2h: k0..k3 | column 2h+1: k0..k3) partial sums -> columns 0..7 at
+/// acc[0..3], 8..15 at acc[4..7].
+FLINT_INLINE FLINT_T_AVX2 __m256 quads_to_columns(const __m256 *acc) {
+    __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3])); // c0 c2 c4 c6 | c1 c3 c5 c7
+    return _mm256_permutevar8x32_ps(u, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+FLINT_INLINE FLINT_T_AVX2 __m256 ki8w_quad(__m256 av, const int8_t *bq, __m256 *acc) {
+    #pragma clang loop unroll(full)
+    for (int h = 0; h < 8; h++) {
+        __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(bq + 8 * h))));
+        acc[h] = _mm256_fmadd_ps(av, w, acc[h]);
+    }
+    return av;
+}
+
+/// One row: f32 activations times int8 weights (weight-only), the column scales applied at the end.
+FLINT_T_AVX2 static void ki8w_avx2(long kc, const float *a, const int8_t *b, const float *ws, float *c, int accum,
+                                   const float *bias, int ncols) {
+    __m256 acc[8];
+    for (int h = 0; h < 8; h++) acc[h] = _mm256_setzero_ps();
+    long kq = kc / 4;
+    for (long q = 0; q < kq; q++) ki8w_quad(_mm256_broadcast_ps((const __m128 *)(a + 4 * q)), b + q * 64, acc);
+    if (kc % 4) { // the tail quad: A's missing values are zeros (the weights' padding is zero too)
+        float tail[4] = {0, 0, 0, 0};
+        for (long j = 4 * kq; j < kc; j++) tail[j - 4 * kq] = a[j];
+        ki8w_quad(_mm256_broadcast_ps((const __m128 *)tail), b + kq * 64, acc);
+    }
+    __m256 r0 = _mm256_mul_ps(quads_to_columns(acc), _mm256_loadu_ps(ws));
+    __m256 r1 = _mm256_mul_ps(quads_to_columns(acc + 4), _mm256_loadu_ps(ws + 8));
+    lp_store(1, &r0, &r1, c, 0, accum, bias, ncols);
+}
+#endif
+
+void flint__lowp_tile(const flint_lowp *L, int isa, const float *a, long lda, long m0, long m1, long p, long k0,
+                      long kc, int accum, const float *bias, int ncols, float *c, long ldc) {
+    long m = m1 - m0;
+    const float *ap = a + m0 * lda + k0;
+    if (L->format == FLINT_W_BF16) {
+        const uint16_t *b = (const uint16_t *)L->packed + ((size_t)p * L->k + k0) * LP_NR;
+#ifdef FLINT_X86
+        if (isa >= FLINT_ISA_AVX2) {
+            for (long i = 0; i < m; i += MR_BF16)
+                kbf16_avx2((int)FLINT_MIN(MR_BF16, m - i), kc, ap + i * lda, lda, b, c + i * ldc, ldc, accum, bias, ncols);
+            return;
+        }
+#endif
+        kbf16_portable(m, kc, ap, lda, b, c, ldc, accum, bias, ncols);
+        return;
+    }
+    const int8_t *b = (const int8_t *)L->packed + ((size_t)p * L->kpad + k0) * LP_NR;
+    const float *ws = L->wscale + p * LP_NR;
+    const int16_t *aq = L->aq ? L->aq + m0 * L->kpad + k0 : NULL;
+    const float *as = L->ascale ? L->ascale + m0 : NULL;
+#ifdef FLINT_X86
+    if (isa >= FLINT_ISA_AVX2) {
+        if (L->mode == FLINT_INT8_DYNAMIC) {
+            long kq = (kc + 3) / 4; // a short last block reads the zero padding of A and W
+            ki8d_fn kernel = ki8d_best();
+            for (long i = 0; i < m; i += MR_I8)
+                kernel((int)FLINT_MIN(MR_I8, m - i), kq, aq + i * L->kpad, L->kpad, as + i, b, ws, c + i * ldc, ldc, accum,
+                          bias, ncols);
+        } else {
+            for (long i = 0; i < m; i++) ki8w_avx2(kc, ap + i * lda, b, ws, c + i * ldc, accum, bias, ncols);
+        }
+        return;
+    }
+#endif
+    ki8_portable(m, kc, L, ap, lda, aq, as, b, ws, c, ldc, accum, bias, ncols);
+}
+
+void flint_linear_lowp(flint_pool *pool, int isa, int format, int mode, const float *a, long m, long lda, const void *packed,
+                       const float *scales, long n, long k, const float *bias, int act, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    isa = flint_resolve_isa(isa);
+    flint_lowp L = {.format = format, .mode = mode, .packed = packed, .wscale = scales, .k = k, .kpad = kpad_of(k)};
+    long mr = format == FLINT_W_BF16 ? MR_BF16 : (mode == FLINT_INT8_DYNAMIC ? MR_I8 : 1);
+    if (format == FLINT_W_INT8 && mode == FLINT_INT8_DYNAMIC && k > 0) {
+        // Quantized A lives in the caller's scratch for this call only (GEMM tasks use no scratch).
+        size_t qfloats = ((size_t)m * L.kpad * sizeof(int16_t) + 63) / sizeof(float) + (size_t)m;
+        float *scratch = flint__scratch(qfloats);
+        int16_t *aq = (int16_t *)(void *)(scratch + m);
+        quantize_rows(pool, isa, a, m, lda, k, aq, scratch);
+        L.aq = aq;
+        L.ascale = scratch;
+    }
+    flint__gemm_drive(pool, isa, LP_NR, mr, &L, a, m, lda, NULL, n, k, bias, act, c, ldc);
+}

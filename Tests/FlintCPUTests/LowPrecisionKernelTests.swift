@@ -1,0 +1,140 @@
+// Low-precision GEMM kernels (bf16 weights, int8 weights weight-only and with dynamic int8
+// activations) on every ISA path this CPU has, against a double-accumulating reference GEMM of the
+// values the kernel is meant to multiply: the rounded / dequantized weights (and, for dynamic
+// int8, the per-row quantized activations). Those products are exact in the kernels' arithmetic up
+// to f32 accumulation, so the bound is tight (1e-5 of the sum of |products|); the formats' own
+// rounding error is checked separately against the f32 weights with the bound the format allows.
+import Testing
+import FlintCPU
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@Suite("CPU low-precision kernels")
+struct LowPrecisionKernelTests {
+    static let formats: [PackedWeight.Format] = [.bf16, .int8Dynamic, .int8WeightOnly]
+
+    /// C = act(A · Wᵀ + bias) in double.
+    static func reference(_ a: [Float], m: Int, lda: Int, _ w: [Float], n: Int, k: Int, bias: [Float]?, act: Activation,
+                          j: Int, i: Int) -> (value: Double, magnitude: Double) {
+        var sum = bias.map { Double($0[j]) } ?? 0, mag = abs(sum)
+        for kk in 0..<k {
+            let p = Double(a[i * lda + kk]) * Double(w[j * k + kk])
+            sum += p
+            mag += abs(p)
+        }
+        return (refActivation(sum, act), mag)
+    }
+
+    @Test(arguments: CPUFeatures.supportedISAs, formats)
+    func linearMatchesReferenceOfItsValues(isa: CPUISA, format: PackedWeight.Format) {
+        var rng = Rng(UInt64(isa.rawValue) * 7 + 3)
+        for threads in [1, 3] {
+            let pool = pools[threads]!
+            for (si, s) in KernelTests.gemmShapes.enumerated() {
+                let lda = s.k + (si % 3), ldc = s.n + (si % 2) * 5
+                var a = rng.array(s.m * lda, scale: 3)
+                if si % 4 == 1 { for i in 0..<s.m { a[i * lda] = 40 } } // an outlier per row: the int8 scale follows it
+                let w = rng.array(s.n * s.k, scale: 0.2), bias = rng.array(s.n)
+                let packed = PackedWeight(weight: w, n: s.n, k: s.k, isa: isa, format: format)
+                let wq = packed.dequantized()
+                let dense = (0..<s.m).flatMap { i in Array(a[(i * lda)..<(i * lda + s.k)]) }
+                let aq = format == .int8Dynamic ? CPUKernels.int8Activations(dense, rows: s.m, k: s.k) : dense
+                for act in [Activation.none, .gelu] {
+                    var c = [Float](repeating: .nan, count: s.m * ldc)
+                    a.withUnsafeBufferPointer { ap in
+                        bias.withUnsafeBufferPointer { bp in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                CPUKernels.linear(ap.baseAddress!, rows: s.m, lda: lda, weight: packed, bias: bp.baseAddress!,
+                                                  activation: act, out: cp.baseAddress!, ldc: ldc, pool: pool, isa: isa)
+                            }
+                        }
+                    }
+                    var worst = 0.0
+                    for i in 0..<s.m {
+                        for j in 0..<s.n {
+                            let r = Self.reference(aq, m: s.m, lda: s.k, wq, n: s.n, k: s.k, bias: bias, act: act, j: j, i: i)
+                            let err = abs(Double(c[i * ldc + j]) - r.value) / max(r.magnitude, 1e-3)
+                            if !(err <= worst) { worst = err.isNaN ? .infinity : err }
+                        }
+                    }
+                    #expect(worst <= 1e-5, "\(format) \(s) act \(act) isa \(isa) threads \(threads): rel err \(worst)")
+                }
+            }
+        }
+    }
+
+    /// The formats round as specified: bf16 to nearest (relative error <= 2^-8), ties to even, int8 to the
+    /// nearest step of max|row|/127 (error <= half a step), and an all-zero row stays zero.
+    @Test(arguments: formats)
+    func packingRoundsAsSpecified(format: PackedWeight.Format) {
+        var rng = Rng(11)
+        let n = 37, k = 29
+        var w = rng.array(n * k, scale: 2)
+        for kk in 0..<k { w[5 * k + kk] = 0 }
+        let q = PackedWeight(weight: w, n: n, k: k, format: format).dequantized()
+        for j in 0..<n {
+            let row = w[(j * k)..<(j * k + k)]
+            let step = Double(row.map { abs($0) }.max()!) / 127
+            for kk in 0..<k {
+                let x = Double(w[j * k + kk]), y = Double(q[j * k + kk])
+                if format == .bf16 {
+                    #expect(abs(y - x) <= abs(x) * 0x1p-8, "bf16 of \(x) is \(y)")  // half of 2^-7, the ulp at 1
+                    #expect(Float(y).bitPattern & 0xFFFF == 0)
+                } else {
+                    #expect(abs(y - x) <= step / 2 * (1 + 1e-5) + 1e-12, "int8 of \(x) is \(y) (step \(step))")
+                }
+            }
+        }
+        #expect(q[(5 * k)..<(6 * k)].allSatisfy { $0 == 0 })
+        #expect(FlintCPUTestRounding.bf16(1 + 0x1p-8) == 1, "a tie rounds to even")
+    }
+
+    /// The dynamic activation quantization: per row, q = round(a / (max|a|/127)), so the largest
+    /// value comes back (up to the scale's rounding) and every value is within half a step.
+    @Test func activationQuantization() {
+        var rng = Rng(5)
+        let rows = 4, k = 50
+        var a = rng.array(rows * k, scale: 5)
+        a[3] = -9
+        for kk in 0..<k { a[2 * k + kk] = 0 }
+        let q = CPUKernels.int8Activations(a, rows: rows, k: k)
+        for i in 0..<rows {
+            let step = Double(a[(i * k)..<(i * k + k)].map { abs($0) }.max()!) / 127
+            for kk in 0..<k { #expect(abs(Double(q[i * k + kk]) - Double(a[i * k + kk])) <= step / 2 * (1 + 1e-5)) }
+        }
+        #expect(abs(q[3] + 9) <= 1e-5, "the row's largest |value| maps to ±127 steps: \(q[3])")
+        #expect(q[(2 * k)..<(3 * k)].allSatisfy { $0 == 0 })
+    }
+
+    /// Low-precision GEMMs stay close to the f32 GEMM of the original weights (the format's error,
+    /// not a kernel's): bf16 within 2^-8 of the |products|, int8 within 1/127 of them.
+    @Test(arguments: formats)
+    func closeToF32(format: PackedWeight.Format) {
+        var rng = Rng(9)
+        let m = 8, n = 40, k = 300
+        let a = rng.array(m * k), w = rng.array(n * k)
+        let packed = PackedWeight(weight: w, n: n, k: k, format: format)
+        var c = [Float](repeating: 0, count: m * n)
+        c.withUnsafeMutableBufferPointer { cp in
+            CPUKernels.linear(a, rows: m, lda: k, weight: packed, bias: nil, activation: .none, out: cp.baseAddress!, ldc: n,
+                              pool: pools[2]!)
+        }
+        let bound = format == .bf16 ? 0x1p-8 : 2.0 / 127
+        for i in 0..<m {
+            for j in 0..<n {
+                let r = Self.reference(a, m: m, lda: k, w, n: n, k: k, bias: nil, act: .none, j: j, i: i)
+                #expect(abs(Double(c[i * n + j]) - r.value) <= bound * r.magnitude, "\(format) [\(i), \(j)]")
+            }
+        }
+    }
+}
+
+/// bf16 rounding as the packing does it, through the public dequantization.
+enum FlintCPUTestRounding {
+    static func bf16(_ x: Float) -> Float {
+        PackedWeight(weight: [x], n: 1, k: 1, format: .bf16).dequantized()[0]
+    }
+}
