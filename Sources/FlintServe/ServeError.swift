@@ -71,19 +71,20 @@ public struct ServeError: Error, Sendable, Equatable {
                                     ("param", param.map(JSONOut.string) ?? .null), ("code", code.map(JSONOut.string) ?? .null)]))])
     }
 
+    /// The status and JSON body `style` answers with (TEI turns a wrong type into 422).
+    public func rendered(_ style: APIStyle) -> (status: HTTPResponse.Status, body: JSONOut) {
+        switch style {
+        case .openAI: return (status, openAIBody)
+        case .tei:
+            return (code == "invalid_type" ? .unprocessableContent : status,
+                    .object([("error", .string(message)), ("error_type", .string(type))]))
+        case .kserve: return (status, .object([("error", .string(message))]))
+        }
+    }
+
     /// The error as `style` writes it.
     public func response(_ style: APIStyle) -> Response {
-        var status = status
-        let body: JSONOut
-        switch style {
-        case .openAI:
-            body = openAIBody
-        case .tei:
-            if code == "invalid_type" { status = .unprocessableContent }
-            body = .object([("error", .string(message)), ("error_type", .string(type))])
-        case .kserve:
-            body = .object([("error", .string(message))])
-        }
+        let (status, body) = rendered(style)
         var response = Response.json(body, status: status)
         if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         return response
