@@ -5,7 +5,7 @@ import Hummingbird
 /// The KServe v2 / Triton HTTP protocol (JSON tensors) for encoders: `TEXT` (BYTES, `[n]`) or
 /// `input_ids` (INT64, `[B, S]`, optional `attention_mask`) in, `EMBEDDING` (FP32, `[n, dim]`) out.
 extension FlintServer {
-    func addKServeRoutes(to router: Router<BasicRequestContext>) {
+    func addKServeRoutes(to router: Router<ServeContext>) {
         router.get("/v2") { _, _ in
             Response.json(.object([("name", .string("flint")), ("version", .string(Self.version)), ("extensions", .array([]))]))
         }

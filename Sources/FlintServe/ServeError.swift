@@ -61,6 +61,10 @@ public struct ServeError: Error, Sendable, Equatable {
     public static let draining = ServeError(status: .serviceUnavailable, message: "the server is shutting down",
                                             type: "server_error", code: "shutting_down", retryAfter: 1)
 
+    /// The client went away before its response was ready (nginx's 499: never sent, only counted).
+    public static let clientClosed = ServeError(status: HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
+                                                message: "the client closed the connection", type: "client_closed")
+
     public static func internalError(_ message: String) -> ServeError {
         ServeError(status: .internalServerError, message: message, type: "server_error")
     }
