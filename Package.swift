@@ -76,8 +76,10 @@ let package = Package(
         ),
         // libFuzzer targets for every reader of untrusted input (scripts/fuzz builds them with
         // --sanitize=fuzzer --sanitize=address; a normal build is a corpus replayer).
-        .executableTarget(name: "FlintFuzz", dependencies: ["FlintJSON", "FlintCore", "FlintCheckpoint", "FlintModels", "FlintTokenizers"]),
-        .target(name: "FlintTestSupport", dependencies: ["FlintTokenizers", "FlintJSON"]),
+        .executableTarget(name: "FlintFuzz", dependencies: [
+            "FlintJSON", "FlintCore", "FlintCheckpoint", "FlintModels", "FlintTokenizers", "FlintServe", "FlintCPU",
+        ]),
+        .target(name: "FlintTestSupport", dependencies: ["FlintTokenizers", "FlintJSON", "FlintCore"]),
         .testTarget(
             name: "FlintTokenizersTests",
             dependencies: ["FlintTokenizers", "FlintJSON", "FlintTestSupport"]

@@ -247,7 +247,22 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
             }
             // NaN or infinity (an f16 overflow, say) is an error naming the output and its step, never a result.
             try requireFinite(out)
+            try requireFiniteSampledLogits(out, batch)
             return out
+        }
+    }
+
+    /// The logits a `.sample` step picks from stay on the device; sampling.cu writes id -1 for a row
+    /// holding NaN or infinity. Such a row is an error naming the logits and the step that wrote
+    /// them (the logits are copied back only then, to count the bad values).
+    private func requireFiniteSampledLogits(_ out: [String: HostTensor], _ batch: TokenBatch) throws(FlintError) {
+        for case let .sample(logits, _, ids) in plan.steps {
+            guard let name = plan.outputs.first(where: { $0.buffer == ids })?.name, let chosen = out[name],
+                  chosen.data.contains(-1) else { continue }
+            let count = batch.sequenceCount * plan.buffers[logits].columns
+            let raw = try driver.copyToHost(from: address(logits), bytes: count * dtype.byteSize)
+            let values = raw.withUnsafeBytes { Self.decode($0, as: dtype, count: count) }
+            throw plan.nonFiniteError(buffer: logits, count: values.count { !$0.isFinite }, of: count)
         }
     }
 

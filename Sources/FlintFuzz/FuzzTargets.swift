@@ -32,6 +32,8 @@ enum FuzzTarget: String, CaseIterable {
     case vocabMerges = "vocab-merges"
     /// The real BERT and GPT-2 tokenizers on arbitrary text, pairs and truncation settings.
     case tokenizers
+    /// FlintServe's request decoding of every route (ServeTarget.swift).
+    case serve
 
     /// The target named by FLINT_FUZZ_TARGET (read once).
     static let selected: FuzzTarget = {
@@ -53,6 +55,7 @@ enum FuzzTarget: String, CaseIterable {
         case .tokenizerJSON: Self.tokenizerJSON(bytes)
         case .vocabMerges: Self.vocabMerges(bytes)
         case .tokenizers: Self.tokenizers(bytes)
+        case .serve: ServeTarget.run(bytes)
         }
     }
 

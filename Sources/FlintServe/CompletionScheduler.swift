@@ -59,6 +59,9 @@ public final class CompletionScheduler: Sendable {
     }
 
     let observer = Mutex<(@Sendable (StepEvent) -> Void)?>(nil)
+    /// Tests: called on the model's thread after each step has handed out its tokens, with the
+    /// number of steps run so far; blocking in it holds the model between two steps.
+    let afterStep = Mutex<(@Sendable (Int) -> Void)?>(nil)
 
     struct State {
         var waiting: [Pending] = []
@@ -240,6 +243,7 @@ public final class CompletionScheduler: Sendable {
             let running = active.count
             state.withLock { $0.slotsInUse = running }
             for (k, f) in finished.enumerated() { sinks[k].yield(f.done) }
+            if let hook = afterStep.withLock({ $0 }) { hook(state.withLock { $0.steps }) }
         }
     }
 

@@ -47,14 +47,16 @@ public final class FlintServer: Sendable {
     public var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
 
     /// Every route, behind the API-key, drain and in-flight gate.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func router() -> Router<ServeContext> {
+        let router = Router(context: ServeContext.self)
         router.add(middleware: GateMiddleware(server: self))
         router.get("/v1/models") { _, _ in self.listModels() }
-        post(router, "/v1/embeddings", .openAI) { server, request async throws(ServeError) in try await server.embeddings(request) }
-        post(router, "/v1/completions", .openAI) { server, request async throws(ServeError) in try await server.completions(request) }
-        post(router, "/embed", .tei) { server, request async throws(ServeError) in try await server.teiEmbed(request) }
-        post(router, "/tokenize", .tei) { server, request async throws(ServeError) in try await server.teiTokenize(request) }
+        post(router, "/v1/embeddings", .openAI) { server, request, _ async throws(ServeError) in try await server.embeddings(request) }
+        post(router, "/v1/completions", .openAI) { server, request, context async throws(ServeError) in
+            try await server.completions(request, context: context)
+        }
+        post(router, "/embed", .tei) { server, request, _ async throws(ServeError) in try await server.teiEmbed(request) }
+        post(router, "/tokenize", .tei) { server, request, _ async throws(ServeError) in try await server.teiTokenize(request) }
         router.get("/info") { _, _ in await Self.answer(.tei) { () async throws(ServeError) in try self.teiInfo() } }
         router.get("/health") { _, _ in self.readiness() }
         router.get("/v2/health/live") { _, _ in Response(status: .ok) }
@@ -67,10 +69,10 @@ public final class FlintServer: Sendable {
         return router
     }
 
-    private func post(_ router: Router<BasicRequestContext>, _ path: String, _ style: APIStyle,
-                      _ handler: @escaping @Sendable (FlintServer, Request) async throws(ServeError) -> Response) {
-        router.post(RouterPath(path)) { request, _ in
-            await Self.answer(style) { () async throws(ServeError) in try await handler(self, request) }
+    private func post(_ router: Router<ServeContext>, _ path: String, _ style: APIStyle,
+                      _ handler: @escaping @Sendable (FlintServer, Request, ServeContext) async throws(ServeError) -> Response) {
+        router.post(RouterPath(path)) { request, context in
+            await Self.answer(style) { () async throws(ServeError) in try await handler(self, request, context) }
         }
     }
 
@@ -97,14 +99,7 @@ public final class FlintServer: Sendable {
     /// Serves until SIGTERM or SIGINT, then drains (see `drain`) and returns. `onListening`
     /// gets `http://HOST:PORT` once the socket is bound.
     public func run(onListening: @escaping @Sendable (String) -> Void) async throws {
-        let host = options.host
-        let app = Application(
-            router: router(),
-            configuration: .init(address: .hostname(host, port: options.port), serverName: nil),
-            onServerRunning: { channel in onListening("http://\(host):\(channel.localAddress?.port ?? 0)") },
-            logger: logger
-        )
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: [application(onListening: onListening)], logger: logger))
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         // The signal task drains and then asks the group to stop; the server task ending (after
         // that, or on an error) ends the signal task.
@@ -131,6 +126,19 @@ public final class FlintServer: Sendable {
         }
     }
 
+    /// The HTTP/1.1 server on `options.host`:`options.port`, every connection watched for its client
+    /// going away (`ClientDisconnect`).
+    public func application(onListening: @escaping @Sendable (String) -> Void = { _ in }) -> some ApplicationProtocol {
+        let host = options.host
+        return Application(
+            router: router(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ClientDisconnect()])),
+            configuration: .init(address: .hostname(host, port: options.port), serverName: nil),
+            onServerRunning: { channel in onListening("http://\(host):\(channel.localAddress?.port ?? 0)") },
+            logger: logger
+        )
+    }
+
     /// Turns readiness and new requests to 503 at once, then waits until every in-flight
     /// request and stream has finished, or `drainTimeout` has passed.
     public func drain() async {
@@ -145,7 +153,7 @@ public final class FlintServer: Sendable {
 
 /// API key, drain and in-flight accounting for every route; unknown routes answer JSON errors.
 struct GateMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = ServeContext
     let server: FlintServer
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

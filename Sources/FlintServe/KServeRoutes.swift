@@ -5,7 +5,7 @@ import Hummingbird
 /// The KServe v2 / Triton HTTP protocol (JSON tensors) for encoders: `TEXT` (BYTES, `[n]`) or
 /// `input_ids` (INT64, `[B, S]`, optional `attention_mask`) in, `EMBEDDING` (FP32, `[n, dim]`) out.
 extension FlintServer {
-    func addKServeRoutes(to router: Router<BasicRequestContext>) {
+    func addKServeRoutes(to router: Router<ServeContext>) {
         router.get("/v2") { _, _ in
             Response.json(.object([("name", .string("flint")), ("version", .string(Self.version)), ("extensions", .array([]))]))
         }
@@ -53,7 +53,29 @@ extension FlintServer {
         if request.headers.contains(where: { $0.name.canonicalName == "inference-header-content-length" }) {
             throw .invalid("binary tensor data is not supported: send JSON tensors (tritonclient: binary_data=False)")
         }
-        let body = try await RequestJSON.read(request, limit: options.maxBodyBytes)
+        let parsed = try KServeInferRequest(try await RequestJSON.read(request, limit: options.maxBodyBytes), scheduler: model)
+        let encoded = parsed.encoded
+        let normalize = model.pipeline.sentenceConfig?.normalize == true
+        let embeddings = try await model.run(encoded, name: name).map { normalize ? Vectors.normalized($0) : $0 }
+        var out: [(String, JSONOut)] = [("model_name", .string(name)), ("model_version", .string("1"))]
+        if let id = parsed.id { out.append(("id", .string(id))) }
+        out.append(("outputs", .array([.object([
+            ("name", .string("EMBEDDING")), ("datatype", .string("FP32")),
+            ("shape", .array([.int(embeddings.count), .int(model.dimension)])),
+            ("data", .floats(embeddings.flatMap { $0 })),
+        ])])))
+        return .json(.object(out))
+    }
+}
+
+/// A parsed KServe v2 infer request (JSON tensors): `TEXT` or `input_ids` (+ `attention_mask`),
+/// tokenized and cut to the model's limit.
+struct KServeInferRequest {
+    var encoded: [EncoderPipeline.Encoded]
+    /// The request's `id`, echoed in the response.
+    var id: String?
+
+    init(_ body: RequestJSON, scheduler model: EmbeddingScheduler) throws(ServeError) {
         guard let inputs = body.value["inputs"]?.array else { throw .badField("inputs", "expected an array of tensors") }
         var tensors: [String: (shape: [Int], data: [JSONValue])] = [:]
         for (i, t) in inputs.enumerated() {
@@ -101,17 +123,8 @@ extension FlintServer {
             throw .invalid("expected an input named TEXT (BYTES, [n]) or input_ids (INT64, [B, S])", param: "inputs")
         }
         guard !items.isEmpty else { throw .invalid("the input has no rows", param: "inputs") }
-        let encoded = try model.encode(items, truncate: true, field: "inputs")
-        let normalize = model.pipeline.sentenceConfig?.normalize == true
-        let embeddings = try await model.run(encoded, name: name).map { normalize ? Vectors.normalized($0) : $0 }
-        var out: [(String, JSONOut)] = [("model_name", .string(name)), ("model_version", .string("1"))]
-        if let id = body.value["id"]?.string { out.append(("id", .string(id))) }
-        out.append(("outputs", .array([.object([
-            ("name", .string("EMBEDDING")), ("datatype", .string("FP32")),
-            ("shape", .array([.int(embeddings.count), .int(model.dimension)])),
-            ("data", .floats(embeddings.flatMap { $0 })),
-        ])])))
-        return .json(.object(out))
+        encoded = try model.encode(items, truncate: true, field: "inputs")
+        id = body.value["id"]?.string
     }
 
     /// Nested JSON arrays in row-major order (Triton accepts tensors nested or flat).

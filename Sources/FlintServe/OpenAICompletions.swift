@@ -110,7 +110,7 @@ struct CompletionRequest {
 
 extension FlintServer {
     /// `POST /v1/completions`, whole or as Server-Sent Events.
-    func completions(_ request: Request) async throws(ServeError) -> Response {
+    func completions(_ request: Request, context: ServeContext) async throws(ServeError) -> Response {
         let body = try await RequestJSON.read(request, limit: options.maxBodyBytes)
         let parsed = try CompletionRequest(body, models: models)
         let (events, sink) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)
@@ -128,6 +128,11 @@ extension FlintServer {
         if parsed.stream {
             return streamed(parsed, events: events, ids: ids, id: id, created: created)
         }
+        // Nothing is written until the whole completion is done, so only the connection can tell that
+        // the client left: then the events end, the sequences are cancelled and their slots freed.
+        let watcher = await context.clientDisconnect()
+        let watch = watcher?.onDisconnect { sink.finish() }
+        defer { watcher?.remove(watch) }
         var texts = [String](repeating: "", count: sequences.count)
         var reasons = [String](repeating: "", count: sequences.count)
         var usage = (prompt: 0, completion: 0)
@@ -151,7 +156,7 @@ extension FlintServer {
             scheduler.cancel(ids)
         }
         if let failure = reasons.first(where: { $0.hasPrefix("error: ") }) { throw .internalError(String(failure.dropFirst(7))) }
-        guard remaining == 0 else { throw .internalError("the request was cancelled") }
+        guard remaining == 0 else { throw .clientClosed }
         let choices: [JSONOut] = texts.indices.map { c in
             let text = parsed.echo ? parsed.prompts[c / parsed.n].text + texts[c] : texts[c]
             return .object([("index", .int(c)), ("text", .string(text)), ("logprobs", .null), ("finish_reason", .string(reasons[c]))])

@@ -1,4 +1,5 @@
 import FlintJSON
+import FlintModels
 import Hummingbird
 
 extension FlintServer {
@@ -12,25 +13,40 @@ extension FlintServer {
     /// `POST /v1/embeddings`: OpenAI's request and response, `encoding_format` float or base64
     /// (little-endian f32), `dimensions` (truncate, then renormalize).
     func embeddings(_ request: Request) async throws(ServeError) -> Response {
-        let body = try await RequestJSON.read(request, limit: options.maxBodyBytes)
-        let (name, model) = try models.encoder(try body.string("model"), route: "/v1/embeddings")
-        let inputs = try TextOrTokens.parse(body.value["input"], field: "input", vocabSize: model.pipeline.model.config.vocabSize)
-        let format = try body.string("encoding_format") ?? "float"
-        guard format == "float" || format == "base64" else {
-            throw .invalid("encoding_format must be \"float\" or \"base64\", got \"\(format)\"", param: "encoding_format")
-        }
-        let dimensions = try body.int("dimensions", in: 1...model.dimension)
-        let encoded = try model.encode(inputs, truncate: true, field: "input")
+        let parsed = try EmbeddingsRequest(try await RequestJSON.read(request, limit: options.maxBodyBytes), models: models)
+        let (name, model, encoded) = (parsed.model, parsed.scheduler, parsed.encoded)
         let embeddings = try await model.run(encoded, name: name)
         let data: [JSONOut] = embeddings.enumerated().map { i, raw in
             var v = model.pipeline.sentenceConfig?.normalize == true ? Vectors.normalized(raw) : raw
-            if let dimensions { v = Vectors.normalized(Array(v.prefix(dimensions))) }
+            if let dimensions = parsed.dimensions { v = Vectors.normalized(Array(v.prefix(dimensions))) }
             return .object([("object", .string("embedding")), ("index", .int(i)),
-                            ("embedding", format == "base64" ? .string(Base64.encode(littleEndian: v)) : .floats(v))])
+                            ("embedding", parsed.base64 ? .string(Base64.encode(littleEndian: v)) : .floats(v))])
         }
         let tokens = encoded.reduce(0) { $0 + $1.ids.count }
         return .json(.object([("object", .string("list")), ("data", .array(data)), ("model", .string(name)),
                               ("usage", .object([("prompt_tokens", .int(tokens)), ("total_tokens", .int(tokens))]))]))
+    }
+}
+
+/// A parsed `POST /v1/embeddings` request: its inputs tokenized and cut to the model's limit.
+struct EmbeddingsRequest {
+    var model: String
+    var scheduler: EmbeddingScheduler
+    var encoded: [EncoderPipeline.Encoded]
+    /// `encoding_format: "base64"` (else float).
+    var base64: Bool
+    var dimensions: Int?
+
+    init(_ body: RequestJSON, models: ServedModels) throws(ServeError) {
+        (model, scheduler) = try models.encoder(try body.string("model"), route: "/v1/embeddings")
+        let inputs = try TextOrTokens.parse(body.value["input"], field: "input", vocabSize: scheduler.pipeline.model.config.vocabSize)
+        let format = try body.string("encoding_format") ?? "float"
+        guard format == "float" || format == "base64" else {
+            throw .invalid("encoding_format must be \"float\" or \"base64\", got \"\(format)\"", param: "encoding_format")
+        }
+        base64 = format == "base64"
+        dimensions = try body.int("dimensions", in: 1...scheduler.dimension)
+        encoded = try scheduler.encode(inputs, truncate: true, field: "input")
     }
 }
 
@@ -46,5 +62,3 @@ extension EmbeddingScheduler {
         }
     }
 }
-
-import FlintModels

@@ -8,7 +8,11 @@ struct RequestJSON {
 
     /// Reads the body (at most `limit` bytes: 413 past it) and parses it as a JSON object.
     static func read(_ request: Request, limit: Int) async throws(ServeError) -> RequestJSON {
-        let bytes = try await collect(request, limit: limit)
+        try parse(try await collect(request, limit: limit))
+    }
+
+    /// Parses a body's bytes as a JSON object (400 naming the problem otherwise).
+    static func parse(_ bytes: [UInt8]) throws(ServeError) -> RequestJSON {
         let value: JSONValue
         do {
             value = try JSONParser.parse(bytes)

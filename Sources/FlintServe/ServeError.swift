@@ -61,6 +61,10 @@ public struct ServeError: Error, Sendable, Equatable {
     public static let draining = ServeError(status: .serviceUnavailable, message: "the server is shutting down",
                                             type: "server_error", code: "shutting_down", retryAfter: 1)
 
+    /// The client went away before its response was ready (nginx's 499: never sent, only counted).
+    public static let clientClosed = ServeError(status: HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
+                                                message: "the client closed the connection", type: "client_closed")
+
     public static func internalError(_ message: String) -> ServeError {
         ServeError(status: .internalServerError, message: message, type: "server_error")
     }
@@ -71,19 +75,20 @@ public struct ServeError: Error, Sendable, Equatable {
                                     ("param", param.map(JSONOut.string) ?? .null), ("code", code.map(JSONOut.string) ?? .null)]))])
     }
 
+    /// The status and JSON body `style` answers with (TEI turns a wrong type into 422).
+    public func rendered(_ style: APIStyle) -> (status: HTTPResponse.Status, body: JSONOut) {
+        switch style {
+        case .openAI: return (status, openAIBody)
+        case .tei:
+            return (code == "invalid_type" ? .unprocessableContent : status,
+                    .object([("error", .string(message)), ("error_type", .string(type))]))
+        case .kserve: return (status, .object([("error", .string(message))]))
+        }
+    }
+
     /// The error as `style` writes it.
     public func response(_ style: APIStyle) -> Response {
-        var status = status
-        let body: JSONOut
-        switch style {
-        case .openAI:
-            body = openAIBody
-        case .tei:
-            if code == "invalid_type" { status = .unprocessableContent }
-            body = .object([("error", .string(message)), ("error_type", .string(type))])
-        case .kserve:
-            body = .object([("error", .string(message))])
-        }
+        let (status, body) = rendered(style)
         var response = Response.json(body, status: status)
         if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         return response

@@ -81,4 +81,34 @@ struct EmulatedGPT2Tests {
             try gpu.run(TokenBatch(sequences: [[1]], sampling: [SamplingParameters(temperature: -1)]))
         }
     }
+
+    /// Logits that a `.sample` step picks from stay on the device: a NaN row must be an error naming
+    /// the logits and the step that wrote them (as on the CPU), never token 0 or a random pick.
+    @Test(arguments: [SamplingParameters.greedy,
+                      SamplingParameters(temperature: 0.8, topK: 20, topP: 0.9, repetitionPenalty: 1.2, seed: 3)])
+    func nonFiniteSampledLogitsAreAnErrorNamingTheStep(_ sampling: SamplingParameters) throws {
+        let (_, model, checkpoint) = try Self.load("tiny-gpt2")
+        let plan = try model.plan(outputs: [.nextToken], maxTokens: 16, maxSequences: 2, maxContext: 32)
+        let weights = OverflowingWeights(base: checkpoint, tensor: "transformer.h.1.mlp.c_fc.weight")
+        let generator = try TokenGenerator(prepared: try CUDABackend(driver: EmulatedCUDADriver()).prepare(plan, weights: weights),
+                                           eosTokenIds: [])
+        let parameters = GenerationParameters(maxNewTokens: 4, sampling: sampling, ignoreEOS: true)
+        var caught: FlintError?
+        do {
+            let got = try generator.generate(prompts: [[5, 17, 3], [8, 2]], parameters: parameters)
+            Issue.record("expected FlintError.nonFinite, generated \(got.map(\.ids))")
+        } catch {
+            caught = error
+        }
+        guard case let .nonFinite(buffer, step)? = caught else {
+            Issue.record("expected FlintError.nonFinite, got \(String(describing: caught))")
+            return
+        }
+        #expect(buffer.contains("next_token_logits") && buffer.contains("of \(2 * model.config.vocabSize) values"), "\(buffer)")
+        #expect(step.contains("linear lm_head.weight") && step.contains("\"next_token_logits\""), "\(step)")
+        // The healthy weights through the same kernel: finite logits never trip the check.
+        let healthy = try TokenGenerator(prepared: try CUDABackend(driver: EmulatedCUDADriver()).prepare(plan, weights: checkpoint),
+                                         eosTokenIds: []).generate(prompts: [[5, 17, 3]], parameters: parameters)
+        #expect(healthy[0].ids.count == 4 && healthy[0].ids.allSatisfy { $0 >= 0 })
+    }
 }

@@ -216,7 +216,7 @@ struct ConfigTests {
         }
     }
 
-    @Test func badSentenceBertConfig() {
+    @Test func badSentenceEncoderConfig() {
         let folder = Self.sentenceFolder(modules: ["Transformer", "Pooling"], pooling: Self.poolingConfig(mean: true), sbert: #"{"max_seq_length": "256"}"#)
         expectFlintError("badConfig", [folder + "/sentence_bert_config.json", "max_seq_length"]) { () throws(FlintError) in
             _ = try SentenceTransformersConfig.load(folder: folder)

@@ -54,20 +54,9 @@ struct HostileModelTests {
         #expect(name == tensor && reason.contains("NaN"), "\(reason)")
     }
 
-    /// Finite weights whose products overflow f32: every element of one tensor set to ±3e38.
-    struct Overflowing: WeightSource {
-        let base: any WeightSource
-        let tensor: String
-        func tensor(_ name: String, shape: Shape) throws(FlintError) -> HostTensor {
-            var t = try base.tensor(name, shape: shape)
-            if name == tensor { t.data = t.data.map { $0 < 0 ? -3e38 : 3e38 } }
-            return t
-        }
-    }
-
     @Test func overflowingBertForwardIsAnErrorNamingTheStep() throws {
         let (plan, checkpoint) = try Self.bertPlan(TestPaths.fixture("bert/tiny-bert-model"))
-        let weights = Overflowing(base: checkpoint, tensor: "encoder.layer.0.intermediate.dense.weight")
+        let weights = OverflowingWeights(base: checkpoint, tensor: "encoder.layer.0.intermediate.dense.weight")
         let prepared = try CPUBackend(threads: 2).prepare(plan, weights: weights)
         let e = Self.error { () throws(FlintError) in _ = try prepared.run(TokenBatch(sequences: [[2, 5, 6, 3], [2, 7, 3]])) }
         guard case let .nonFinite(buffer, step)? = e else { Issue.record("expected nonFinite, got \(String(describing: e))"); return }
@@ -84,7 +73,7 @@ struct HostileModelTests {
         let loaded = try ModelFolder.decoder(folder, tokenizerFallback: nil)
         let (gpt2, checkpoint) = (loaded.model, loaded.weights)
         let plan = try gpt2.plan(outputs: [.nextToken], maxTokens: 16, maxSequences: 2, maxContext: 32)
-        let weights = Overflowing(base: checkpoint, tensor: "transformer.h.1.mlp.c_fc.weight")
+        let weights = OverflowingWeights(base: checkpoint, tensor: "transformer.h.1.mlp.c_fc.weight")
         let generator = try TokenGenerator(prepared: try CPUBackend(threads: 1).prepare(plan, weights: weights), eosTokenIds: [])
         let e = Self.error { () throws(FlintError) in
             _ = try generator.generate(prompts: [[5, 17, 3]], parameters: GenerationParameters(maxNewTokens: 4, ignoreEOS: true))

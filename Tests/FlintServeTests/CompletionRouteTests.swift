@@ -1,3 +1,4 @@
+import Dispatch
 import FlintCore
 import FlintJSON
 import FlintModels
@@ -152,9 +153,13 @@ struct CompletionRouteTests {
     }
 
     /// A consumer that goes away (the client disconnected) cancels its sequence; its slot frees.
+    /// The model is held after its first step until the consumer has cancelled, so the sequence
+    /// cannot finish first however loaded the machine is.
     @Test(.enabled(if: Harness.available, serveSkipReason))
     func cancellationFreesTheSlot() async throws {
         let model = try Harness.freshTinyGPT2()
+        let hold = DispatchSemaphore(value: 0)
+        model.afterStep.withLock { $0 = { step in if step == 1 { hold.wait() } } }
         let (events, sink) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)
         let long = CompletionScheduler.Sequence(prompt: [1, 2, 3],
                                                 parameters: GenerationParameters(maxNewTokens: 120, sampling: .greedy, ignoreEOS: true),
@@ -173,6 +178,8 @@ struct CompletionRouteTests {
         consumer.cancel()
         let (_, finished) = await consumer.value
         #expect(!finished, "cancelled before its 120 tokens")
+        #expect(model.state.withLock { $0.cancelled.contains(ids[0]) }, "the consumer's end cancelled the sequence")
+        hold.signal()
         #expect(await eventually { model.slotsInUse == 0 }, "the cancelled sequence left and freed its slot")
         // The model still serves.
         let (events2, sink2) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)

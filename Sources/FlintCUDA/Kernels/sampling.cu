@@ -18,7 +18,8 @@
 //            the vocabulary's.
 // Layout: logits [sequences, ld] in T (columns 0 ..< vocab used). ids / positions: the packed batch's
 //         tokens; starts / lengths / slots: per sequence (int32). seen: [slots, words] uint32 with
-//         words = ceil(vocab / 32). params: [sequences] FlintSampling (32 bytes). out: [sequences] int32.
+//         words = ceil(vocab / 32). params: [sequences] FlintSampling (32 bytes). out: [sequences] int32:
+//         the chosen id, or -1 when the row holds a NaN or infinite logit (the host raises the error).
 // Launch: grid (sequences, 1, 1); block (1024, 1, 1) exactly (each thread owns one contiguous chunk
 //         of ceil(vocab / 1024) ids); no dynamic shared memory (256 bytes static). Sequences of length
 //         0 (bucket padding) exit at once. Cost: one pass for greedy; up to ~70 passes over the row
@@ -112,11 +113,11 @@ struct FlintLogits {
     const T* row;
     const unsigned* seen;
     float penalty;
-    __device__ __forceinline__ float operator()(int v) const {
-        float x = flint_load(row, v);
+    __device__ __forceinline__ float penalized(int v, float x) const {
         if (penalty != 1.0f && (seen[v >> 5] >> (v & 31)) & 1u) x = x > 0.0f ? x / penalty : x * penalty;
         return x;
     }
+    __device__ __forceinline__ float operator()(int v) const { return penalized(v, flint_load(row, v)); }
 };
 
 template <typename T>
@@ -152,15 +153,23 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
     const int v0 = tid * chunk < vocab ? tid * chunk : vocab;
     const int v1 = v0 + chunk < vocab ? v0 + chunk : vocab;
 
-    // Largest logit; greedy: the lowest id holding it.
+    // Largest logit; greedy: the lowest id holding it. A NaN or infinite logit (all exponent bits
+    // set) makes the row's id -1, which the host turns into FlintError.nonFinite naming the step.
     float best = -INFINITY;
     int best_id = 0x7fffffff;
+    int non_finite = 0;
     for (int v = v0; v < v1; ++v) {
-        const float xv = x(v);
+        const float raw = flint_load(x.row, v);
+        non_finite |= (__float_as_uint(raw) & 0x7f800000u) == 0x7f800000u;
+        const float xv = x.penalized(v, raw);
         if (xv > best) {
             best = xv;
             best_id = v;
         }
+    }
+    if (flint_block_reduce(non_finite, red_i, FlintMax())) {
+        if (tid == 0) out[s] = -1;
+        return;  // every thread: the reduction's result is the block's
     }
     const float m = flint_block_reduce(best, red_f, FlintMax());
     if (greedy) {
