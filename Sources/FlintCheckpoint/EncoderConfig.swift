@@ -106,6 +106,10 @@ public struct EncoderConfig: Sendable, Equatable {
     public static let bertBase = EncoderConfig(
         vocabSize: 30522, hiddenSize: 768, numHiddenLayers: 12, numAttentionHeads: 12,
         intermediateSize: 3072)
+    /// bert-base-uncased with the question-answering head (`BertForQuestionAnswering`).
+    public static let bertBaseQA = EncoderConfig(
+        vocabSize: 30522, hiddenSize: 768, numHiddenLayers: 12, numAttentionHeads: 12,
+        intermediateSize: 3072, head: .questionAnswering)
     /// bert-large-uncased.
     public static let bertLarge = EncoderConfig(
         vocabSize: 30522, hiddenSize: 1024, numHiddenLayers: 24, numAttentionHeads: 16,

@@ -25,7 +25,11 @@ public enum ModelFolder {
         "gpt2": .gpt2, "gpt2-medium": .gpt2Medium, "gpt2-large": .gpt2Large, "gpt2-xl": .gpt2XL,
     ]
     /// BERT sizes with seeded random weights (benchmarks; no tokenizer).
-    public static let builtInEncoders: [String: EncoderConfig] = ["bert-base": .bertBase, "bert-large": .bertLarge, "minilm-l6": .miniLML6]
+    /// `bert-base-qa` is BERT-base with the question-answering head (`BertForQuestionAnswering`), for
+    /// the speed of the SQuAD shape (seq 384) without a checkpoint.
+    public static let builtInEncoders: [String: EncoderConfig] = [
+        "bert-base": .bertBase, "bert-base-qa": .bertBaseQA, "bert-large": .bertLarge, "minilm-l6": .miniLML6,
+    ]
 
     /// Every `model_type` Flint runs, for messages.
     static var supportedTypes: String { EncoderConfig.supportedModelTypes + ", \"gpt2\"" }

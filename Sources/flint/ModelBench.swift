@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlintCPU
+import FlintCheckpoint
 import FlintCore
 import FlintJSON
 import FlintModels
@@ -12,14 +13,16 @@ struct ModelBench: ParsableCommand {
         commandName: "model",
         abstract: "Latency tables (default: built-in BERT-base, seeded random weights, best device).",
         discussion: """
-            Encoders (bert-base, bert-large, minilm-l6, BERT folders): one row per --seq x --batch (defaults 128 and 1,8). \
+            Encoders (bert-base, bert-base-qa, bert-large, minilm-l6, encoder folders): one row per --seq x --batch \
+            (defaults 128 and 1,8), timing the head's output: start/end logits for question answering (SQuAD's shape is \
+            --model bert-base-qa --seq 384), class logits for classification, else the last hidden state. \
             Decoders (gpt2, gpt2-medium, gpt2-large, gpt2-xl, GPT-2 folders): prefill rows per --seq (default 128,512,1024, \
             batch 1) and decode rows per --batch (default 1,8,32: ms per step, one new token per sequence, after a \
             --prompt-tokens prompt); GPT-2 rows stop after --max-seconds (default 30) of timed runs.
             """
     )
 
-    @Option(name: .long, help: "bert-base, bert-large, minilm-l6, gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a model folder.")
+    @Option(name: .long, help: "bert-base, bert-base-qa, bert-large, minilm-l6, gpt2, gpt2-medium, gpt2-large, gpt2-xl, or a folder.")
     var model = "bert-base"
 
     @OptionGroup var options: DeviceOptions
@@ -79,10 +82,13 @@ struct ModelBench: ParsableCommand {
         let (tokens, overflow) = maxBatch.multipliedReportingOverflow(by: longest)
         if overflow { throw ValidationError("--batch × --seq is too large") }
         Console.progress("preparing \(m.path) on \(backend.deviceDescription) for \(maxBatch) x \(longest) tokens...")
-        let plan = try m.plan(outputs: [.lastHiddenState], maxTokens: tokens, maxSequences: maxBatch)
+        let output = Self.timedOutput(m.model.head)
+        let plan = try m.plan(outputs: [output], maxTokens: tokens, maxSequences: maxBatch)
         let prepared = try backend.prepare(plan, weights: m.weights)
         let c = m.config
-        print("model \(m.path) (\(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads), device \(backend.deviceDescription), dtype \(backend.dtype), arena \(FlintError.format(bytes: prepared.arenaBytes))")
+        print("model \(m.path) (\(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads, "
+              + "\(c.family.classPrefix)\(m.model.head.rawValue)), output \(output.rawValue), device \(backend.deviceDescription), "
+              + "dtype \(backend.dtype), arena \(FlintError.format(bytes: prepared.arenaBytes))")
         let device = try DeviceReport.make(for: backend)
         let header = ["seq", "batch", "avg ms", "p50 ms", "p95 ms", "p99 ms", "seqs/s", "tokens/s", "GFLOP/s", "iters"]
         print(Table.row(header + (device == nil ? [] : DeviceReport.header)))
@@ -110,9 +116,22 @@ struct ModelBench: ParsableCommand {
             }
         }
         if let json {
-            let doc = JSONValue.object([("model", .string(m.path)), ("device", .string(backend.deviceDescription)),
+            let doc = JSONValue.object([("model", .string(m.path)), ("output", .string(output.rawValue)),
+                                        ("device", .string(backend.deviceDescription)),
                                         ("dtype", .string(backend.dtype.description)), ("rows", .array(rows))])
             try Console.writeFile(json, doc.serialized + "\n")
+        }
+    }
+}
+
+extension ModelBench {
+    /// What a row times: the task's own output, the way the task runs it (a masked-LM's vocabulary
+    /// logits are no task of Flint's, so that head times the encoder alone).
+    static func timedOutput(_ head: EncoderHead) -> Encoder.Output {
+        switch head {
+        case .questionAnswering: .spanLogits
+        case .sequenceClassification, .tokenClassification: .logits
+        case .model, .maskedLM: .lastHiddenState
         }
     }
 }

@@ -36,6 +36,13 @@ struct ModelFolderTests {
     @Test func builtInsAndDecoders() throws {
         let base = try ModelFolder.encoder("bert-base")
         #expect(base.config == .bertBase && !base.isFolder && base.configPath == "built-in bert-base")
+        // The SQuAD bench's model: BERT-base with the QA head, whose plan ends in the start/end logits.
+        let qa = try ModelFolder.encoder("bert-base-qa")
+        #expect(qa.model.head == .questionAnswering && qa.config.hiddenSize == 768 && qa.config.numHiddenLayers == 12)
+        let qaPlan = try qa.plan(outputs: [.spanLogits], maxTokens: 384, maxSequences: 1)
+        #expect(qaPlan.outputs.map { $0.name } == ["span_logits"] && qaPlan.weights.contains { $0.name == "qa_outputs.weight" })
+        let noHead = Self.error { () throws(FlintError) in _ = try base.plan(outputs: [.spanLogits], maxTokens: 8, maxSequences: 1) }
+        #expect(base.model.head == .model && noHead?.description.contains("ForQuestionAnswering") == true, "\(String(describing: noHead))")
         #expect(try ModelFolder.kind(of: "gpt2") == .decoder && ModelFolder.kind(of: "minilm-l6") == .encoder)
         let gpt2 = TestPaths.fixture("gpt2/tiny-gpt2")
         #expect(try ModelFolder.kind(of: gpt2) == .decoder)
