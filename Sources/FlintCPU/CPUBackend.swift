@@ -83,7 +83,7 @@ public final class CPUBackend: Backend {
     }
 }
 
-final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
+final class CPUPreparedPlan: StepTimedPlan, @unchecked Sendable {
     let plan: Plan
     let pool: ThreadPool
     /// Per plan weight: packed for GEMMs, plain otherwise.
@@ -91,8 +91,14 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
     private let plain: [[Float]]
     private let layout: ArenaLayout
     private let arena: UnsafeMutableRawPointer
-    /// Guards the arena: forwards on one prepared plan run one at a time.
-    private let running = Mutex(())
+    /// Guards the arena: forwards on one prepared plan run one at a time. Holds the step timer,
+    /// so the plain path reads it under the lock it takes anyway.
+    private let running = Mutex<StepTimer?>(nil)
+
+    var stepTimer: StepTimer? {
+        get { running.withLock { $0 } }
+        set { running.withLock { $0 = newValue } }
+    }
 
     var arenaBytes: Int { layout.totalBytes }
 
@@ -150,8 +156,16 @@ final class CPUPreparedPlan: PreparedPlan, @unchecked Sendable {
 
     func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor] {
         try validate(batch)
-        return try running.withLock { _ throws(FlintError) in
-            for step in plan.steps { execute(step, batch) }
+        return try running.withLock { timer throws(FlintError) in
+            if let timer {
+                for (i, step) in plan.steps.enumerated() {
+                    let start = ContinuousClock.now
+                    execute(step, batch)
+                    timer(i, start, ContinuousClock.now)
+                }
+            } else {
+                for step in plan.steps { execute(step, batch) }
+            }
             try requireFiniteResults(batch)
             var out: [String: HostTensor] = [:]
             for (name, b) in plan.outputs {

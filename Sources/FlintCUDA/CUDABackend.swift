@@ -83,7 +83,7 @@ public final class CUDABackend: Backend {
     }
 }
 
-final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
+final class CUDAPreparedPlan: ProfiledPlan, StepTimedPlan, @unchecked Sendable {
     let plan: Plan
     let backend: CUDABackend
     var driver: any CUDADriver { backend.driver }
@@ -97,6 +97,25 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
     /// Events around each forward, and what the last one measured.
     private let startEvent: Int, endEvent: Int
     private let profile = Mutex<RunProfile?>(nil)
+    /// With a timer, every run goes step by step (no graph), waiting after each step: host spans.
+    private let timer = Mutex<StepTimer?>(nil)
+
+    /// Two events per step (before, after) for timed runs, made at the first; what they measured last.
+    private let stepEvents = Mutex<[Int]>([])
+    private let deviceSteps = Mutex<[Double]?>(nil)
+
+    var stepTimer: StepTimer? {
+        get { timer.withLock { $0 } }
+        set { timer.withLock { $0 = newValue } }
+    }
+    var lastDeviceStepMs: [Double]? { deviceSteps.withLock { $0 } }
+
+    private func timingEvents() throws(FlintError) -> [Int] {
+        try stepEvents.withLock { (events) throws(FlintError) -> [Int] in
+            while events.count < 2 * plan.steps.count { events.append(try driver.makeEvent()) }
+            return events
+        }
+    }
     var lastProfile: RunProfile? { profile.withLock { $0 } }
 
     struct Bucket: Hashable {
@@ -156,6 +175,7 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
         for graph in state.withLock({ $0.values.compactMap(\.graph) }) { driver.destroyGraph(graph) }
         driver.destroyEvent(startEvent)
         driver.destroyEvent(endEvent)
+        for event in stepEvents.withLock({ $0 }) { driver.destroyEvent(event) }
         for w in weights { driver.free(w) }
         driver.free(arena)
         driver.free(inputs)
@@ -199,7 +219,8 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
         let b = bucket(for: batch)
         return try state.withLock { (buckets) throws(FlintError) -> [String: HostTensor] in
             try upload(batch, bucket: b)
-            if let graph = buckets[b]?.graph {
+            let stepTimer = self.stepTimer
+            if stepTimer == nil, let graph = buckets[b]?.graph {
                 try driver.record(startEvent)
                 try driver.replay(graph)
             } else {
@@ -210,13 +231,25 @@ final class CUDAPreparedPlan: ProfiledPlan, @unchecked Sendable {
                 // The bucket's first batch (every batch with graphs off) runs step by step, so the
                 // first run of every kernel and GEMM happens outside a capture, where a failure
                 // names its step; graphs off also waits after each step.
+                let events = stepTimer == nil ? [] : try timingEvents()
                 for i in plan.steps.indices {
+                    let stepStart = ContinuousClock.now
+                    if !events.isEmpty { try driver.record(events[2 * i]) }
                     let queued = try named(i) { () throws(FlintError) in try enqueue(i, b, settled) }
-                    if !backend.usesGraphs {
+                    if !events.isEmpty { try driver.record(events[2 * i + 1]) }
+                    if !backend.usesGraphs || stepTimer != nil {
                         try named(i, queued) { () throws(FlintError) in try driver.synchronize() }
                     }
+                    stepTimer?(i, stepStart, ContinuousClock.now)
                 }
-                if backend.usesGraphs {
+                if !events.isEmpty {
+                    var device: [Double] = []
+                    for i in plan.steps.indices {
+                        device.append(try driver.elapsedMilliseconds(from: events[2 * i], to: events[2 * i + 1]))
+                    }
+                    deviceSteps.withLock { $0 = device }
+                }
+                if backend.usesGraphs, stepTimer == nil {
                     settled.graph = try capture(b, settled)
                     buckets[b] = settled
                 }

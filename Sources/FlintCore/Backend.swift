@@ -110,3 +110,21 @@ extension PreparedPlan {
         }
     }
 }
+
+/// Called after each plan step of a profiled run with the step's index and its host start and
+/// end times (the CPU backend: on the thread that runs the forward).
+public typealias StepTimer = @Sendable (_ step: Int, _ start: ContinuousClock.Instant, _ end: ContinuousClock.Instant) -> Void
+
+/// A prepared plan that can time its steps (`flint profile`). Profiling is opt-in: with no timer
+/// (the default) the run loop is the plain one.
+public protocol StepTimedPlan: PreparedPlan {
+    /// Set before runs to time each step; nil to stop. Not changed while a run is in flight.
+    var stepTimer: StepTimer? { get set }
+    /// Device milliseconds of each step of the last timed run, from events around each step (CUDA);
+    /// nil where the backend has no device clock (the CPU).
+    var lastDeviceStepMs: [Double]? { get }
+}
+
+extension StepTimedPlan {
+    public var lastDeviceStepMs: [Double]? { nil }
+}

@@ -9,7 +9,7 @@ struct Flint: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Bench.self, Embed.self, Answer.self, Eval.self, Classify.self, Rerank.self, Tag.self, Generate.self, Tokenize.self,
-            Check.self, Serve.self,
+            Check.self, Serve.self, Profile.self,
         ]
     )
 }
