@@ -112,7 +112,8 @@ extension StepProfiler.Phase {
         let header =
             ["step", "layer", "ms", "share %", "GFLOP", "MB", "GFLOP/s", "GB/s"] + (ceilings == nil ? [] : ["% ceiling", "bound"])
             + (device == nil ? [] : ["device ms"])
-        lines.append(Self.pad("#", 5) + Self.pad("name", 40) + Table.row(Array(header.dropFirst(2))))
+        let nameWidth = max(34, (labels.map(\.name.count).max() ?? 0) + 2)
+        lines.append(Self.pad("#", 5) + Self.pad("name", nameWidth) + Self.pad("layer", 6) + Table.row(Array(header.dropFirst(2))))
         for i in ms.indices {
             let c = costs[i]
             var cells = [
@@ -126,7 +127,7 @@ extension StepProfiler.Phase {
             }
             if let device { cells.append(Table.fmt(device[i], 3)) }
             lines.append(
-                Self.pad(String(i), 5) + Self.pad(labels[i].name, 34) + Self.pad(labels[i].layer.map(String.init) ?? "-", 6)
+                Self.pad(String(i), 5) + Self.pad(labels[i].name, nameWidth) + Self.pad(labels[i].layer.map(String.init) ?? "-", 6)
                     + Table.row(cells))
         }
         lines.append(
