@@ -24,6 +24,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define FLINT_X86 1
+#include "tile_store_avx2.h"
 #endif
 
 #define KC 256
@@ -120,10 +121,6 @@ FLINT_T_AVX512 static void kern512(int mr, long kc, const float *a, long lda, co
 #undef K512
 }
 
-FLINT_INLINE FLINT_T_AVX2 __m256i flint_mask8(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 FLINT_INLINE FLINT_T_AVX2 void kern256_body(const int MR, long kc, const float *a, long lda,
                                             const float *b, long ldb, float *c, long ldc,
                                             int accum, const float *bias, int ncols) {
@@ -140,20 +137,7 @@ FLINT_INLINE FLINT_T_AVX2 void kern256_body(const int MR, long kc, const float *
             acc1[i] = _mm256_fmadd_ps(av, b1, acc1[i]);
         }
     }
-    __m256i m0 = flint_mask8(ncols), m1 = flint_mask8(ncols - 8);
-    __m256 bv0 = _mm256_setzero_ps(), bv1 = _mm256_setzero_ps();
-    if (bias) { bv0 = _mm256_maskload_ps(bias, m0); bv1 = _mm256_maskload_ps(bias + 8, m1); }
-    #pragma clang loop unroll(full)
-    for (int i = 0; i < MR; i++) {
-        float *cr = c + i * ldc;
-        __m256 r0 = _mm256_add_ps(acc0[i], bv0), r1 = _mm256_add_ps(acc1[i], bv1);
-        if (accum) {
-            r0 = _mm256_add_ps(r0, _mm256_maskload_ps(cr, m0));
-            r1 = _mm256_add_ps(r1, _mm256_maskload_ps(cr + 8, m1));
-        }
-        if (ncols >= 16) { _mm256_storeu_ps(cr, r0); _mm256_storeu_ps(cr + 8, r1); }
-        else { _mm256_maskstore_ps(cr, m0, r0); _mm256_maskstore_ps(cr + 8, m1, r1); }
-    }
+    flint_store_tile16(MR, acc0, acc1, c, ldc, accum, bias, ncols);
 }
 
 FLINT_T_AVX2 static void kern256(int mr, long kc, const float *a, long lda, const float *b, long ldb,

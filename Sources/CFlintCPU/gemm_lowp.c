@@ -20,6 +20,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define FLINT_X86 1
+#include "tile_store_avx2.h"
 #endif
 
 #define LP_NR 16
@@ -189,29 +190,6 @@ static void ki8_portable(long m, long kc, const flint_lowp *L, const float *a, l
 
 #ifdef FLINT_X86
 // ---- AVX2 micro-kernels ----------------------------------------------------------------------
-FLINT_INLINE FLINT_T_AVX2 __m256i lp_mask8(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/// C rows (+)= r0|r1 (+ bias) for the tile's ncols valid columns.
-FLINT_INLINE FLINT_T_AVX2 void lp_store(const int MR, const __m256 *r0, const __m256 *r1, float *c, long ldc, int accum,
-                                        const float *bias, int ncols) {
-    __m256i m0 = lp_mask8(ncols), m1 = lp_mask8(ncols - 8);
-    __m256 bv0 = _mm256_setzero_ps(), bv1 = _mm256_setzero_ps();
-    if (bias) { bv0 = _mm256_maskload_ps(bias, m0); bv1 = _mm256_maskload_ps(bias + 8, m1); }
-    #pragma clang loop unroll(full)
-    for (int i = 0; i < MR; i++) {
-        float *cr = c + i * ldc;
-        __m256 x0 = _mm256_add_ps(r0[i], bv0), x1 = _mm256_add_ps(r1[i], bv1);
-        if (accum) {
-            x0 = _mm256_add_ps(x0, _mm256_maskload_ps(cr, m0));
-            x1 = _mm256_add_ps(x1, _mm256_maskload_ps(cr + 8, m1));
-        }
-        if (ncols >= 16) { _mm256_storeu_ps(cr, x0); _mm256_storeu_ps(cr + 8, x1); }
-        else { _mm256_maskstore_ps(cr, m0, x0); _mm256_maskstore_ps(cr + 8, m1, x1); }
-    }
-}
-
 FLINT_INLINE FLINT_T_AVX2 void kbf16_body(const int MR, long kc, const float *a, long lda, const uint16_t *b,
                                           float *c, long ldc, int accum, const float *bias, int ncols) {
     __m256 acc0[MR_BF16], acc1[MR_BF16];
@@ -229,7 +207,7 @@ FLINT_INLINE FLINT_T_AVX2 void kbf16_body(const int MR, long kc, const float *a,
             acc1[i] = _mm256_fmadd_ps(av, b1, acc1[i]);
         }
     }
-    lp_store(MR, acc0, acc1, c, ldc, accum, bias, ncols);
+    flint_store_tile16(MR, acc0, acc1, c, ldc, accum, bias, ncols);
 }
 
 FLINT_T_AVX2 static void kbf16_avx2(int mr, long kc, const float *a, long lda, const uint16_t *b, float *c, long ldc,
@@ -316,7 +294,7 @@ FLINT_T_AVX2 static void ki8w_avx2(long kc, const float *a, const int8_t *b, con
     }
     __m256 r0 = _mm256_mul_ps(quads_to_columns(acc), _mm256_loadu_ps(ws));
     __m256 r1 = _mm256_mul_ps(quads_to_columns(acc + 4), _mm256_loadu_ps(ws + 8));
-    lp_store(1, &r0, &r1, c, 0, accum, bias, ncols);
+    flint_store_tile16(1, &r0, &r1, c, 0, accum, bias, ncols);
 }
 #endif
 

@@ -37,7 +37,7 @@ FLINT_INLINE KI8D_TARGET void KI8D_BODY(const int MR, long kq, const int16_t *aq
         r0[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(pairs_to_columns(acc[i][0], acc[i][1])), _mm256_mul_ps(sa, w0));
         r1[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(pairs_to_columns(acc[i][2], acc[i][3])), _mm256_mul_ps(sa, w1));
     }
-    lp_store(MR, r0, r1, c, ldc, accum, bias, ncols);
+    flint_store_tile16(MR, r0, r1, c, ldc, accum, bias, ncols);
 }
 
 KI8D_TARGET static void KI8D_NAME(int mr, long kq, const int16_t *aq, long ldq, const float *as, const int8_t *b,
