@@ -1,4 +1,5 @@
-"""Drives a running `flint serve` through the official clients (see scripts/serve-acceptance).
+"""Drives a running `flint serve` through the official clients (see scripts/serve-acceptance), and
+the task routes (/predict, /rerank, /v1/answer) over plain HTTP.
 
 Every check raises on failure; the last one sends SIGTERM to the server during a stream.
 """
@@ -32,6 +33,60 @@ def get(url):
         return e.code, e.read()
 
 
+def post(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def tasks(url):
+    """TEI's /predict and /rerank and /v1/answer over plain HTTP, against the HF pipelines' outputs
+    stored with the tiny fixtures (Tests/Fixtures/tasks and qa/expected.json)."""
+    with open("Tests/Fixtures/tasks/expected.json") as f:
+        expected = json.load(f)
+    with open("Tests/Fixtures/qa/expected.json") as f:
+        qa = json.load(f)
+
+    def close(mine, theirs, keys):
+        return len(mine) == len(theirs) and all(
+            all(m[k] == t[k] for k in keys) and abs(m["score"] - t["score"]) <= 1e-4 for m, t in zip(mine, theirs))
+
+    cases = [c for c in expected["classify"] if c["model"] == "tiny-seqcls" and c["top_k"] == 10 and c["pair"] is None]
+    for c in cases[:3]:
+        status, got = post(url + "/predict", {"model": "cls", "inputs": c["text"]})
+        check(status == 200 and close(got, c["result"], ["label"]), f"/predict {c['text']!r}: every label, best first, as HF")
+    status, got = post(url + "/predict", {"inputs": [[c["text"]] for c in cases[:3]]})
+    check(status == 200 and all(close(g, c["result"], ["label"]) for g, c in zip(got, cases)), "/predict: a batch, one list per input")
+    status, raw = post(url + "/predict", {"inputs": cases[0]["text"], "raw_scores": True})
+    logits = np.array([p["score"] for p in raw])
+    soft = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    check(status == 200 and abs(soft[0] - cases[0]["result"][0]["score"]) <= 1e-4, "/predict raw_scores: the logits")
+
+    # The server runs with --max-batch-requests 4, TEI's max_client_batch_size: 4 texts at most.
+    rerank = expected["rerank"][0]
+    texts = rerank["texts"][:4]
+    status, got = post(url + "/rerank", {"query": rerank["query"], "texts": texts, "return_text": True})
+    want = [r for r in rerank["result"] if r["index"] < 4]
+    check(status == 200 and close(got, want, ["index"]), "/rerank: best first, as sentence-transformers")
+    check(all(g["text"] == texts[g["index"]] for g in got), "/rerank: return_text")
+    status, err = post(url + "/rerank", {"query": rerank["query"], "texts": rerank["texts"]})
+    check(status == 413 and "max" in err["error"], f"/rerank: more texts than max_client_batch_size is a 413 ({status})")
+    status, err = post(url + "/rerank", {"model": "cls", "query": "q", "texts": ["x"]})
+    check(status == 404 and "error" in err, f"/rerank on a 4-label classifier is a 404 ({status})")
+
+    for case in [c for c in qa["cases"] if c["model"] == "qa/tiny-bert-qa"][:3]:
+        for item in case["items"][:4]:
+            status, got = post(url + "/v1/answer", {"question": item["question"], "context": item["context"], **case["options"]})
+            answers = got if isinstance(got, list) else [got]
+            check(status == 200 and close(answers, item["answers"], ["answer", "start", "end"]),
+                  f"/v1/answer {item['question']!r} {case['options']}: as the question-answering pipeline")
+    status, err = post(url + "/v1/answer", {"question": "q", "context": "c", "top_k": 0})
+    check(status == 400 and err["error"]["param"] == "top_k", "/v1/answer: a bad top_k is a 400 naming it")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
@@ -42,7 +97,8 @@ def main():
     check(get(args.url + "/health")[0] == 200, "GET /health is 200")
     check(get(args.url + "/v2/health/ready")[0] == 200, "GET /v2/health/ready is 200")
     models = [m.id for m in client.models.list().data]
-    check(models == ["minilm", "tiny", "gpt2"], f"/v1/models lists the served models ({models})")
+    check(models == ["minilm", "tiny", "gpt2", "cls", "rank", "qa"], f"/v1/models lists the served models ({models})")
+    tasks(args.url)
 
     # Embeddings: the client's default (base64) and float give the same numbers.
     default = client.embeddings.create(model="minilm", input=TEXTS)

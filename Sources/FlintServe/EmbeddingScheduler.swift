@@ -33,6 +33,8 @@ public final class EmbeddingScheduler: Sendable {
 
     struct Job {
         var inputs: [EncoderPipeline.Encoded]
+        /// What the request reads from the batch's forward (every output of the plan is computed).
+        var output: Encoder.Output
         var tokens: Int
         var enqueued: ContinuousClock.Instant
         var continuation: CheckedContinuation<[[Float]], any Error>
@@ -70,11 +72,19 @@ public final class EmbeddingScheduler: Sendable {
     /// Sentence embeddings of `inputs` (already encoded and truncated), one per input, batched
     /// with whatever else is queued. Throws 429 when `maxQueue` requests are already waiting.
     public func embed(_ inputs: [EncoderPipeline.Encoded]) async throws -> [[Float]] {
+        try await forward(inputs, output: .sentenceEmbedding)
+    }
+
+    /// The model's `output` for each of `inputs`, batched like `embed`: one row-major `[Float]` per
+    /// input, `[columns]` for per-sequence outputs (sentence embeddings, sequence-classification
+    /// logits `[labels]`), `[tokens * columns]` for per-token ones (span logits `[tokens, 2]`).
+    /// Requests for different outputs share batches: the plan computes all of its outputs.
+    public func forward(_ inputs: [EncoderPipeline.Encoded], output: Encoder.Output) async throws -> [[Float]] {
         let tokens = inputs.reduce(0) { $0 + $1.ids.count }
         return try await withCheckedThrowingContinuation { continuation in
             let outcome: Result<Bool, ServeError> = state.withLock { s in
                 guard s.queue.count < limits.maxQueue else { return .failure(.queueFull(model: pipeline.folder, limit: limits.maxQueue)) }
-                s.queue.append(Job(inputs: inputs, tokens: tokens, enqueued: .now, continuation: continuation))
+                s.queue.append(Job(inputs: inputs, output: output, tokens: tokens, enqueued: .now, continuation: continuation))
                 guard !s.running, !s.paused else { return .success(false) }
                 s.running = true
                 return .success(true)
@@ -137,13 +147,9 @@ public final class EmbeddingScheduler: Sendable {
     private func run(_ batch: [Job]) {
         let started = ContinuousClock.now
         let inputs = batch.flatMap(\.inputs)
-        let result: Result<[HostTensor], any Error>
+        let result: Result<[String: [HostTensor]], any Error>
         do {
-            let out = try pipeline.run(inputs)
-            guard let pooled = out[Encoder.Output.sentenceEmbedding.rawValue] else {
-                throw ServeError.internalError("the pipeline has no sentence embeddings")
-            }
-            result = .success(pooled)
+            result = .success(try pipeline.run(inputs))
         } catch {
             result = .failure(error)
         }
@@ -152,10 +158,14 @@ public final class EmbeddingScheduler: Sendable {
                                              queueSeconds: batch.map { (started - $0.enqueued).seconds },
                                              inferenceSeconds: (ContinuousClock.now - started).seconds))
         switch result {
-        case let .success(pooled):
+        case let .success(outputs):
             var next = 0
             for job in batch {
-                job.continuation.resume(returning: pooled[next..<(next + job.inputs.count)].map(\.data))
+                if let rows = outputs[job.output.rawValue] {
+                    job.continuation.resume(returning: rows[next..<(next + job.inputs.count)].map(\.data))
+                } else {
+                    job.continuation.resume(throwing: ServeError.internalError("the model's plan has no \(job.output.rawValue) output"))
+                }
                 next += job.inputs.count
             }
         case let .failure(error):

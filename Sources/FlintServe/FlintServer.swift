@@ -66,6 +66,7 @@ public final class FlintServer: Sendable {
                      body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.render(self.models))))
         }
         addKServeRoutes(to: router)
+        addTaskRoutes(to: router)
         return router
     }
 

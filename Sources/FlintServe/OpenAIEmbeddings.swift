@@ -51,10 +51,12 @@ struct EmbeddingsRequest {
 }
 
 extension EmbeddingScheduler {
-    /// `embed`, with the scheduler's errors as `ServeError`s naming the model as served.
-    func run(_ encoded: [FlintModels.EncoderPipeline.Encoded], name: String) async throws(ServeError) -> [[Float]] {
+    /// `forward` (by default: sentence embeddings), with the scheduler's errors as `ServeError`s
+    /// naming the model as served.
+    func run(_ encoded: [FlintModels.EncoderPipeline.Encoded], name: String,
+             output: Encoder.Output = .sentenceEmbedding) async throws(ServeError) -> [[Float]] {
         do {
-            return try await embed(encoded)
+            return try await forward(encoded, output: output)
         } catch let error as ServeError {
             throw error.code == "queue_full" ? .queueFull(model: name, limit: limits.maxQueue) : error
         } catch {

@@ -69,7 +69,7 @@ public final class ServeMetrics: Sendable {
     /// The route label of a path: the route's pattern (model names in KServe paths become `{name}`).
     static func route(of path: String) -> String {
         let known = ["/v1/models", "/v1/embeddings", "/v1/completions", "/embed", "/tokenize", "/info", "/health", "/metrics", "/v2",
-                     "/v2/health/live", "/v2/health/ready"]
+                     "/v2/health/live", "/v2/health/ready", "/predict", "/rerank", "/v1/answer"]
         if known.contains(path) { return path }
         if path.hasPrefix("/v2/models/") {
             for suffix in ["/ready", "/infer"] where path.hasSuffix(suffix) { return "/v2/models/{name}" + suffix }

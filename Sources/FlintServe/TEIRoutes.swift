@@ -24,13 +24,12 @@ extension FlintServer {
         }))
     }
 
-    /// `GET /info`: the first encoder's description, as TEI's.
+    /// `GET /info`: the first encoder's description, as TEI's (`model_type` by its head: `teiModelType`).
     func teiInfo() throws(ServeError) -> Response {
         let (name, model) = try models.encoder(nil, route: "/info")
-        let pooling = model.pipeline.sentenceConfig?.pooling.rawValue ?? "mean"
         return .json(.object([
             ("model_id", .string(name)), ("model_sha", .null), ("model_dtype", .string(dtypeName)),
-            ("model_type", .object([("embedding", .object([("pooling", .string(pooling))]))])),
+            ("model_type", Self.teiModelType(model)),
             ("max_concurrent_requests", .int(options.limits.maxQueue)), ("max_input_length", .int(model.pipeline.maxLength)),
             ("max_batch_tokens", .int(options.limits.maxBatchTokens)), ("max_batch_requests", .int(options.limits.maxBatchRequests)),
             ("max_client_batch_size", .int(options.limits.maxBatchRequests)), ("tokenization_workers", .int(1)),

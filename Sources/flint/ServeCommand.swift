@@ -12,9 +12,12 @@ import Darwin
 /// for encoders and continuous batching for GPT-2.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve models over HTTP: OpenAI /v1 (embeddings, completions), TEI (/embed, /tokenize, /info, /health) and KServe v2.",
+        abstract: "Serve models over HTTP: OpenAI /v1 (embeddings, completions, answer), TEI (/embed, /predict, /rerank, /tokenize, "
+            + "/info, /health) and KServe v2.",
         discussion: """
-            Each --model [NAME=]PATH is a BERT / sentence-transformers folder (embeddings) or a GPT-2 folder or built-in size \
+            Each --model [NAME=]PATH is an encoder folder (BERT, DistilBERT, RoBERTa, XLM-RoBERTa: embeddings; with a \
+            *ForSequenceClassification head also /predict, and /rerank for one label; *ForQuestionAnswering: /v1/answer) \
+            or a GPT-2 folder or built-in size \
             (completions; built-ins use random weights and the GPT-2 tokenizer from .cache/assets/gpt2-hf). NAME defaults to \
             the folder's last path component. Each model runs on its own thread: encoder requests are batched whenever the \
             model is idle (up to --max-batch-tokens real tokens and --max-batch-requests requests); GPT-2 requests join and \
@@ -76,8 +79,8 @@ struct Serve: AsyncParsableCommand {
             Console.progress("loading \(name) from \(path) on \(backend.deviceDescription)...")
             switch try ModelFolder.kind(of: path) {
             case .encoder:
-                let pipeline = try ModelFolder.openEncoder(path, backend: backend, maxBatchTokens: maxBatchTokens,
-                                                           maxSequences: maxBatchRequests, normalize: false)
+                let pipeline = try ModelFolder.openServedEncoder(path, backend: backend, maxBatchTokens: maxBatchTokens,
+                                                                 maxSequences: maxBatchRequests)
                 served.append((name, .encoder(EmbeddingScheduler(pipeline: pipeline, limits: limits))))
             case .decoder:
                 let decoder = try ModelFolder.openDecoder(path, backend: backend, maxSequences: maxBatchRequests, maxTokens: maxBatchTokens,
