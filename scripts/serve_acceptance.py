@@ -127,11 +127,37 @@ def main():
     seeded = [client.completions.create(model="tiny", prompt="in the", max_tokens=16, temperature=0.9, top_p=0.95, seed=42)
               .choices[0].text for _ in range(2)]
     check(seeded[0] == seeded[1], "completions: same seed, same text")
-    try:
-        client.completions.create(model="tiny", prompt="in", logprobs=2)
-        check(False, "completions: logprobs is refused")
-    except openai.BadRequestError as e:
-        check("not supported" in str(e), "completions: unsupported logprobs is a 400")
+    # logprobs (OpenAI's legacy layout) and the presence / frequency penalties.
+    scored = client.completions.create(model="tiny", prompt="in the is on", max_tokens=20, temperature=0, logprobs=3,
+                                       presence_penalty=2, extra_body={"ignore_eos": True}).choices[0]
+    lp = scored.logprobs
+    check(lp is not None and [len(lp.tokens), len(lp.token_logprobs), len(lp.top_logprobs), len(lp.text_offset)] == [20] * 4,
+          "completions: logprobs=3 gives tokens, token_logprobs, top_logprobs, text_offset for each of 20 tokens")
+    check(all(v <= 0 for v in lp.token_logprobs) and all(1 <= len(t) <= 4 for t in lp.top_logprobs),
+          "completions: logprobs are <= 0, top_logprobs hold 3 (+ the sampled token)")
+    check(all(tok in top for tok, top in zip(lp.tokens, lp.top_logprobs)), "completions: the sampled token is in its top_logprobs")
+    check(all(lp.text_offset[i + 1] - lp.text_offset[i] == len(lp.tokens[i]) for i in range(19)), "completions: text_offset")
+    probability = sum(math.exp(v) for v in lp.top_logprobs[0].values())
+    check(0 < probability <= 1 + 1e-5, f"completions: top probabilities sum to at most 1 ({probability})")
+    check(scored.text != whole.choices[0].text, "completions: presence_penalty=2 changes the tiny model's greedy text")
+    repeats = client.completions.create(model="tiny", prompt="in the is on", max_tokens=20, temperature=0, frequency_penalty=-2,
+                                        extra_body={"ignore_eos": True}).choices[0].text
+    check(repeats != scored.text, "completions: frequency_penalty=-2 gives another text")
+    parts = list(client.completions.create(model="tiny", prompt="in the", max_tokens=12, temperature=0.9, seed=3, logprobs=2,
+                                           stream=True, frequency_penalty=0.5))
+    whole_lp = client.completions.create(model="tiny", prompt="in the", max_tokens=12, temperature=0.9, seed=3, logprobs=2,
+                                         frequency_penalty=0.5).choices[0].logprobs
+    streamed_tokens = [t for p in parts for t in (p.choices[0].logprobs.tokens if p.choices[0].logprobs else [])]
+    streamed_values = [v for p in parts for v in (p.choices[0].logprobs.token_logprobs if p.choices[0].logprobs else [])]
+    check(streamed_tokens == whole_lp.tokens and streamed_values == whole_lp.token_logprobs,
+          "completions: streamed chunks carry the same logprobs as the whole response")
+    for kwargs, field in [({"presence_penalty": 2.5}, "presence_penalty"), ({"frequency_penalty": -3}, "frequency_penalty"),
+                          ({"logprobs": 6}, "logprobs")]:
+        try:
+            client.completions.create(model="tiny", prompt="in", **kwargs)
+            check(False, f"completions: {kwargs} is refused")
+        except openai.BadRequestError as e:
+            check(field in str(e), f"completions: {kwargs} is a 400 naming {field}")
     try:
         client.embeddings.create(model="nope", input="x")
         check(False, "unknown model is refused")

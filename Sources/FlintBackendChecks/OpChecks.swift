@@ -42,6 +42,7 @@ public enum OpChecks {
         for cols in [48, 769, 2500] { out.append(b.layerNorm(cols: cols)) }
         for cols in [37, 769] { out.append(b.pooling(cols: cols)) }
         out.append(b.sampling())
+        out.append(b.sampling(logprobs: true))
         return out
     }
 }
@@ -194,28 +195,45 @@ struct Builder {
                       batches: [TokenBatch(sequences: sequences([1, 5, 64, 9]))])
     }
 
-    /// Next-token choice over 1000 logits: greedy, penalty, temperature, top-k, top-p, in one batch,
-    /// through a prefill and two decode steps (the seen-token sets carry over). f32 only: the ids
-    /// must be identical, which needs identical logits.
-    mutating func sampling() -> OpCase {
-        let cols = 24, vocab = 1000
+    /// Next-token choice over 1000 logits: greedy, penalties (repetition, presence, frequency),
+    /// temperature, top-k, top-p, in one batch, through a prefill and three decode steps (the
+    /// seen-token sets and generated-token counts carry over). f32 only: the ids must be identical,
+    /// which needs identical logits. With `logprobs`, the raw log-softmax of the chosen and top tokens
+    /// instead (values, within the f32 tolerance; a differing top id shows as an error of >= 1e-3).
+    mutating func sampling(logprobs: Bool = false) -> OpCase {
+        let cols = 24, vocab = 1000, k = SamplingParameters.maxLogprobs
         var (p, w, x) = embedded(cols: cols, maxTokens: 32, maxSequences: 4, maxContext: 32)
         let last = p.buffer("last", columns: cols, rows: .sequences), logits = p.buffer("logits", columns: vocab, rows: .sequences)
         let seen = p.buffer("seen", columns: (vocab + 31) / 32, rows: .slots, element: .int32)
+        let counts = p.buffer("counts", columns: vocab, rows: .slots, element: .int32)
         let ids = p.buffer("ids", columns: 1, rows: .sequences, element: .int32)
+        let topIds = p.buffer("top_ids", columns: k, rows: .sequences, element: .int32)
+        let lp = p.buffer("logprobs", columns: 1 + k, rows: .sequences, element: .float32)
         w.tensors["W"] = tensor([vocab, cols], scale: 0.8)
         p.append(.lastToken(input: x, out: last))
         p.append(.linear(input: last, weight: p.weight("W", [vocab, cols], .linear), bias: nil, epilogue: .none, out: logits))
-        p.append(.sample(logits: logits, seen: seen, out: ids))
-        p.output("ids", ids)
-        let modes = [SamplingParameters(temperature: 0, repetitionPenalty: 1.3), SamplingParameters(temperature: 0.8, topK: 40, seed: 3),
-                     SamplingParameters(temperature: 1.1, topP: 0.7, repetitionPenalty: 1.2, seed: 4),
-                     SamplingParameters(temperature: 0.9, topK: 100, topP: 0.9, seed: 5)]
+        p.append(.sample(logits: logits, seen: seen, counts: counts, out: ids, topIds: topIds, logprobs: lp))
+        if logprobs {
+            p.output("top_ids", topIds)
+            p.output("logprobs", lp)
+        } else {
+            p.output("ids", ids)
+        }
+        // Large presence / frequency penalties, so that they change greedy picks within three steps.
+        var modes = [SamplingParameters(temperature: 0, repetitionPenalty: 1.3, presencePenalty: 1.5, frequencyPenalty: 0.7),
+                     SamplingParameters(temperature: 0.8, topK: 40, frequencyPenalty: -1.1, seed: 3),
+                     SamplingParameters(temperature: 1.1, topP: 0.7, repetitionPenalty: 1.2, presencePenalty: -0.9, seed: 4),
+                     SamplingParameters(temperature: 0.9, topK: 100, topP: 0.9, presencePenalty: 2, frequencyPenalty: 2, seed: 5)]
+        if logprobs { for (i, n) in [5, 0, 3, 1].enumerated() { modes[i].logprobs = n } }
         let lengths = [3, 8, 1, 5]
         var batches = [TokenBatch(sequences: sequences(lengths), sampling: modes)]
-        for step in 0..<2 {
+        for step in 0..<3 {
             batches.append(TokenBatch(sequences: sequences([1, 1, 1, 1]), positionOffsets: lengths.map { Int32($0 + step) }, sampling: modes))
         }
-        return OpCase(name: "sample (greedy + penalty, top-k, top-p, both)", plan: p, weights: w, batches: batches, comparison: .exact, dtypes: [.f32])
+        if logprobs {
+            return OpCase(name: "sample logprobs (raw log-softmax, top 5, 0, 3, 1)", plan: p, weights: w, batches: batches, dtypes: [.f32])
+        }
+        return OpCase(name: "sample (greedy + penalties, top-k, top-p, both)", plan: p, weights: w, batches: batches, comparison: .exact,
+                      dtypes: [.f32])
     }
 }

@@ -263,16 +263,34 @@ final class CPUPreparedPlan: StepTimedPlan, @unchecked Sendable {
                 let row = Int(batch.starts[s] + last * (batch.lengths[s] - 1))
                 (buffer(out) + s * cols).update(from: buffer(input) + row * plan.buffers[input].columns, count: cols)
             }
-        case let .sample(logits, seen, out):
-            let vocab = plan.buffers[logits].columns, words = plan.buffers[seen].columns
+        case let .sample(logits, seen, counts, out, topIds, logprobs):
+            let vocab = plan.buffers[logits].columns, words = plan.buffers[seen].columns, k = plan.buffers[topIds].columns
             let bits = UnsafeMutableRawPointer(buffer(seen)).assumingMemoryBound(to: UInt32.self)
+            let generated = UnsafeMutableRawPointer(buffer(counts)).assumingMemoryBound(to: Int32.self)
             let ids = UnsafeMutableRawPointer(buffer(out)).assumingMemoryBound(to: Int32.self)
+            let top = UnsafeMutableRawPointer(buffer(topIds)).assumingMemoryBound(to: Int32.self)
+            let lp = buffer(logprobs)
             pool.parallelFor(batch.sequenceCount) { s in
                 let first = Int(batch.starts[s]), last = first + Int(batch.lengths[s]) - 1
                 let slotBits = bits + Int(batch.slots[s]) * words
+                let slotCounts = generated + Int(batch.slots[s]) * vocab
                 Sampler.markSeen(slotBits, words: words, ids: batch.ids[first...last], reset: batch.positions[first] == 0)
-                ids[s] = Sampler.sample(logits: buffer(logits) + s * vocab, vocabularySize: vocab, seen: slotBits,
+                if batch.positions[first] == 0 { slotCounts.update(repeating: 0, count: vocab) }
+                let row = buffer(logits) + s * vocab
+                let id = Sampler.sample(logits: row, vocabularySize: vocab, seen: slotBits, counts: slotCounts,
                                         parameters: batch.sampling[s], position: batch.positions[last] + 1)
+                ids[s] = id
+                slotCounts[Int(id)] += 1
+                (top + s * k).update(repeating: -1, count: k)
+                (lp + s * (k + 1)).update(repeating: 0, count: k + 1)
+                if let n = batch.sampling[s].logprobs {
+                    let r = Sampler.logprobs(logits: row, vocabularySize: vocab, chosen: id, top: min(n, k))
+                    lp[s * (k + 1)] = r.chosen
+                    for (j, t) in r.top.enumerated() {
+                        top[s * k + j] = t.id
+                        lp[s * (k + 1) + 1 + j] = t.logprob
+                    }
+                }
             }
         case let .pool(input, mode, out):
             Pooling.pool(buffer(input), inputStride: plan.buffers[input].columns, starts: batch.starts, lengths: batch.lengths,

@@ -273,6 +273,9 @@ final class CUDAPreparedPlan: ProfiledPlan, StepTimedPlan, @unchecked Sendable {
                     out[name] = raw.withUnsafeBytes { r in
                         HostTensor(shape: [rows, cols], data: (0..<(rows * cols)).map { Float(r.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) })
                     }
+                } else if plan.buffers[buffer].element == .float32 {
+                    let raw = try driver.copyToHost(from: address(buffer), bytes: rows * cols * 4)
+                    out[name] = raw.withUnsafeBytes { HostTensor(shape: [rows, cols], data: Self.decode($0, as: .f32, count: rows * cols)) }
                 } else {
                     let raw = try driver.copyToHost(from: address(buffer), bytes: rows * cols * dtype.byteSize)
                     out[name] = raw.withUnsafeBytes { HostTensor(shape: [rows, cols], data: Self.decode($0, as: dtype, count: rows * cols)) }
@@ -289,7 +292,7 @@ final class CUDAPreparedPlan: ProfiledPlan, StepTimedPlan, @unchecked Sendable {
     /// holding NaN or infinity. Such a row is an error naming the logits and the step that wrote
     /// them (the logits are copied back only then, to count the bad values).
     private func requireFiniteSampledLogits(_ out: [String: HostTensor], _ batch: TokenBatch) throws(FlintError) {
-        for case let .sample(logits, _, ids) in plan.steps {
+        for case let .sample(logits, _, _, ids, _, _) in plan.steps {
             guard let name = plan.outputs.first(where: { $0.buffer == ids })?.name, let chosen = out[name],
                   chosen.data.contains(-1) else { continue }
             let count = batch.sequenceCount * plan.buffers[logits].columns
@@ -325,7 +328,7 @@ final class CUDAPreparedPlan: ProfiledPlan, StepTimedPlan, @unchecked Sendable {
 
     /// Where each input array sits in the staging area for one bucket: ids, positions, type ids
     /// (`tokens` each), then starts, lengths, slots (`sequences` each), the sampling parameters
-    /// (8 words per sequence, sampling.cu's FlintSampling) and attention's (sequence, query block)
+    /// (12 words per sequence, sampling.cu's FlintSampling) and attention's (sequence, query block)
     /// work list. A bucket's graph captures these addresses.
     struct InputLayout {
         let bucket: Bucket
@@ -337,7 +340,7 @@ final class CUDAPreparedPlan: ProfiledPlan, StepTimedPlan, @unchecked Sendable {
         var lengths: Int { starts + 4 * bucket.sequences }
         var slots: Int { lengths + 4 * bucket.sequences }
         var sampling: Int { slots + 4 * bucket.sequences }
-        var queryBlocks: Int { sampling + 32 * bucket.sequences }
+        var queryBlocks: Int { sampling + 48 * bucket.sequences }
         var queryBlockCapacity: Int { KernelGeometry.queryBlockCapacity(tokens: bucket.tokens, sequences: bucket.sequences) }
         var bytes: Int { queryBlocks + 8 * queryBlockCapacity }
     }
@@ -355,7 +358,9 @@ final class CUDAPreparedPlan: ProfiledPlan, StepTimedPlan, @unchecked Sendable {
             let p = s < batch.sequenceCount ? batch.sampling[s] : .greedy
             area += [Int32(bitPattern: p.temperature.bitPattern), Int32(bitPattern: p.topP.bitPattern),
                      Int32(bitPattern: p.repetitionPenalty.bitPattern), Int32(clamping: p.topK),
-                     Int32(bitPattern: UInt32(truncatingIfNeeded: p.seed)), Int32(bitPattern: UInt32(truncatingIfNeeded: p.seed >> 32)), 0, 0]
+                     Int32(bitPattern: UInt32(truncatingIfNeeded: p.seed)), Int32(bitPattern: UInt32(truncatingIfNeeded: p.seed >> 32)),
+                     Int32(bitPattern: p.presencePenalty.bitPattern), Int32(bitPattern: p.frequencyPenalty.bitPattern),
+                     Int32(clamping: p.logprobs ?? -1), 0, 0, 0]
         }
         area += KernelGeometry.queryBlocks(lengths: batch.lengths, capacity: InputLayout(b).queryBlockCapacity)
         try driver.copy(toDevice: inputs, area.withUnsafeBytes { Array($0) })

@@ -130,11 +130,13 @@ extension CUDAPreparedPlan {
                 .pointer(address(input)), .int32(Int32(plan.buffers[input].columns)), .pointer(starts), .pointer(lengths),
                 .int32(Int32(b.sequences)), .int32(Int32(plan.buffers[out].columns)), .pointer(address(out)),
             ])
-        case let .sample(logits, seen, out):
+        case let .sample(logits, seen, counts, out, topIds, logprobs):
             return try launch("sample_tokens_\(t)", KernelGeometry.sampling(sequences: b.sequences), [
                 .pointer(address(logits)), .int32(Int32(plan.buffers[logits].columns)), .int32(Int32(plan.buffers[logits].columns)),
                 .pointer(ids), .pointer(starts), .pointer(lengths), .pointer(positions), .pointer(staged(\.slots, b)),
-                .pointer(address(seen)), .int32(Int32(plan.buffers[seen].columns)), .pointer(staged(\.sampling, b)), .pointer(address(out)),
+                .pointer(address(seen)), .int32(Int32(plan.buffers[seen].columns)), .pointer(address(counts)),
+                .pointer(staged(\.sampling, b)), .pointer(address(out)), .pointer(address(topIds)),
+                .int32(Int32(plan.buffers[topIds].columns)), .pointer(address(logprobs)),
             ])
         case let .firstToken(input, out):
             return try firstToken(input, out, b)

@@ -24,7 +24,7 @@ extension Plan {
     public var resultBuffers: [Int] {
         var result: [Int] = []
         for (_, b) in outputs where buffers[b].element == .activation && !result.contains(b) { result.append(b) }
-        for case let .sample(logits, _, _) in steps where !result.contains(logits) { result.append(logits) }
+        for case let .sample(logits, _, _, _, _, _) in steps where !result.contains(logits) { result.append(logits) }
         return result
     }
 

@@ -56,6 +56,8 @@ public struct Plan: Sendable {
         case activation
         /// int32 (token ids, bit sets).
         case int32
+        /// f32 whatever the activation dtype (log-probabilities).
+        case float32
     }
 
     public struct Buffer: Sendable, Equatable {
@@ -93,8 +95,14 @@ public struct Plan: Sendable {
         /// batch's `SamplingParameters` (`Sampling.swift` defines the procedure), into `out`
         /// (`[sequences, 1]` int32). `seen` (`.slots`, int32, `ceil(vocab/32)` columns) is the
         /// bit set of the tokens each slot has seen, for the repetition penalty: cleared when a
-        /// sequence starts at position 0, then the batch's tokens are added.
-        case sample(logits: Int, seen: Int, out: Int)
+        /// sequence starts at position 0, then the batch's tokens are added. `counts` (`.slots`,
+        /// int32, `[slots, vocab]`) counts each slot's sampled tokens, for the presence and frequency
+        /// penalties: cleared when a sequence starts at position 0, then the chosen token is added
+        /// (so every sample of a sequence must be kept: prompts run whole at position 0).
+        /// For sequences whose parameters ask for `logprobs`, `topIds` (`[sequences, k]` int32) and
+        /// `logprobs` (`[sequences, 1 + k]` f32: the chosen token's, then the top ones') get the
+        /// raw log-softmax's `min(k, logprobs)` most likely tokens; the other entries get id -1 and 0.
+        case sample(logits: Int, seen: Int, counts: Int, out: Int, topIds: Int, logprobs: Int)
         /// Pools each sequence's tokens (`[tokens, c]` -> `[sequences, c]`).
         case pool(input: Int, mode: Pooling, out: Int)
         /// Scales each row to unit L2 norm, in place.
@@ -188,7 +196,7 @@ public struct Plan: Sendable {
         case let .layerNorm(input, residual, _, _, _, out, sum):
             return ([input] + (residual.map { [$0] } ?? []), [out] + (sum.map { [$0] } ?? []))
         case let .firstToken(input, out), let .lastToken(input, out): return ([input], [out])
-        case let .sample(logits, seen, out): return ([logits, seen], [seen, out])
+        case let .sample(logits, seen, counts, out, topIds, logprobs): return ([logits, seen, counts], [seen, counts, out, topIds, logprobs])
         case let .pool(input, _, out): return ([input], [out])
         case let .l2Normalize(buffer): return ([buffer], [buffer])
         }
@@ -205,7 +213,7 @@ public struct Plan: Sendable {
 
     /// Bytes of buffer `b` at the plan's limits, for activations of `elementBytes` (f32: 4, f16: 2).
     public func bytes(of b: Int, elementBytes: Int = 4) -> Int {
-        Self.product([rowCapacity(buffers[b].rows), buffers[b].columns, buffers[b].element == .int32 ? 4 : elementBytes])
+        Self.product([rowCapacity(buffers[b].rows), buffers[b].columns, buffers[b].element == .activation ? elementBytes : 4])
     }
 
     /// A product of sizes, saturated at 2^60 (an absurd plan then fails to allocate with an

@@ -5,18 +5,27 @@
 /// processors (repetition penalty, temperature, top-k, top-p):
 /// 1. Repetition penalty (when `repetitionPenalty != 1`): the logit of every token the sequence has
 ///    seen (prompt and generated so far) becomes `x / penalty` if `x > 0`, else `x · penalty`.
-/// 2. Greedy (`temperature == 0`): the largest logit wins, the lowest id on ties. Done.
-/// 3. Top-k (`0 < topK < vocab`): keep the tokens whose logit is `>=` the k-th largest (ties kept).
-/// 4. Temperature: each kept token weighs `w = exp((x - max) / temperature)` (`max` of the kept
+/// 2. Presence and frequency penalties (OpenAI's, applied as vLLM does, after the repetition penalty):
+///    `x -= presencePenalty · (count > 0) + frequencyPenalty · count`, where `count` is how many times
+///    the token was generated so far in this sequence (every token sampled since the sequence's step
+///    at position 0: its prompt does not count).
+/// 3. Greedy (`temperature == 0`): the largest logit wins, the lowest id on ties. Done.
+/// 4. Top-k (`0 < topK < vocab`): keep the tokens whose logit is `>=` the k-th largest (ties kept).
+/// 5. Temperature: each kept token weighs `w = exp((x - max) / temperature)` (`max` of the kept
 ///    logits; the same as softmax(x / T), and finite for any T > 0).
-/// 5. Top-p (`topP < 1`): keep token `v` when the weight of the kept tokens with a strictly larger
+/// 6. Top-p (`topP < 1`): keep token `v` when the weight of the kept tokens with a strictly larger
 ///    logit is `< topP · Σ w` (the largest is always kept). For distinct logits this is
 ///    transformers' `TopPLogitsWarper`; tied logits are kept or dropped together.
-/// 6. Draw: `u = uniform(seed, position)` in `[0, 1)` where `position` is the position the new token
+/// 7. Draw: `u = uniform(seed, position)` in `[0, 1)` where `position` is the position the new token
 ///    will take; the token is the first kept id (in vocabulary order) whose running sum of `w`
 ///    exceeds `u · Σ w`.
 /// Because `u` depends only on the seed and the position, a sequence samples the same tokens
 /// whether it runs alone or in a batch.
+///
+/// Log-probabilities (when `logprobs` is set) are those of the model's own distribution: the
+/// log-softmax of the raw logits row, before any penalty, temperature or filter (vLLM's default
+/// `raw_logprobs`, and what OpenAI's API reports). Reported: the sampled token's, and the `logprobs`
+/// largest ones (largest first, the lowest id on ties).
 public struct SamplingParameters: Sendable, Equatable {
     /// 0 = greedy.
     public var temperature: Float
@@ -26,14 +35,28 @@ public struct SamplingParameters: Sendable, Equatable {
     public var topP: Float
     /// 1 = no penalty.
     public var repetitionPenalty: Float
+    /// Subtracted once from the logit of every token generated so far (0 = off; OpenAI: -2...2).
+    public var presencePenalty: Float
+    /// Subtracted per time a token was generated so far (0 = off; OpenAI: -2...2).
+    public var frequencyPenalty: Float
     public var seed: UInt64
+    /// How many of the most likely tokens' log-probabilities to report besides the sampled one's
+    /// (0...`maxLogprobs`); nil: none, not even the sampled token's.
+    public var logprobs: Int?
 
-    public init(temperature: Float = 1, topK: Int = 0, topP: Float = 1, repetitionPenalty: Float = 1, seed: UInt64 = 0) {
+    /// The most top log-probabilities a step reports per sequence (OpenAI's limit for completions).
+    public static let maxLogprobs = 5
+
+    public init(temperature: Float = 1, topK: Int = 0, topP: Float = 1, repetitionPenalty: Float = 1, presencePenalty: Float = 0,
+                frequencyPenalty: Float = 0, seed: UInt64 = 0, logprobs: Int? = nil) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.repetitionPenalty = repetitionPenalty
+        self.presencePenalty = presencePenalty
+        self.frequencyPenalty = frequencyPenalty
         self.seed = seed
+        self.logprobs = logprobs
     }
 
     /// The largest logit, no penalty.
@@ -48,6 +71,11 @@ public struct SamplingParameters: Sendable, Equatable {
         guard topP > 0, topP <= 1 else { throw .invalidInput("top-p must be in (0, 1] (1 = off), got \(topP)") }
         guard repetitionPenalty.isFinite, repetitionPenalty > 0 else {
             throw .invalidInput("repetition penalty must be > 0 (1 = off), got \(repetitionPenalty)")
+        }
+        guard presencePenalty.isFinite else { throw .invalidInput("presence penalty must be finite, got \(presencePenalty)") }
+        guard frequencyPenalty.isFinite else { throw .invalidInput("frequency penalty must be finite, got \(frequencyPenalty)") }
+        if let logprobs, !(0...Self.maxLogprobs).contains(logprobs) {
+            throw .invalidInput("logprobs must be in 0...\(Self.maxLogprobs), got \(logprobs)")
         }
     }
 

@@ -110,9 +110,11 @@ extension Plan {
             return StepCost(flops: 8 * r * c, bytes: streams * r * c * e + 2 * c * w)
         case let .firstToken(_, out), let .lastToken(_, out):
             return StepCost(flops: 0, bytes: 2 * sequences * cols(out) * e)
-        case let .sample(logits, seen, _):
+        case let .sample(logits, seen, _, _, topIds, _):
             let v = cols(logits)
-            return StepCost(flops: 2 * sequences * v, bytes: sequences * v * e + sequences * cols(seen) * 4 * 2 + sequences * 4)
+            // The counts row is read only with presence / frequency penalties: not counted here.
+            return StepCost(flops: 2 * sequences * v, bytes: sequences * v * e + sequences * cols(seen) * 4 * 2
+                + sequences * 4 * (1 + 2 * cols(topIds) + 1))
         case let .pool(input, _, out):
             return StepCost(flops: tokens * cols(input), bytes: tokens * cols(input) * e + sequences * cols(out) * e)
         case let .l2Normalize(b):

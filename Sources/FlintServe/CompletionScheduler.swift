@@ -16,9 +16,12 @@ public final class CompletionScheduler: Sendable {
     let state = Mutex(State())
 
     /// What a sequence's consumer receives, in order: text pieces (never half a character), then
-    /// one `done` (or `failed`).
+    /// one `done` (or `failed`). A sequence whose sampling asks for logprobs also gets one
+    /// `logprobs` per generated token, before the text that token completes (so a text piece, or the
+    /// `done` with the rest, follows the logprobs of the tokens it holds).
     public enum Event: Sendable, Equatable {
         case text(choice: Int, String)
+        case logprobs(choice: Int, TokenGenerator.Sampled)
         /// `rest`: the text not sent yet (the last text chunk); `text`: the whole completion.
         case done(choice: Int, finishReason: String, rest: String, text: String, promptTokens: Int, completionTokens: Int)
         case failed(choice: Int, String)
@@ -209,10 +212,10 @@ public final class CompletionScheduler: Sendable {
                 s.steps += 1
                 s.widestStep = max(s.widestStep, inputs.count)
             }
-            let next: [Int32]
+            let next: [TokenGenerator.Sampled]
             let started = ContinuousClock.now
             do {
-                next = try decoder.generator.step(inputs)
+                next = try decoder.generator.sample(inputs)
             } catch {
                 for a in active {
                     a.sink.yield(.failed(choice: a.choice, "\(error)"))
@@ -249,8 +252,10 @@ public final class CompletionScheduler: Sendable {
 
     /// Adds a token to a sequence and sends the text it makes final; returns the sequence's
     /// `done` event when it ended (sent by the caller once its slot is free).
-    private func accept(_ id: Int32, into q: inout Active) -> Event? {
+    private func accept(_ sampled: TokenGenerator.Sampled, into q: inout Active) -> Event? {
+        let id = sampled.id
         q.tokens.append(id)
+        if sampled.logprob != nil { q.sink.yield(.logprobs(choice: q.choice, sampled)) }
         let generated = q.tokens.count - q.promptTokens
         let (text, stopped) = q.stream.append(id, tokenizer: decoder.tokenizer)
         if let text { q.sink.yield(.text(choice: q.choice, text)) }

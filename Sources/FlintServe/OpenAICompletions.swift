@@ -19,12 +19,11 @@ struct CompletionRequest {
     var stream: Bool
     var includeUsage: Bool
     var echo: Bool
+    /// Whether choices carry `logprobs` (OpenAI's `logprobs`, 0...5, is in `parameters.sampling`).
+    var wantsLogprobs: Bool { parameters.sampling.logprobs != nil }
 
     /// Fields OpenAI defines that Flint does not implement: refused unless absent or neutral.
     static let unsupported: [(field: String, isNeutral: @Sendable (JSONValue) -> Bool)] = [
-        ("logprobs", { $0.isNull }),
-        ("presence_penalty", { $0.isNull || $0 == .number(0) }),
-        ("frequency_penalty", { $0.isNull || $0 == .number(0) }),
         ("logit_bias", { $0.isNull || $0.object?.isEmpty == true }),
         ("suffix", { $0.isNull }),
     ]
@@ -73,6 +72,10 @@ struct CompletionRequest {
         let topK = try body.int("top_k", in: -1...Int(Int32.max)) ?? 0
         let penalty = try body.number("repetition_penalty", in: 0...1000) ?? 1
         guard penalty > 0 else { throw .invalid("repetition_penalty must be > 0, got 0", param: "repetition_penalty") }
+        // OpenAI's ranges; applied to the counts of tokens generated so far, as vLLM does.
+        let presence = try body.number("presence_penalty", in: -2...2) ?? 0
+        let frequency = try body.number("frequency_penalty", in: -2...2) ?? 0
+        let logprobs = try body.int("logprobs", in: 0...SamplingParameters.maxLogprobs)
         let seed = try body.int("seed", in: Int(Int64.min / 2)...Int(Int64.max / 2)).map { UInt64(bitPattern: Int64($0)) }
             ?? UInt64.random(in: 0...UInt64.max)
         let stops = try body.strings("stop") ?? []
@@ -80,7 +83,8 @@ struct CompletionRequest {
         parameters = GenerationParameters(
             maxNewTokens: maxTokens,
             sampling: SamplingParameters(temperature: Float(temperature), topK: max(0, topK), topP: Float(topP),
-                                         repetitionPenalty: Float(penalty), seed: seed),
+                                         repetitionPenalty: Float(penalty), presencePenalty: Float(presence),
+                                         frequencyPenalty: Float(frequency), seed: seed, logprobs: logprobs),
             ignoreEOS: try body.bool("ignore_eos") ?? false, stopStrings: stops)
         stream = try body.bool("stream") ?? false
         includeUsage = false
@@ -94,6 +98,11 @@ struct CompletionRequest {
             }
         }
         echo = try body.bool("echo") ?? false
+        if echo && logprobs != nil {
+            // OpenAI would add the prompt tokens' logprobs, which needs logits at every prompt
+            // position: the served plan computes the last position's only.
+            throw .invalid("echo with logprobs (the prompt's log-probabilities) is not supported by this server", param: "echo")
+        }
     }
 
     /// One sequence per prompt and choice; choice `p · n + j` (OpenAI's order), seed `seed + j`.
@@ -134,6 +143,8 @@ extension FlintServer {
         let watch = watcher?.onDisconnect { sink.finish() }
         defer { watcher?.remove(watch) }
         var texts = [String](repeating: "", count: sequences.count)
+        let tokenizer = parsed.scheduler.decoder.tokenizer
+        var logprobs = [CompletionLogprobs](repeating: CompletionLogprobs(), count: sequences.count)
         var reasons = [String](repeating: "", count: sequences.count)
         var usage = (prompt: 0, completion: 0)
         var remaining = sequences.count
@@ -141,6 +152,7 @@ extension FlintServer {
             for await event in events {
                 switch event {
                 case .text: break
+                case let .logprobs(choice, token): logprobs[choice].append(token, tokenizer: tokenizer)
                 case let .done(choice, reason, _, text, promptTokens, completionTokens):
                     (texts[choice], reasons[choice]) = (text, reason)
                     usage.prompt += choice % parsed.n == 0 ? promptTokens : 0
@@ -159,7 +171,8 @@ extension FlintServer {
         guard remaining == 0 else { throw .clientClosed }
         let choices: [JSONOut] = texts.indices.map { c in
             let text = parsed.echo ? parsed.prompts[c / parsed.n].text + texts[c] : texts[c]
-            return .object([("index", .int(c)), ("text", .string(text)), ("logprobs", .null), ("finish_reason", .string(reasons[c]))])
+            return .object([("index", .int(c)), ("text", .string(text)), ("logprobs", parsed.wantsLogprobs ? logprobs[c].json : .null),
+                            ("finish_reason", .string(reasons[c]))])
         }
         return .json(.object([
             ("id", .string(id)), ("object", .string("text_completion")), ("created", .int(created)), ("model", .string(parsed.model)),
@@ -179,8 +192,8 @@ extension FlintServer {
         let scheduler = parsed.scheduler
         let head: [(String, JSONOut)] = [("id", .string(id)), ("object", .string("text_completion")), ("created", .int(created)),
                                          ("model", .string(parsed.model))]
-        let chunk: @Sendable (Int, String, String?) -> ByteBuffer = { choice, text, reason in
-            let choices: JSONOut = .array([.object([("index", .int(choice)), ("text", .string(text)), ("logprobs", .null),
+        let chunk: @Sendable (Int, String, String?, JSONOut) -> ByteBuffer = { choice, text, reason, logprobs in
+            let choices: JSONOut = .array([.object([("index", .int(choice)), ("text", .string(text)), ("logprobs", logprobs),
                                                     ("finish_reason", reason.map(JSONOut.string) ?? .null)])])
             return ByteBuffer(string: "data: " + JSONOut.object(head + [("choices", choices)]).serialized + "\n\n")
         }
@@ -188,16 +201,22 @@ extension FlintServer {
         let body = ResponseBody { writer in
             do {
                 if parsed.echo {
-                    for c in 0..<total { try await writer.write(chunk(c, parsed.prompts[c / parsed.n].text, nil)) }
+                    for c in 0..<total { try await writer.write(chunk(c, parsed.prompts[c / parsed.n].text, nil, .null)) }
                 }
+                // Each text chunk carries the logprobs of the tokens whose text it completes.
+                let tokenizer = scheduler.decoder.tokenizer
+                var logprobs = [CompletionLogprobs](repeating: CompletionLogprobs(), count: total)
+                func take(_ choice: Int) -> JSONOut { parsed.wantsLogprobs ? logprobs[choice].takeChunk() : .null }
                 var remaining = total
                 var usage = (prompt: 0, completion: 0)
                 for await event in events {
                     switch event {
                     case let .text(choice, text):
-                        try await writer.write(chunk(choice, text, nil))
+                        try await writer.write(chunk(choice, text, nil, take(choice)))
+                    case let .logprobs(choice, token):
+                        logprobs[choice].append(token, tokenizer: tokenizer)
                     case let .done(choice, reason, rest, _, promptTokens, completionTokens):
-                        try await writer.write(chunk(choice, rest, reason))
+                        try await writer.write(chunk(choice, rest, reason, take(choice)))
                         usage.prompt += choice % parsed.n == 0 ? promptTokens : 0
                         usage.completion += completionTokens
                         remaining -= 1

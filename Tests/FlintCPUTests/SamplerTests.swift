@@ -33,6 +33,44 @@ struct SamplerTests {
         #expect(Self.pick([2, 1.5, 0], SamplingParameters(temperature: 0, repetitionPenalty: 1.5), seen: [2]) == 0)
     }
 
+    /// OpenAI's penalties: `x -= presence · (count > 0) + frequency · count`, on generated counts only.
+    @Test func presenceAndFrequencyPenaltiesSubtractFromGeneratedTokens() {
+        func pick(_ logits: [Float], _ p: SamplingParameters, counts: [Int32]) -> Int32 {
+            let bits = [UInt32](repeating: 0, count: Sampler.words(vocabularySize: logits.count))
+            return logits.withUnsafeBufferPointer { l in
+                bits.withUnsafeBufferPointer { b in
+                    counts.withUnsafeBufferPointer {
+                        Sampler.sample(logits: l.baseAddress!, vocabularySize: logits.count, seen: b.baseAddress!, counts: $0.baseAddress!,
+                                       parameters: p, position: 0)
+                    }
+                }
+            }
+        }
+        // 3 - 1.5 = 1.5 < 2: token 0 (generated once) loses to token 1.
+        #expect(pick([3, 2, 0], SamplingParameters(temperature: 0, presencePenalty: 1.5), counts: [1, 0, 0]) == 1)
+        // Presence counts once: 3 - 0.9 = 2.1 > 2, however often token 0 came.
+        #expect(pick([3, 2, 0], SamplingParameters(temperature: 0, presencePenalty: 0.9), counts: [7, 0, 0]) == 0)
+        // Frequency scales with the count: 3 - 0.4 · 2 = 2.2 > 2, 3 - 0.4 · 3 = 1.8 < 2.
+        #expect(pick([3, 2, 0], SamplingParameters(temperature: 0, frequencyPenalty: 0.4), counts: [2, 0, 0]) == 0)
+        #expect(pick([3, 2, 0], SamplingParameters(temperature: 0, frequencyPenalty: 0.4), counts: [3, 0, 0]) == 1)
+        // Negative values encourage repeats: 2 + 1.5 > 3.
+        #expect(pick([3, 2, 0], SamplingParameters(temperature: 0, presencePenalty: -1.5), counts: [0, 1, 0]) == 1)
+        // Tokens never generated are untouched.
+        #expect(pick([3, 2, 0], SamplingParameters(temperature: 0, presencePenalty: 2, frequencyPenalty: 2), counts: [0, 0, 5]) == 0)
+    }
+
+    /// The raw log-softmax: the chosen token's and the top ones (largest first, lowest id on ties).
+    @Test func logprobsAreTheRawLogSoftmax() {
+        let logits: [Float] = [1, 3, 3, -2, 0.5]
+        let r = logits.withUnsafeBufferPointer { Sampler.logprobs(logits: $0.baseAddress!, vocabularySize: 5, chosen: 3, top: 3) }
+        let logSum = log(logits.reduce(0.0) { $0 + exp(Double($1)) })
+        #expect(abs(Double(r.chosen) - (-2 - logSum)) < 1e-6)
+        #expect(r.top.map(\.id) == [1, 2, 0])
+        #expect(zip(r.top, [3.0, 3.0, 1.0]).allSatisfy { abs(Double($0.logprob) - ($1 - logSum)) < 1e-6 })
+        let none = logits.withUnsafeBufferPointer { Sampler.logprobs(logits: $0.baseAddress!, vocabularySize: 5, chosen: 0, top: 0) }
+        #expect(none.top.isEmpty)
+    }
+
     /// A temperature near 0 is nearly greedy, never NaN (weights are exp((x - max) / T)).
     @Test func tinyTemperaturesPickTheLargestLogit() {
         for t: Float in [1e-38, 1e-20, 1e-6] {

@@ -107,10 +107,15 @@ struct DecoderKernelParityTests {
         SamplingParameters(temperature: 0.7, topK: 5, seed: 4), SamplingParameters(temperature: 1.3, topP: 0.6, seed: 5),
         SamplingParameters(temperature: 0.9, topK: 50, topP: 0.9, repetitionPenalty: 1.2, seed: 6),
         SamplingParameters(temperature: 1, topK: 1, seed: 7),
+        SamplingParameters(temperature: 0, presencePenalty: 1.5, frequencyPenalty: 0.5, logprobs: 5),
+        SamplingParameters(temperature: 0.8, topK: 30, repetitionPenalty: 1.1, presencePenalty: -0.7, frequencyPenalty: 1.9, seed: 8,
+                           logprobs: 2),
+        SamplingParameters(temperature: 1, seed: 9, logprobs: 0),
     ]
 
     /// The device sampler picks what the CPU reference picks, for every kind of sampling, over many
-    /// draws (positions), and keeps the seen-token bit sets identical.
+    /// draws (positions), keeps the seen-token bit sets and generated-token counts identical, and
+    /// reports the CPU's log-probabilities (same top ids, values within 1e-5).
     @Test(arguments: samplingCases)
     func sampling(_ p: SamplingParameters) {
         var rng = EmuRng(25)
@@ -118,6 +123,9 @@ struct DecoderKernelParityTests {
         // Sequence 1 restarts at position 0 (its bit set is cleared); the others continue.
         let lengths: [Int32] = [2, 3, 1], starts: [Int32] = [0, 2, 5], positions: [Int32] = [9, 10, 0, 1, 2, 4], slots: [Int32] = [1, 2, 0]
         var mismatches = 0
+        let k = SamplingParameters.maxLogprobs
+        let counts = IntBuffer((0..<(sequences * vocab)).map { Int32($0 % 7 == 0 ? $0 % 3 : 0) })
+        var cpuCounts = counts.values
         for round in 0..<12 {
             var logits = rng.array(sequences * vocab, scale: 4)
             logits[vocab + 17] = logits[vocab + 18]  // a tie
@@ -125,32 +133,54 @@ struct DecoderKernelParityTests {
             let seenStart = (0..<(sequences * words)).map { _ in UInt32(truncatingIfNeeded: Int(rng.index(1 << 30)) * 7) & 0x0101_0101 }
             let seen = IntBuffer(seenStart.map { Int32(bitPattern: $0) })
             let out = IntBuffer([Int32](repeating: -1, count: sequences))
+            let topIds = IntBuffer([Int32](repeating: 7, count: sequences * k))
+            let logprobs = DeviceBuffer([Float](repeating: 7, count: sequences * (k + 1)), dtype: .f32)
             var params = p
             params.seed = p.seed &+ UInt64(round)
             let packed: [Int32] = (0..<sequences).flatMap { _ in
                 [Int32(bitPattern: params.temperature.bitPattern), Int32(bitPattern: params.topP.bitPattern),
                  Int32(bitPattern: params.repetitionPenalty.bitPattern), Int32(params.topK),
-                 Int32(bitPattern: UInt32(truncatingIfNeeded: params.seed)), Int32(bitPattern: UInt32(truncatingIfNeeded: params.seed >> 32)), 0, 0]
+                 Int32(bitPattern: UInt32(truncatingIfNeeded: params.seed)), Int32(bitPattern: UInt32(truncatingIfNeeded: params.seed >> 32)),
+                 Int32(bitPattern: params.presencePenalty.bitPattern), Int32(bitPattern: params.frequencyPenalty.bitPattern),
+                 Int32(params.logprobs ?? -1), 0, 0, 0]
             }
             emuRun("sample_tokens_f32", grid: (sequences, 1, 1), block: (1024, 1, 1), [
                 .buffer(DeviceBuffer(logits, dtype: .f32)), .int(vocab), .int(vocab), .ints(IntBuffer(ids)), .ints(IntBuffer(starts)),
-                .ints(IntBuffer(lengths)), .ints(IntBuffer(positions)), .ints(IntBuffer(slots)), .ints(seen), .int(words),
-                .ints(IntBuffer(packed)), .ints(out),
+                .ints(IntBuffer(lengths)), .ints(IntBuffer(positions)), .ints(IntBuffer(slots)), .ints(seen), .int(words), .ints(counts),
+                .ints(IntBuffer(packed)), .ints(out), .ints(topIds), .int(k), .buffer(logprobs),
             ])
             var cpuSeen = seenStart
             for s in 0..<sequences {
                 let first = Int(starts[s]), last = first + Int(lengths[s]) - 1
+                let slotCounts = Int(slots[s]) * vocab
+                if positions[first] == 0 { for v in 0..<vocab { cpuCounts[slotCounts + v] = 0 } }
                 let want = cpuSeen.withUnsafeMutableBufferPointer { bits -> Int32 in
                     let slotBits = bits.baseAddress! + Int(slots[s]) * words
                     Sampler.markSeen(slotBits, words: words, ids: ids[first...last], reset: positions[first] == 0)
-                    return logits.withUnsafeBufferPointer {
-                        Sampler.sample(logits: $0.baseAddress! + s * vocab, vocabularySize: vocab, seen: slotBits, parameters: params,
-                                       position: positions[last] + 1)
+                    return logits.withUnsafeBufferPointer { row in
+                        cpuCounts.withUnsafeBufferPointer {
+                            Sampler.sample(logits: row.baseAddress! + s * vocab, vocabularySize: vocab, seen: slotBits,
+                                           counts: $0.baseAddress! + slotCounts, parameters: params, position: positions[last] + 1)
+                        }
                     }
                 }
                 if out.values[s] != want { mismatches += 1 }
+                cpuCounts[slotCounts + Int(out.values[s])] += 1  // the device's pick, so that one differing draw does not cascade
+                let gotTop = Array(topIds.values[(s * k)..<(s * k + k)]), gotLogprobs = Array(logprobs.floats[(s * (k + 1))..<(s * (k + 1) + k + 1)])
+                if let n = params.logprobs {
+                    let ref = logits.withUnsafeBufferPointer {
+                        Sampler.logprobs(logits: $0.baseAddress! + s * vocab, vocabularySize: vocab, chosen: out.values[s], top: n)
+                    }
+                    #expect(gotTop == ref.top.map(\.id) + [Int32](repeating: -1, count: k - n), "top ids, round \(round), sequence \(s)")
+                    let wantLogprobs = [ref.chosen] + ref.top.map(\.logprob) + [Float](repeating: 0, count: k - n)
+                    #expect(zip(gotLogprobs, wantLogprobs).allSatisfy { abs($0 - $1) <= 1e-5 }, "logprobs \(gotLogprobs) vs \(wantLogprobs)")
+                } else {
+                    #expect(gotTop == [Int32](repeating: -1, count: k) && gotLogprobs == [Float](repeating: 0, count: k + 1),
+                            "no logprobs asked: id -1 and 0")
+                }
             }
             #expect(seen.values.map { UInt32(bitPattern: $0) } == cpuSeen, "seen bits, round \(round)")
+            #expect(counts.values == cpuCounts, "generated-token counts, round \(round)")
         }
         // Exact agreement is expected; one differing draw in 36 would mean a float sum landed on a boundary.
         #expect(mismatches == 0, "\(mismatches) of 36 draws differ from the CPU sampler for \(p)")

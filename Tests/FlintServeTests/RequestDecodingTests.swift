@@ -55,11 +55,12 @@ struct RequestDecodingTests {
             return
         }
         #expect(missing.status == .notFound)
+        // logprobs and the penalties in it are supported; logit_bias is not.
         guard case let .failure(unsupported) = try Self.decode("completions-unsupported") else {
-            Issue.record("logprobs decoded")
+            Issue.record("logit_bias decoded")
             return
         }
-        #expect(unsupported.param == "logprobs")
+        #expect(unsupported.param == "logit_bias")
         // A wrong type on a TEI route is TEI's 422, and the body carries the message.
         let server = try Harness.server()
         do {

@@ -19,13 +19,19 @@ public enum Sampler {
     }
 
     /// The next token from one logits row. `seen`: the slot's bit set (for the repetition penalty);
-    /// `position`: the position the new token will take (seeds the draw).
+    /// `counts`: the slot's generated-token counts (`[vocab]`, for the presence and frequency
+    /// penalties; nil: none generated); `position`: the position the new token will take (seeds the draw).
     public static func sample(logits: UnsafePointer<Float>, vocabularySize vocab: Int, seen: UnsafePointer<UInt32>,
-                              parameters p: SamplingParameters, position: Int32) -> Int32 {
+                              counts: UnsafePointer<Int32>? = nil, parameters p: SamplingParameters, position: Int32) -> Int32 {
         var x = Array(UnsafeBufferPointer(start: logits, count: vocab))
         if p.repetitionPenalty != 1 {
             for v in 0..<vocab where seen[v >> 5] & (1 << UInt32(v & 31)) != 0 {
                 x[v] = x[v] > 0 ? x[v] / p.repetitionPenalty : x[v] * p.repetitionPenalty
+            }
+        }
+        if let counts, p.presencePenalty != 0 || p.frequencyPenalty != 0 {
+            for v in 0..<vocab where counts[v] > 0 {
+                x[v] -= p.presencePenalty.addingProduct(p.frequencyPenalty, Float(counts[v]))  // one rounding, as sampling.cu's fmaf
             }
         }
         if p.isGreedy {
@@ -75,6 +81,29 @@ public enum Sampler {
             if running > target { return Int32(v) }
         }
         return Int32(last)  // rounding left the target at the very end
+    }
+
+    /// The raw log-softmax of one logits row (`SamplingParameters`, "Log-probabilities"): the
+    /// `chosen` token's log-probability and the `top` most likely tokens (largest first, the lowest
+    /// id on ties).
+    public static func logprobs(logits: UnsafePointer<Float>, vocabularySize vocab: Int, chosen: Int32,
+                                top: Int) -> (chosen: Float, top: [(id: Int32, logprob: Float)]) {
+        var maxLogit = -Float.infinity
+        for v in 0..<vocab { maxLogit = max(maxLogit, logits[v]) }
+        var sum: Float = 0
+        for v in 0..<vocab { sum += expf(logits[v] - maxLogit) }
+        let logSum = maxLogit + logf(sum)
+        // Partial selection: `top` is at most a handful.
+        var best: [(id: Int32, logprob: Float)] = []
+        for v in 0..<vocab where top > 0 {
+            let x = logits[v]
+            guard best.count < top || x > best[best.count - 1].logprob else { continue }
+            var i = best.count
+            while i > 0, x > best[i - 1].logprob { i -= 1 }
+            best.insert((Int32(v), x), at: i)
+            if best.count > top { best.removeLast() }
+        }
+        return (logits[Int(chosen)] - logSum, best.map { ($0.id, $0.logprob - logSum) })
     }
 
     /// The element that would sit at index `rank` if `values` were sorted in descending order

@@ -5,8 +5,11 @@
 //         FlintCore's SamplingParameters; FlintCPU's Sampler is the plain reference):
 //         1. the slot's bit set of seen tokens: cleared when the sequence starts at position 0, then
 //            the sequence's tokens of this batch are added;
-//         2. repetition penalty on seen tokens (x / p if x > 0, else x · p); greedy (temperature 0):
-//            the largest logit, lowest id on ties;
+//         2. repetition penalty on seen tokens (x / p if x > 0, else x · p), then the presence and
+//            frequency penalties on the slot's generated-token counts (x -= presence · (c > 0) +
+//            frequency · c; the counts row is cleared when the sequence starts at position 0 and the
+//            chosen token is added at the end); greedy (temperature 0): the largest logit, lowest id
+//            on ties;
 //         3. otherwise each token weighs w = exp((x - max) / temperature); the top-k and top-p
 //            thresholds are found by bisection over the order-preserving 32-bit keys of the logits:
 //            top-k keeps keys >= the k-th largest (exact counts), top-p keeps a token when the weight
@@ -15,11 +18,16 @@
 //         4. the draw: u = uniform(seed, position of the new token) (24 bits of SplitMix64, as
 //            SamplingParameters.uniform), the first kept id whose running sum of w exceeds u · Σ w:
 //            a block-wide exclusive scan over contiguous chunks of the vocabulary, so the order is
-//            the vocabulary's.
+//            the vocabulary's;
+//         5. when the parameters ask for logprobs (>= 0): the raw row's log-softmax (before any
+//            penalty or temperature) of the chosen token and of the min(logprobs, k) largest logits
+//            (largest first, lowest id on ties: one block argmax per rank); other entries get id -1, 0.
 // Layout: logits [sequences, ld] in T (columns 0 ..< vocab used). ids / positions: the packed batch's
 //         tokens; starts / lengths / slots: per sequence (int32). seen: [slots, words] uint32 with
-//         words = ceil(vocab / 32). params: [sequences] FlintSampling (32 bytes). out: [sequences] int32:
-//         the chosen id, or -1 when the row holds a NaN or infinite logit (the host raises the error).
+//         words = ceil(vocab / 32). counts: [slots, vocab] int32. params: [sequences] FlintSampling
+//         (48 bytes). out: [sequences] int32: the chosen id, or -1 when the row holds a NaN or infinite
+//         logit (the host raises the error). top_ids: [sequences, k] int32; logprobs: [sequences, k + 1]
+//         f32 (the chosen token's, then the top ones').
 // Launch: grid (sequences, 1, 1); block (1024, 1, 1) exactly (each thread owns one contiguous chunk
 //         of ceil(vocab / 1024) ids); no dynamic shared memory (256 bytes static). Sequences of length
 //         0 (bucket padding) exit at once. Cost: one pass for greedy; up to ~70 passes over the row
@@ -33,7 +41,10 @@ struct FlintSampling {
     float repetition_penalty;  // 1: off
     int top_k;                 // 0: off
     unsigned seed_lo, seed_hi;
-    int unused0, unused1;
+    float presence_penalty;    // 0: off
+    float frequency_penalty;   // 0: off
+    int logprobs;              // -1: none; else how many top tokens
+    int unused0, unused1, unused2;
 };
 
 #define FLINT_SAMPLE_THREADS 1024
@@ -107,77 +118,30 @@ static __device__ __forceinline__ float flint_block_exclusive_scan(float v, floa
     return (warp > 0 ? red[warp - 1] : 0.0f) + inclusive - v;
 }
 
-// One sequence's logits after the repetition penalty (the temperature only enters the weights).
+// One sequence's logits after the penalties (the temperature only enters the weights).
 template <typename T>
 struct FlintLogits {
     const T* row;
     const unsigned* seen;
-    float penalty;
+    const int* counts;
+    float penalty, presence, frequency;
     __device__ __forceinline__ float penalized(int v, float x) const {
         if (penalty != 1.0f && (seen[v >> 5] >> (v & 31)) & 1u) x = x > 0.0f ? x / penalty : x * penalty;
+        if (presence != 0.0f || frequency != 0.0f) {
+            const int c = counts[v];
+            if (c > 0) x -= fmaf(frequency, (float)c, presence);  // fused, as the CPU's addingProduct
+        }
         return x;
     }
     __device__ __forceinline__ float operator()(int v) const { return penalized(v, flint_load(row, v)); }
 };
 
+// Steps 3-4 for a sampled (not greedy) row: the top-k and top-p threshold, then the draw at
+// `position` (the new token's). m: the largest penalized logit. Every thread gets the chosen id.
 template <typename T>
-static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int ld, int vocab, const int* ids,
-                                                            const int* starts, const int* lengths, const int* positions,
-                                                            const int* slots, unsigned* seen, int words,
-                                                            const FlintSampling* params, int* out) {
-    __shared__ float red_f[32];
-    __shared__ int red_i[32];
-    const int s = blockIdx.x;
-    const int len = lengths[s];
-    if (len <= 0) return;  // whole block: before any barrier
-    const int tid = threadIdx.x, nt = blockDim.x;
-    const int first = starts[s];
-    unsigned* bits = seen + (long)slots[s] * words;
-    if (positions[first] == 0)
-        for (int i = tid; i < words; i += nt) bits[i] = 0u;
-    __syncthreads();
-    for (int i = tid; i < len; i += nt) {
-        const int id = ids[first + i];
-        atomicOr(&bits[id >> 5], 1u << (id & 31));
-    }
-    __syncthreads();
-
-    const FlintSampling p = params[s];
-    const bool greedy = p.temperature == 0.0f;
-    FlintLogits<T> x;
-    x.row = logits + (long)s * ld;
-    x.seen = bits;
-    x.penalty = p.repetition_penalty;
-
-    const int chunk = (vocab + nt - 1) / nt;
-    const int v0 = tid * chunk < vocab ? tid * chunk : vocab;
-    const int v1 = v0 + chunk < vocab ? v0 + chunk : vocab;
-
-    // Largest logit; greedy: the lowest id holding it. A NaN or infinite logit (all exponent bits
-    // set) makes the row's id -1, which the host turns into FlintError.nonFinite naming the step.
-    float best = -INFINITY;
-    int best_id = 0x7fffffff;
-    int non_finite = 0;
-    for (int v = v0; v < v1; ++v) {
-        const float raw = flint_load(x.row, v);
-        non_finite |= (__float_as_uint(raw) & 0x7f800000u) == 0x7f800000u;
-        const float xv = x.penalized(v, raw);
-        if (xv > best) {
-            best = xv;
-            best_id = v;
-        }
-    }
-    if (flint_block_reduce(non_finite, red_i, FlintMax())) {
-        if (tid == 0) out[s] = -1;
-        return;  // every thread: the reduction's result is the block's
-    }
-    const float m = flint_block_reduce(best, red_f, FlintMax());
-    if (greedy) {
-        const int id = flint_block_reduce(best == m ? best_id : 0x7fffffff, red_i, FlintMin());
-        if (tid == 0) out[s] = id == 0x7fffffff ? 0 : id;  // an all -inf row: id 0, as the CPU
-        return;
-    }
-
+static __device__ __forceinline__ int flint_draw(const FlintLogits<T>& x, int vocab, int v0, int v1, float m,
+                                                 const FlintSampling& p, int position_of_new, float* red_f, int* red_i) {
+    const unsigned position = (unsigned)position_of_new;
     const float t = p.temperature;
     // Top-k: the largest key T with count(key >= T) >= k.
     unsigned threshold = 0u;
@@ -224,7 +188,6 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
     float total;
     const float before = flint_block_exclusive_scan(mine, red_f, &total);
     const unsigned long long seed = ((unsigned long long)p.seed_hi << 32) | p.seed_lo;
-    const unsigned position = (unsigned)(positions[first + len - 1] + 1);
     const unsigned long long bits64 = flint_splitmix64(seed ^ flint_splitmix64((unsigned long long)position));
     const float target = (float)(unsigned)(bits64 >> 40) * (1.0f / 16777216.0f) * total;
     // The first chunk whose end passes the target claims it. (Testing `before <= target` as well would
@@ -248,15 +211,141 @@ static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int 
         if (flint_key(x(v)) >= threshold) last_kept = v;
     pick = flint_block_reduce(pick, red_i, FlintMin());
     if (pick == 0x7fffffff) pick = flint_block_reduce(last_kept, red_i, FlintMax());  // rounding at the very end
-    if (tid == 0) out[s] = pick;
+    return pick;
 }
+
+// Step 5: the raw row's log-softmax for the chosen token and the top min(n, k) tokens (n < 0: none).
+// m_raw: the row's largest raw logit. Ranks are found one at a time: the largest logit strictly
+// after the previous rank in (logit descending, id ascending) order.
+template <typename T>
+static __device__ __forceinline__ void flint_write_logprobs(const T* row, int v0, int v1, int pick, float m_raw, int n, int k,
+                                                           int* top_ids, float* logprobs, float* red_f, int* red_i) {
+    const int tid = threadIdx.x;
+    if (n < 0) {
+        for (int j = tid; j < k; j += blockDim.x) top_ids[j] = -1;
+        for (int j = tid; j <= k; j += blockDim.x) logprobs[j] = 0.0f;
+        return;  // n is the sequence's: uniform over the block
+    }
+    float sum = 0.0f;
+    for (int v = v0; v < v1; ++v) sum += expf(flint_load(row, v) - m_raw);
+    const float log_sum = m_raw + logf(flint_block_reduce(sum, red_f, FlintAdd()));
+    if (tid == 0) logprobs[0] = flint_load(row, pick) - log_sum;
+    const int count = n < k ? n : k;
+    float prev = INFINITY;
+    int prev_id = -1;
+    for (int j = 0; j < k; ++j) {
+        if (j >= count) {
+            if (tid == 0) {
+                top_ids[j] = -1;
+                logprobs[1 + j] = 0.0f;
+            }
+            continue;
+        }
+        float best = -INFINITY;
+        int best_id = 0x7fffffff;
+        for (int v = v0; v < v1; ++v) {
+            const float xv = flint_load(row, v);
+            const bool after = xv < prev || (xv == prev && v > prev_id);
+            if (after && (xv > best || best_id == 0x7fffffff)) {
+                best = xv;
+                best_id = v;
+            }
+        }
+        const float top = flint_block_reduce(best_id == 0x7fffffff ? -INFINITY : best, red_f, FlintMax());
+        const int id = flint_block_reduce(best_id != 0x7fffffff && best == top ? best_id : 0x7fffffff, red_i, FlintMin());
+        if (tid == 0) {  // fewer tokens than ranks: the rest as unrequested
+            top_ids[j] = id == 0x7fffffff ? -1 : id;
+            logprobs[1 + j] = id == 0x7fffffff ? 0.0f : top - log_sum;
+        }
+        prev = top;
+        prev_id = id;
+    }
+}
+
+template <typename T>
+static __device__ __forceinline__ void flint_sample_tokens(const T* logits, int ld, int vocab, const int* ids,
+                                                            const int* starts, const int* lengths, const int* positions,
+                                                            const int* slots, unsigned* seen, int words, int* counts,
+                                                            const FlintSampling* params, int* out, int* top_ids, int k,
+                                                            float* logprobs) {
+    __shared__ float red_f[32];
+    __shared__ int red_i[32];
+    const int s = blockIdx.x;
+    const int len = lengths[s];
+    if (len <= 0) return;  // whole block: before any barrier
+    const int tid = threadIdx.x, nt = blockDim.x;
+    const int first = starts[s];
+    unsigned* bits = seen + (long)slots[s] * words;
+    int* generated = counts + (long)slots[s] * vocab;
+    if (positions[first] == 0) {
+        for (int i = tid; i < words; i += nt) bits[i] = 0u;
+        for (int i = tid; i < vocab; i += nt) generated[i] = 0;
+    }
+    __syncthreads();
+    for (int i = tid; i < len; i += nt) {
+        const int id = ids[first + i];
+        atomicOr(&bits[id >> 5], 1u << (id & 31));
+    }
+    __syncthreads();
+
+    const FlintSampling p = params[s];
+    const bool greedy = p.temperature == 0.0f;
+    FlintLogits<T> x;
+    x.row = logits + (long)s * ld;
+    x.seen = bits;
+    x.counts = generated;
+    x.penalty = p.repetition_penalty;
+    x.presence = p.presence_penalty;
+    x.frequency = p.frequency_penalty;
+
+    const int chunk = (vocab + nt - 1) / nt;
+    const int v0 = tid * chunk < vocab ? tid * chunk : vocab;
+    const int v1 = v0 + chunk < vocab ? v0 + chunk : vocab;
+
+    // Largest logit; greedy: the lowest id holding it. A NaN or infinite logit (all exponent bits
+    // set) makes the row's id -1, which the host turns into FlintError.nonFinite naming the step.
+    float best = -INFINITY, best_raw = -INFINITY;
+    int best_id = 0x7fffffff;
+    int non_finite = 0;
+    for (int v = v0; v < v1; ++v) {
+        const float raw = flint_load(x.row, v);
+        non_finite |= (__float_as_uint(raw) & 0x7f800000u) == 0x7f800000u;
+        best_raw = raw > best_raw ? raw : best_raw;
+        const float xv = x.penalized(v, raw);
+        if (xv > best) {
+            best = xv;
+            best_id = v;
+        }
+    }
+    if (flint_block_reduce(non_finite, red_i, FlintMax())) {
+        if (tid == 0) out[s] = -1;
+        return;  // every thread: the reduction's result is the block's
+    }
+    const float m = flint_block_reduce(best, red_f, FlintMax());
+    int pick;
+    if (greedy) {
+        const int id = flint_block_reduce(best == m ? best_id : 0x7fffffff, red_i, FlintMin());
+        pick = id == 0x7fffffff ? 0 : id;  // an all -inf row: id 0, as the CPU
+    } else {
+        pick = flint_draw(x, vocab, v0, v1, m, p, positions[first + len - 1] + 1, red_f, red_i);
+    }
+    if (tid == 0) {
+        out[s] = pick;
+        if (pick >= 0) generated[pick] += 1;
+    }
+    flint_write_logprobs(x.row, v0, v1, pick, flint_block_reduce(best_raw, red_f, FlintMax()), p.logprobs, k,
+                         top_ids + (long)s * k, logprobs + (long)s * (k + 1), red_f, red_i);
+}
+
 
 // __launch_bounds__: 1024 threads per block leave at most 64 registers per thread.
 #define FLINT_SAMPLING_KERNELS(SUFFIX, T)                                                                          \
     extern "C" __global__ void __launch_bounds__(FLINT_SAMPLE_THREADS) sample_tokens_##SUFFIX(                    \
         const T* logits, int ld, int vocab, const int* ids, const int* starts, const int* lengths,               \
-        const int* positions, const int* slots, unsigned* seen, int words, const FlintSampling* params, int* out) { \
-        flint_sample_tokens<T>(logits, ld, vocab, ids, starts, lengths, positions, slots, seen, words, params, out); \
+        const int* positions, const int* slots, unsigned* seen, int words, int* counts, const FlintSampling* params, \
+        int* out, int* top_ids, int k, float* logprobs) {                                                         \
+        flint_sample_tokens<T>(logits, ld, vocab, ids, starts, lengths, positions, slots, seen, words, counts, params, \
+                               out, top_ids, k, logprobs);                                                        \
     }
 
 FLINT_SAMPLING_KERNELS(f32, float)

@@ -34,6 +34,12 @@ public struct GPT2: Sendable {
         /// `[sequences, 1]`: the next token id per sequence, chosen on the backend with the batch's
         /// sampling parameters (ids come back as exact floats).
         case nextToken = "next_token"
+        /// `[sequences, SamplingParameters.maxLogprobs]`: with `nextToken`, for sequences whose
+        /// sampling asks for logprobs, the most likely next tokens (largest first; -1 past those asked for).
+        case nextTokenTopIds = "next_token_top_ids"
+        /// `[sequences, 1 + SamplingParameters.maxLogprobs]` f32: with `nextToken`, the raw
+        /// log-softmax of the chosen token, then of each `nextTokenTopIds` entry.
+        case nextTokenLogprobs = "next_token_logprobs"
     }
 
     /// - Parameter hasTensor: whether the checkpoint holds a key (to find the prefix and the LM head).
@@ -111,17 +117,24 @@ public struct GPT2: Sendable {
             p.append(.linear(input: n, weight: head, bias: nil, epilogue: .none, out: logits))
             p.output(Output.logits.rawValue, logits)
         }
-        if outputs.contains(.nextTokenLogits) || outputs.contains(.nextToken) {
+        let sampled = outputs.contains(.nextToken) || outputs.contains(.nextTokenTopIds) || outputs.contains(.nextTokenLogprobs)
+        if outputs.contains(.nextTokenLogits) || sampled {
             let lastHidden = p.buffer("last_hidden", columns: h, rows: .sequences)
             let nextLogits = p.buffer("next_token_logits", columns: c.vocabSize, rows: .sequences)
             p.append(.lastToken(input: n, out: lastHidden))
             p.append(.linear(input: lastHidden, weight: head, bias: nil, epilogue: .none, out: nextLogits))
             if outputs.contains(.nextTokenLogits) { p.output(Output.nextTokenLogits.rawValue, nextLogits) }
-            if outputs.contains(.nextToken) {
+            if sampled {
                 let seen = p.buffer("seen_tokens", columns: (c.vocabSize + 31) / 32, rows: .slots, element: .int32)
+                let counts = p.buffer("generated_counts", columns: c.vocabSize, rows: .slots, element: .int32)
                 let next = p.buffer("next_token", columns: 1, rows: .sequences, element: .int32)
-                p.append(.sample(logits: nextLogits, seen: seen, out: next))
+                let k = SamplingParameters.maxLogprobs
+                let topIds = p.buffer("next_token_top_ids", columns: k, rows: .sequences, element: .int32)
+                let logprobs = p.buffer("next_token_logprobs", columns: 1 + k, rows: .sequences, element: .float32)
+                p.append(.sample(logits: nextLogits, seen: seen, counts: counts, out: next, topIds: topIds, logprobs: logprobs))
                 p.output(Output.nextToken.rawValue, next)
+                p.output(Output.nextTokenTopIds.rawValue, topIds)
+                p.output(Output.nextTokenLogprobs.rawValue, logprobs)
             }
         }
         return p

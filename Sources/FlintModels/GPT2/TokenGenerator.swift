@@ -164,10 +164,42 @@ public final class TokenGenerator: @unchecked Sendable {
     /// own sampling (continuous batching: sequences join and leave between steps). Returns each
     /// sequence's next token. The caller keeps the slots apart and within the plan's limits.
     public func step(_ inputs: [StepInput]) throws(FlintError) -> [Int32] {
+        try sample(inputs).map(\.id)
+    }
+
+    /// A sequence's next token, with the log-probabilities its sampling asked for.
+    public struct Sampled: Sendable, Equatable {
+        public var id: Int32
+        /// The raw log-softmax of `id` (nil unless `SamplingParameters.logprobs` was set).
+        public var logprob: Float?
+        /// The `SamplingParameters.logprobs` most likely tokens and their log-probabilities, largest first.
+        public var top: [TopToken]
+    }
+
+    public struct TopToken: Sendable, Equatable {
+        public var id: Int32
+        public var logprob: Float
+    }
+
+    /// `step`, with each sequence's log-probabilities when its sampling asks for them.
+    public func sample(_ inputs: [StepInput]) throws(FlintError) -> [Sampled] {
         let batch = TokenBatch(sequences: inputs.map(\.tokens), positionOffsets: inputs.map(\.position), slots: inputs.map { Int32($0.slot) },
                                sampling: inputs.map(\.sampling))
         let out = try prepared.run(batch)
-        return out[GPT2.Output.nextToken.rawValue]!.data.map { Int32($0) }
+        let ids = out[GPT2.Output.nextToken.rawValue]!.data
+        guard inputs.contains(where: { $0.sampling.logprobs != nil }),
+              let topIds = out[GPT2.Output.nextTokenTopIds.rawValue], let logprobs = out[GPT2.Output.nextTokenLogprobs.rawValue] else {
+            return ids.map { Sampled(id: Int32($0), logprob: nil, top: []) }
+        }
+        let k = topIds.shape.count / max(inputs.count, 1)
+        return inputs.indices.map { s in
+            guard let n = inputs[s].sampling.logprobs else { return Sampled(id: Int32(ids[s]), logprob: nil, top: []) }
+            let top = (0..<min(n, k)).compactMap { j -> TopToken? in
+                let id = Int32(topIds.data[s * k + j])
+                return id < 0 ? nil : TopToken(id: id, logprob: logprobs.data[s * (k + 1) + 1 + j])
+            }
+            return Sampled(id: Int32(ids[s]), logprob: logprobs.data[s * (k + 1)], top: top)
+        }
     }
 
     private func accept(_ id: Int32, into q: inout Sequence, index: Int, _ parameters: GenerationParameters,
