@@ -196,7 +196,8 @@ public struct Plan: Sendable {
         case let .layerNorm(input, residual, _, _, _, out, sum):
             return ([input] + (residual.map { [$0] } ?? []), [out] + (sum.map { [$0] } ?? []))
         case let .firstToken(input, out), let .lastToken(input, out): return ([input], [out])
-        case let .sample(logits, seen, counts, out, topIds, logprobs): return ([logits, seen, counts], [seen, counts, out, topIds, logprobs])
+        case let .sample(logits, seen, counts, out, topIds, logprobs):
+            return ([logits, seen, counts], [seen, counts, out, topIds, logprobs])
         case let .pool(input, _, out): return ([input], [out])
         case let .l2Normalize(buffer): return ([buffer], [buffer])
         }

@@ -140,8 +140,9 @@ struct DecoderKernelParityTests {
             let packed: [Int32] = (0..<sequences).flatMap { _ in
                 [Int32(bitPattern: params.temperature.bitPattern), Int32(bitPattern: params.topP.bitPattern),
                  Int32(bitPattern: params.repetitionPenalty.bitPattern), Int32(params.topK),
-                 Int32(bitPattern: UInt32(truncatingIfNeeded: params.seed)), Int32(bitPattern: UInt32(truncatingIfNeeded: params.seed >> 32)),
-                 Int32(bitPattern: params.presencePenalty.bitPattern), Int32(bitPattern: params.frequencyPenalty.bitPattern),
+                 Int32(bitPattern: UInt32(truncatingIfNeeded: params.seed)),
+                 Int32(bitPattern: UInt32(truncatingIfNeeded: params.seed >> 32)), Int32(bitPattern: params.presencePenalty.bitPattern),
+                 Int32(bitPattern: params.frequencyPenalty.bitPattern),
                  Int32(params.logprobs ?? -1), 0, 0, 0]
             }
             emuRun("sample_tokens_f32", grid: (sequences, 1, 1), block: (1024, 1, 1), [
@@ -166,14 +167,16 @@ struct DecoderKernelParityTests {
                 }
                 if out.values[s] != want { mismatches += 1 }
                 cpuCounts[slotCounts + Int(out.values[s])] += 1  // the device's pick, so that one differing draw does not cascade
-                let gotTop = Array(topIds.values[(s * k)..<(s * k + k)]), gotLogprobs = Array(logprobs.floats[(s * (k + 1))..<(s * (k + 1) + k + 1)])
+                let gotTop = Array(topIds.values[(s * k)..<(s * k + k)])
+                let gotLogprobs = Array(logprobs.floats[(s * (k + 1))..<(s * (k + 1) + k + 1)])
                 if let n = params.logprobs {
                     let ref = logits.withUnsafeBufferPointer {
                         Sampler.logprobs(logits: $0.baseAddress! + s * vocab, vocabularySize: vocab, chosen: out.values[s], top: n)
                     }
                     #expect(gotTop == ref.top.map(\.id) + [Int32](repeating: -1, count: k - n), "top ids, round \(round), sequence \(s)")
                     let wantLogprobs = [ref.chosen] + ref.top.map(\.logprob) + [Float](repeating: 0, count: k - n)
-                    #expect(zip(gotLogprobs, wantLogprobs).allSatisfy { abs($0 - $1) <= 1e-5 }, "logprobs \(gotLogprobs) vs \(wantLogprobs)")
+                    #expect(zip(gotLogprobs, wantLogprobs).allSatisfy { abs($0 - $1) <= 1e-5 },
+                            "logprobs \(gotLogprobs) vs \(wantLogprobs)")
                 } else {
                     #expect(gotTop == [Int32](repeating: -1, count: k) && gotLogprobs == [Float](repeating: 0, count: k + 1),
                             "no logprobs asked: id -1 and 0")

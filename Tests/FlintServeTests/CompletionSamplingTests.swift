@@ -173,7 +173,8 @@ struct CompletionSamplingTests {
         let prompts = try GPT2Fixture("tiny-gpt2").prompts
         let samplings = [SamplingParameters(temperature: 0.9, seed: 5, logprobs: 3),
                          SamplingParameters(temperature: 1.1, topK: 30, presencePenalty: 1, frequencyPenalty: 0.5, seed: 8, logprobs: 5),
-                         SamplingParameters(temperature: 0, frequencyPenalty: 2, logprobs: 1), SamplingParameters(temperature: 0.7, seed: 2)]
+                         SamplingParameters(temperature: 0, frequencyPenalty: 2, logprobs: 1),
+                         SamplingParameters(temperature: 0.7, seed: 2)]
         var sequences: [CompletionScheduler.Sequence] = []
         for (i, s) in samplings.enumerated() {
             sequences.append(.init(prompt: prompts[i % prompts.count], parameters: GenerationParameters(maxNewTokens: 8 + i, sampling: s,
@@ -198,8 +199,11 @@ struct CompletionSamplingTests {
         let together = try await run(sequences)
         for q in sequences {
             let a = alone[q.choice] ?? [], t = together[q.choice] ?? []
-            #expect(a.map(\.id) == t.map(\.id) && a.map { $0.top.map(\.id) } == t.map { $0.top.map(\.id) }, "choice \(q.choice): same tokens")
-            let worst = zip(a, t).flatMap { x, y in [abs(x.logprob! - y.logprob!)] + zip(x.top, y.top).map { abs($0.logprob - $1.logprob) } }
+            #expect(a.map(\.id) == t.map(\.id) && a.map { $0.top.map(\.id) } == t.map { $0.top.map(\.id) },
+                    "choice \(q.choice): same tokens")
+            let worst = zip(a, t).flatMap { x, y in
+                [abs(x.logprob! - y.logprob!)] + zip(x.top, y.top).map { abs($0.logprob - $1.logprob) }
+            }
             #expect(worst.max() ?? 0 <= 1e-5, "choice \(q.choice): same logprobs alone and batched")
             guard let n = q.parameters.sampling.logprobs else {
                 #expect(a.isEmpty, "no logprobs events unless asked")
@@ -265,7 +269,8 @@ struct CompletionSamplingTests {
                 #expect(r.openAIError?.param == field, "the error names \(field): \(r.text)")
             }
             for (field, value) in [("presence_penalty", "-2"), ("frequency_penalty", "2"), ("logprobs", "5"), ("logprobs", "0")] {
-                let r = try await client.post("/v1/completions", #"{"model": "tiny-gpt2", "prompt": "in", "max_tokens": 1, "\#(field)": \#(value)}"#)
+                let body = #"{"model": "tiny-gpt2", "prompt": "in", "max_tokens": 1, "\#(field)": \#(value)}"#
+                let r = try await client.post("/v1/completions", body)
                 #expect(r.status == .ok, "\(field): \(value) is in range: \(r.text)")
             }
             let echo = try await client.post("/v1/completions", #"{"model": "tiny-gpt2", "prompt": "in", "echo": true, "logprobs": 1}"#)

@@ -31,7 +31,8 @@
 // Launch: grid (sequences, 1, 1); block (1024, 1, 1) exactly (each thread owns one contiguous chunk
 //         of ceil(vocab / 1024) ids); no dynamic shared memory (256 bytes static). Sequences of length
 //         0 (bucket padding) exit at once. Cost: one pass for greedy; up to ~70 passes over the row
-//         with top-k and top-p (a radix select would cut this when sampling speed matters).
+//         with top-k and top-p (a radix select would cut this when sampling speed matters);
+//         logprobs add two passes plus one per top rank asked for.
 // Shared helpers (flint_load/store, warp and block sums, INFINITY): common.cuh, prepended.
 
 // SamplingParameters as the host packs them.
