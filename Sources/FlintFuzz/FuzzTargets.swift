@@ -187,7 +187,10 @@ enum FuzzTarget: String, CaseIterable {
         check(e.typeIds.count == e.count && e.offsets.count == e.count && e.specialTokensMask.count == e.count, "encoding arrays disagree")
         let longest = max(text.unicodeScalars.count, pair?.unicodeScalars.count ?? 0)
         for span in e.offsets { check(span.start >= 0 && span.start <= span.end && span.end <= longest, "offset \(span) outside the text") }
-        if let truncation {
+        // A template that names an input twice repeats its tokens after truncation budgeted them once, so
+        // HF (tokenizers 0.23.3) returns more than the maximum length there too: Tests/Fixtures/tokenizers/
+        // template_repeat_truncation.json holds its answers, which Flint matches; the limit cannot hold.
+        if let truncation, (tokenizer.postProcessor as? TemplateProcessing)?.repeatsSequence(isPair: pair != nil) != true {
             check(e.count <= truncation.maxLength, "\(e.count) tokens after truncation to \(truncation.maxLength)")
             // Pairs are exempt: when one side keeps no tokens, HF (tokenizers 0.23.3) also returns
             // windows longer than the limit (e.g. GPT-2, max 1, a 5- and a 1-token text: windows of 2).

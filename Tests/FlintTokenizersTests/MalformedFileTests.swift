@@ -139,3 +139,41 @@ struct MalformedFileTests {
         }
     }
 }
+
+/// Fields HF (tokenizers 0.23.3) requires are required here too, so that a misspelled one is an
+/// error rather than a silent default; unknown keys inside a component are ignored, as HF ignores them.
+@Suite("Fields HF requires")
+struct RequiredTokenizerFieldTests {
+    let folder = TestPaths.temporaryFolder()
+
+    func load(_ json: String) throws -> Tokenizer {
+        let path = folder + "/tokenizer.json"
+        TestPaths.write(json, to: path)
+        return try Tokenizer.load(path)
+    }
+
+    @Test func unknownTopLevelKey() {
+        let json = MalformedFileTests.wordPieceJSON.replacingAll(#""added_tokens""#, with: #""ad@ed_tokens""#)
+        Expect.tokenizerError(["unknown top-level key \"ad@ed_tokens\"", "added_tokens, normalizer"]) { _ = try load(json) }
+    }
+
+    @Test(arguments: ["id", "content", "special", "normalized", "single_word", "lstrip", "rstrip"])
+    func addedTokenField(_ field: String) throws {
+        let json = MalformedFileTests.wordPieceJSON.replacingAll("\"\(field)\":", with: "\"\(field)x\":")
+        #expect(json != MalformedFileTests.wordPieceJSON, "the replacement must apply")
+        Expect.tokenizerError(["added_tokens[0].\(field) is missing"]) { _ = try load(json) }
+    }
+
+    @Test(arguments: ["clean_text", "handle_chinese_chars", "lowercase"])
+    func bertNormalizerField(_ field: String) {
+        let json = MalformedFileTests.wordPieceJSON.replacingAll("\"\(field)\":", with: "\"\(field)x\":")
+        Expect.tokenizerError(["normalizer.\(field) is missing"]) { _ = try load(json) }
+    }
+
+    @Test func optionalAndUnknownComponentKeysLoad() throws {
+        // strip_accents may be absent (HF reads null); an extra key in a component is ignored by HF.
+        let json = MalformedFileTests.wordPieceJSON.replacingAll(#""strip_accents": null, "#, with: #""extra": 1, "#)
+        #expect(json != MalformedFileTests.wordPieceJSON, "the replacement must apply")
+        #expect(try load(json).encode("Hello worlds").ids == [3, 4, 5])
+    }
+}

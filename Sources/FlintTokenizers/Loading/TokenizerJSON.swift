@@ -9,7 +9,15 @@ import FlintJSON
 enum TokenizerJSON {
     static func load(_ path: String) throws(TokenizerError) -> Tokenizer {
         let root = try FileReading.json(path)
-        guard case .object = root else { throw .malformedFile(path: path, reason: "top level is \(root.typeName), expected an object") }
+        guard case let .object(members) = root else {
+            throw .malformedFile(path: path, reason: "top level is \(root.typeName), expected an object")
+        }
+        // HF refuses a key it does not know here, so a misspelled section ("ad@ed_tokens") is an
+        // error rather than a silently missing part of the tokenizer.
+        if let unknown = members.first(where: { !topLevelKeys.contains($0.key) }) {
+            throw .malformedFile(path: path, reason: "unknown top-level key \(JSONValue.string(String(unknown.key.prefix(64))).serialized)"
+                                 + " (tokenizer.json has: \(topLevelKeys.joined(separator: ", ")))")
+        }
         let r = Reader(path: path)
         guard let modelJSON = root["model"], case .object = modelJSON else {
             throw .malformedFile(path: path, reason: "missing \"model\" section")
@@ -23,6 +31,10 @@ enum TokenizerJSON {
         return Tokenizer(normalizer: normalizer, preTokenizer: preTokenizer, model: model, postProcessor: postProcessor,
                          decoder: decoder, addedTokens: addedTokens, source: path)
     }
+
+    /// The sections of HF's `Tokenizer` serialization (tokenizers 0.23.3), the only top-level keys it accepts.
+    static let topLevelKeys = ["version", "truncation", "padding", "added_tokens", "normalizer", "pre_tokenizer", "model",
+                               "post_processor", "decoder"]
 
     /// Typed field access with messages naming the file and the field.
     struct Reader {
@@ -38,6 +50,15 @@ enum TokenizerJSON {
         func bool(_ value: JSONValue, _ key: String, _ component: String, default fallback: Bool) throws(TokenizerError) -> Bool {
             guard let v = value[key], !v.isNull else { return fallback }
             guard let b = v.bool else { throw .malformedFile(path: path, reason: "\(component).\(key) is \(v.typeName), expected a boolean") }
+            return b
+        }
+
+        /// A boolean HF requires (it has no default there): missing is an error, as it is for HF.
+        func requiredBool(_ value: JSONValue, _ key: String, _ component: String) throws(TokenizerError) -> Bool {
+            guard let v = value[key] else { throw .malformedFile(path: path, reason: "\(component).\(key) is missing") }
+            guard let b = v.bool else {
+                throw .malformedFile(path: path, reason: "\(component).\(key) is \(v.typeName), expected a boolean")
+            }
             return b
         }
 
@@ -61,14 +82,14 @@ enum TokenizerJSON {
                 let where_ = "added_tokens[\(i)]"
                 let id = try int(item, "id", where_)
                 guard id >= 0, id <= Int(Int32.max) else { throw .malformedFile(path: path, reason: "\(where_).id \(id) is out of range") }
-                let content = try string(item, "content", where_)
-                let special = try bool(item, "special", where_, default: false)
+                // Every field is required, as HF requires them: a token without its flags would
+                // match text differently from what its author meant.
                 out.append(AddedToken(
-                    id: Int32(id), content: content, special: special,
-                    normalized: try bool(item, "normalized", where_, default: !special),
-                    lstrip: try bool(item, "lstrip", where_, default: false),
-                    rstrip: try bool(item, "rstrip", where_, default: false),
-                    singleWord: try bool(item, "single_word", where_, default: false)))
+                    id: Int32(id), content: try string(item, "content", where_), special: try requiredBool(item, "special", where_),
+                    normalized: try requiredBool(item, "normalized", where_),
+                    lstrip: try requiredBool(item, "lstrip", where_),
+                    rstrip: try requiredBool(item, "rstrip", where_),
+                    singleWord: try requiredBool(item, "single_word", where_)))
             }
             return out
         }
@@ -83,11 +104,12 @@ enum TokenizerJSON {
                     guard let b = s.bool else { throw .malformedFile(path: path, reason: "normalizer.strip_accents is \(s.typeName), expected a boolean or null") }
                     strip = b
                 }
+                // HF requires these three (strip_accents may be absent: null): a misspelled one is refused, not defaulted.
                 return BertNormalizer(
-                    cleanText: try bool(value, "clean_text", "normalizer", default: true),
-                    handleChineseChars: try bool(value, "handle_chinese_chars", "normalizer", default: true),
+                    cleanText: try requiredBool(value, "clean_text", "normalizer"),
+                    handleChineseChars: try requiredBool(value, "handle_chinese_chars", "normalizer"),
                     stripAccents: strip,
-                    lowercase: try bool(value, "lowercase", "normalizer", default: true))
+                    lowercase: try requiredBool(value, "lowercase", "normalizer"))
             case "Sequence":
                 guard let items = value["normalizers"]?.array else {
                     throw .malformedFile(path: path, reason: "normalizer.normalizers is missing or not an array")

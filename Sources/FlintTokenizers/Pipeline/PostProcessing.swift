@@ -44,6 +44,17 @@ public struct TemplateProcessing: PostProcessor {
         }
     }
 
+    /// Whether the template names an input more than once (`[CLS] $A [CLS] $A [SEP] $B [SEP]`). Truncation
+    /// budgets each input once, as HF's does (tokenizers 0.23.3), so every copy past the first makes the
+    /// encoding longer than the truncation's maximum length, exactly as HF's is.
+    public func repeatsSequence(isPair: Bool) -> Bool {
+        let inputs = (isPair ? pair : single).compactMap { piece -> Int? in
+            if case let .sequence(which, _) = piece { return which }
+            return nil
+        }
+        return Set(inputs).count < inputs.count
+    }
+
     public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: TokenText) -> Encoding {
         let inputs = second.map { [first, $0] } ?? [first]
         var result = Encoding()
