@@ -46,4 +46,34 @@ struct TemplateRepeatTests {
         let path = TestPaths.repositoryRoot + "/Fuzz/corpus/tokenizer-json/template-repeat-misspelled"
         Expect.tokenizerError([path, "unknown top-level key \"ad@ed_tokens\"", "added_tokens"]) { _ = try Tokenizer.load(path) }
     }
+
+    /// Each repeat multiplies the overflowing windows (HF: 35 windows for A named twice, 215 for three
+    /// times, 1295 for four, on a 16-token text at max length 4): the predicted count must equal what
+    /// `process` builds, and a count past the limit is refused before anything is built.
+    @Test func overflowWindowsArePredictedAndBounded() throws {
+        let tokenizer = try Tokenizer.load(Self.tokenizerPath)
+        let template = try #require(tokenizer.postProcessor as? TemplateProcessing)
+        func windows(_ count: Int) -> Encoding {
+            var e = Encoding()
+            e.append(id: 9, typeId: 0, span: .empty, special: false, sequence: 0)
+            e.overflowing = Array(repeating: e, count: count)
+            return e
+        }
+        for (a, b) in [(0, 0), (3, 0), (0, 2), (3, 2), (5, 4)] {
+            let built = template.process(windows(a), windows(b), addSpecialTokens: true) { _, _, _ in nil }
+            #expect(template.overflowWindows(first: a, second: b) == built.overflowing.count, "\(a) and \(b) windows")
+            let plain = ConcatenatingProcessor().process(windows(a), windows(b), addSpecialTokens: true) { _, _, _ in nil }
+            #expect(ConcatenatingProcessor().overflowWindows(first: a, second: b) == plain.overflowing.count)
+        }
+
+        var repeated = template
+        repeated.pair = Array(repeating: TemplateProcessing.Piece.sequence(0, typeId: 0), count: 12) + [.sequence(1, typeId: 1)]
+        #expect(repeated.overflowWindows(first: 4, second: 4) > Tokenizer.maxOverflowWindows)
+        let hostile = Tokenizer(normalizer: tokenizer.normalizer, preTokenizer: tokenizer.preTokenizer, model: tokenizer.model,
+                                postProcessor: repeated, decoder: tokenizer.decoder, addedTokens: tokenizer.addedTokens,
+                                source: "repeated template")
+        Expect.tokenizerError(["overflowing windows", "limit is \(Tokenizer.maxOverflowWindows)"]) {
+            _ = try hostile.encode(String(repeating: "a b ", count: 8), pair: "b a b a", truncation: Truncation(maxLength: 4))
+        }
+    }
 }

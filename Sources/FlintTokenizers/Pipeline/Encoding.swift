@@ -80,6 +80,15 @@ public struct Encoding: Sendable, Equatable {
         overflowing = combined
     }
 
+    /// The overflowing windows `merge` leaves when `self` has `mine` and `other` has `theirs`:
+    /// each of mine with the other's main encoding and with each of theirs, then each of theirs alone.
+    /// Saturates at `Int.max` (a hostile template can repeat an input many times).
+    static func mergedWindows(_ mine: Int, _ theirs: Int) -> Int {
+        let (product, overflow) = mine.multipliedReportingOverflow(by: theirs + 1)
+        let (sum, overflow2) = product.addingReportingOverflow(theirs)
+        return overflow || overflow2 ? .max : sum
+    }
+
     var withoutOverflow: Encoding {
         var e = self
         e.overflowing = []

@@ -7,6 +7,17 @@ public protocol PostProcessor: Sendable {
     /// offsets): the vocabulary string, or for an added token that strips whitespace the text its
     /// span covers in input `sequence` (0 or 1), whitespace included.
     func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: TokenText) -> Encoding
+    /// How many overflowing windows `process` makes from inputs with `first` and `second` windows
+    /// each, saturating at `Int.max`. Every merge pairs each window with each other (as HF's does), so a
+    /// template that names an input k times multiplies its windows k-fold: the tokenizer refuses a
+    /// count past its limit before building them.
+    func overflowWindows(first: Int, second: Int?) -> Int
+}
+
+extension PostProcessor {
+    public func overflowWindows(first: Int, second: Int?) -> Int {
+        Encoding.mergedWindows(Encoding.mergedWindows(0, first), second ?? 0)
+    }
 }
 
 /// A token's text from its id, its span and the input (0 or 1) it came from.
@@ -53,6 +64,14 @@ public struct TemplateProcessing: PostProcessor {
             return nil
         }
         return Set(inputs).count < inputs.count
+    }
+
+    public func overflowWindows(first: Int, second: Int?) -> Int {
+        let windows = [first, second ?? 0]
+        return (second == nil ? single : pair).reduce(0) { count, piece in
+            guard case let .sequence(which, _) = piece else { return count }
+            return Encoding.mergedWindows(count, windows[which])
+        }
     }
 
     public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: TokenText) -> Encoding {
@@ -148,6 +167,8 @@ public struct RobertaProcessing: PostProcessor {
     }
 
     public func addedTokenCount(isPair: Bool) -> Int { template.addedTokenCount(isPair: isPair) }
+
+    public func overflowWindows(first: Int, second: Int?) -> Int { template.overflowWindows(first: first, second: second) }
 
     public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: TokenText) -> Encoding {
         var a = first, b = second

@@ -40,6 +40,11 @@ public final class Tokenizer: Sendable {
         addedVocabulary.token(forId: id)?.content ?? model.token(forId: id)
     }
 
+    /// The most overflowing windows one encoding may have. Pairs multiply windows (each of the first
+    /// input's with each of the second's, as HF), so hostile inputs or templates could otherwise ask
+    /// for millions of copies; this is far past any real use (16,384 windows of 512 tokens = 8M tokens).
+    public static let maxOverflowWindows = 16_384
+
     /// Special tokens the post-processor adds around a single input or a pair.
     public func specialTokenCount(isPair: Bool) -> Int { postProcessor?.addedTokenCount(isPair: isPair) ?? 0 }
 
@@ -75,6 +80,14 @@ public final class Tokenizer: Sendable {
             try Truncation.apply(truncation.maxLength - added, truncation, &first, &second)
         }
         let processor = postProcessor ?? ConcatenatingProcessor()
+        let windows = processor.overflowWindows(first: first.overflowing.count, second: second?.overflowing.count)
+        guard windows <= Self.maxOverflowWindows else {
+            throw .truncation("""
+                these inputs would make \(windows == .max ? "over \(Int.max)" : "\(windows)") overflowing windows \
+                (the limit is \(Self.maxOverflowWindows)): raise the truncation's max length or stride, shorten the \
+                inputs, or use a post-processor template that names each input once
+                """)
+        }
         return processor.process(first, second, addSpecialTokens: addSpecialTokens) { id, span, sequence in
             // HF's Token.value of an added token that strips whitespace is the text it matched.
             guard let added = self.addedVocabulary.token(forId: id), added.lstrip || added.rstrip,
