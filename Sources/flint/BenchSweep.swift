@@ -180,7 +180,9 @@ extension Sweep {
 
     /// CSV rows (no header), one per point.
     var csvRows: [String] {
-        func quoted(_ s: String) -> String { s.contains(where: { $0 == "," || $0 == "\"" }) ? "\"" + s.replacing("\"", with: "\"\"") + "\"" : s }
+        func quoted(_ s: String) -> String {
+            s.contains(where: { $0 == "," || $0 == "\"" }) ? "\"" + s.replacing("\"", with: "\"\"") + "\"" : s
+        }
         func num(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
         return points.map { p in
             ([engine, model, device, dtype].map(quoted) + [

@@ -85,10 +85,12 @@ struct SweepPlot {
             let flops = line.compactMap { p in flint.flopsFloorMs(p).map { (Double(p.batch), $0) } }
             let bytes = line.compactMap { p in flint.bytesFloorMs(p).map { (Double(p.batch), $0) } }
             if flops.count == line.count {
-                out.append(polyline(flops, xAxes[0], yLatency, cls: "floor flops", seq: seq, stroke: c, width: 1.2, dash: "5 4", opacity: 0.55))
+                out.append(polyline(flops, xAxes[0], yLatency, cls: "floor flops", seq: seq, stroke: c, width: 1.2, dash: "5 4",
+                                    opacity: 0.55))
             }
             if bytes.count == line.count {
-                out.append(polyline(bytes, xAxes[0], yLatency, cls: "floor bytes", seq: seq, stroke: c, width: 1.2, dash: "1 3", opacity: 0.7))
+                out.append(polyline(bytes, xAxes[0], yLatency, cls: "floor bytes", seq: seq, stroke: c, width: 1.2, dash: "1 3",
+                                    opacity: 0.7))
             }
             for (i, peer) in peers.enumerated() {
                 let pl = peer.line(seq: seq)
@@ -109,7 +111,8 @@ struct SweepPlot {
             }
             if let knee = Knee.find(flint, seq: seq), let b = knee.batch, let p = flint.point(batch: b, seq: seq) {
                 let x = xAxes[0].position(Double(b)), y = yLatency.position(p.p50Ms)
-                out.append("<circle class=\"knee\" data-seq=\"\(seq)\" cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"9\" fill=\"none\" stroke=\"black\" "
+                out.append("<circle class=\"knee\" data-seq=\"\(seq)\" cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"9\" fill=\"none\" "
+                           + "stroke=\"black\" "
                            + "stroke-width=\"1.8\"/>")
                 out.append(text(x + 11, y - 8, "knee b=\(b)", size: 11, fill: c, weight: "bold"))
             }
@@ -141,7 +144,8 @@ struct SweepPlot {
             out.append(line(left, py, right, py, stroke: "#e4e4e4"))
             out.append(text(left - 8, py + 4, Self.label(t), size: 12, anchor: "end"))
         }
-        out.append("<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(x.length))\" height=\"\(f(y.length))\" fill=\"none\" stroke=\"#333\"/>")
+        out.append("<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(x.length))\" height=\"\(f(y.length))\" "
+                   + "fill=\"none\" stroke=\"#333\"/>")
         out.append(text((left + right) / 2, bottom + 40, "batch size (sequences)", size: 13, anchor: "middle"))
         let cy = (top + bottom) / 2
         out.append("<text x=\"\(f(left - 62))\" y=\"\(f(cy))\" font-size=\"13\" text-anchor=\"middle\" "
@@ -164,7 +168,9 @@ struct SweepPlot {
         x = Self.panelLeft[0]
         var styles: [(String, String?, Double, Double)] = [("Flint (p50)", nil, 2.6, 1)]
         for (i, peer) in peers.enumerated() { styles.append((peer.engine, Self.peerDashes[i % Self.peerDashes.count], 1.8, 1)) }
-        if flint.gemmGFLOPs != nil { styles += [("FLOP floor (FLOPs / GEMM rate)", "5 4", 1.2, 0.55), ("byte floor (weights / bandwidth)", "1 3", 1.2, 0.7)] }
+        if flint.gemmGFLOPs != nil {
+            styles += [("FLOP floor (FLOPs / GEMM rate)", "5 4", 1.2, 0.55), ("byte floor (weights / bandwidth)", "1 3", 1.2, 0.7)]
+        }
         for (name, dash, width, opacity) in styles {
             out.append(line(x, y - 4, x + 34, y - 4, stroke: "#333", width: width, dash: dash, opacity: opacity))
             out.append(text(x + 40, y, name, size: 13))

@@ -67,7 +67,8 @@ extension ModelBench {
         let ceilingDType = backend is CPUBackend ? (options.dtype == "auto" ? "f32" : options.dtype) : backend.dtype.description
         let ceilings = try MachineCeilings.forBackend(backend, refresh: false, effort: .quick, dtype: ceilingDType, save: false)
         // The CPU keeps f32 weights unless it packs them (bf16, int8); CUDA stores them in the activation dtype.
-        let weightDType: DType = backend is CPUBackend ? (options.dtype == "bf16" ? .bf16 : options.dtype == "int8" ? .i8 : .f32) : backend.dtype
+        let cpuWeights: DType = options.dtype == "bf16" ? .bf16 : options.dtype == "int8" ? .i8 : .f32
+        let weightDType = backend is CPUBackend ? cpuWeights : backend.dtype
         Console.progress("preparing \(m.path) on \(backend.deviceDescription) for \(widest) x \(longest) tokens...")
         let output = Self.timedOutput(m.model.head)
         let plan = try m.plan(outputs: [output], maxTokens: tokens, maxSequences: widest)

@@ -163,7 +163,9 @@ struct SweepCLITests {
         let points = try #require(doc["points"]?.array)
         #expect(points.map { [$0["seq"]?.int, $0["batch"]?.int] } == [[8, 1], [8, 2], [8, 4], [16, 1], [16, 2], [16, 4]])
         // At most --iters timed runs, fewer once --max-seconds has passed (the emulated driver is slow).
-        #expect(points.allSatisfy { ($0["p50_ms"]?.number ?? 0) > 0 && ($0["flops"]?.number ?? 0) > 0 && (1...3).contains($0["iters"]?.int ?? 0) })
+        #expect(points.allSatisfy {
+            ($0["p50_ms"]?.number ?? 0) > 0 && ($0["flops"]?.number ?? 0) > 0 && (1...3).contains($0["iters"]?.int ?? 0)
+        })
         // FLOPs grow with the tokens; the weights' bytes do not.
         #expect(points[1]["flops"]!.number! > points[0]["flops"]!.number! && points[1]["bytes"] == points[0]["bytes"])
         #expect((doc["ceilings"]?["gemm_gflops"]?.number ?? 0) > 0 && (doc["ceilings"]?["copy_gbps"]?.number ?? 0) > 0)
