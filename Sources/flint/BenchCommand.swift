@@ -4,8 +4,8 @@ import ArgumentParser
 /// (built-in BERT-base with seeded random weights, on the best device present).
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks: encoder latency (default), tokenizer throughput, CPU GEMM.",
-        subcommands: [ModelBench.self, TokenizerBench.self, GEMMBench.self],
+        abstract: "Benchmarks: encoder latency (default; --sweep: over a grid, with a plot), tokenizer throughput, CPU GEMM, ceilings.",
+        subcommands: [ModelBench.self, TokenizerBench.self, GEMMBench.self, CeilingsBench.self],
         defaultSubcommand: ModelBench.self
     )
 }

@@ -18,7 +18,13 @@ struct ModelBench: ParsableCommand {
             --model bert-base-qa --seq 384), class logits for classification, else the last hidden state. \
             Decoders (gpt2, gpt2-medium, gpt2-large, gpt2-xl, GPT-2 folders): prefill rows per --seq (default 128,512,1024, \
             batch 1) and decode rows per --batch (default 1,8,32: ms per step, one new token per sequence, after a \
-            --prompt-tokens prompt); GPT-2 rows stop after --max-seconds (default 30) of timed runs.
+            --prompt-tokens prompt); GPT-2 rows stop after --max-seconds (default 30) of timed runs. \
+            --sweep: encoder latency over the --batch x --seq grid (default 1,2,4,8,16,32,64 x 16,32,64,128,256; every point \
+            stops after --max-seconds, default 5), the knee per sequence length (the smallest batch whose p50 exceeds 1.5x \
+            the smallest batch's, or whose FLOP floor exceeds 50% of its latency), --plot SVG (latency and throughput vs \
+            batch, log-log, floor lines from `flint bench ceilings`, knee marked), --json and --csv. --compare PEERS.json \
+            (from scripts/peers) sweeps the peers' grid and prints Flint beside each peer with the ratio, their curves on \
+            the plot; --load FILE takes a saved Flint sweep instead of measuring.
             """
     )
 
@@ -42,8 +48,23 @@ struct ModelBench: ParsableCommand {
     @Option(name: .long, help: "Stop a row early after this many seconds of timed runs (0 = never; default: 0, GPT-2: 30).")
     var maxSeconds: Double?
 
-    @Option(name: .long, help: "Also write the table as JSON to this file.")
+    @Option(name: .long, help: "Also write the table (--sweep: the sweep) as JSON to this file.")
     var json: String?
+
+    @Flag(name: .long, help: "Latency over the --batch x --seq grid with the knee per sequence length (encoders).")
+    var sweep = false
+
+    @Option(name: .long, help: "--sweep: write the plot (SVG) to this file.")
+    var plot: String?
+
+    @Option(name: .long, help: "--sweep: write the points (with the peers') as CSV to this file.")
+    var csv: String?
+
+    @Option(name: .long, help: "Sweep the grid of this peers file (scripts/peers) and print Flint beside each peer.")
+    var compare: String?
+
+    @Option(name: .long, help: "--sweep: take Flint's sweep from this JSON file (a --json of an earlier sweep) instead of measuring.")
+    var load: String?
 
     func parseList(_ s: String, _ flag: String) throws -> [Int] {
         let v = s.split(separator: ",").map { Int($0.filter { $0 != " " }) }
@@ -56,9 +77,11 @@ struct ModelBench: ParsableCommand {
         if let seq { _ = try parseList(seq, "--seq") }
         if iters < 1 { throw ValidationError("--iters must be >= 1") }
         if promptTokens < 1 { throw ValidationError("--prompt-tokens must be >= 1") }
+        if !isSweep, plot != nil || csv != nil { throw ValidationError("--plot and --csv go with --sweep") }
     }
 
     func run() throws {
+        if isSweep { return try runSweep() }
         if try ModelFolder.kind(of: model) == .decoder {
             let decoder = try ModelFolder.decoder(model, tokenizerFallback: Assets.gpt2Tokenizer)
             // The default prompt lengths that fit the model's context (a given --seq is checked as given).

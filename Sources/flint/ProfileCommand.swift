@@ -50,7 +50,6 @@ struct Profile: ParsableCommand {
         let elementBytes = backend.dtype.byteSize
         // The CPU keeps weights in f32; CUDA stores them in the activation dtype.
         let weightBytes = backend is CPUBackend ? 4 : elementBytes
-        let ceilings = (backend as? CPUBackend).map { CPUCeilings.measure(pool: $0.pool) }
         var rng = SplitMix64(seed: 42)
         let origin = ContinuousClock.now
         var phases: [StepProfiler.Phase] = []
@@ -86,6 +85,8 @@ struct Profile: ParsableCommand {
             let profiler = StepProfiler(prepared: prepared, runs: runs, origin: origin)
             phases.append(try profiler.profile("forward", batch: input, seq: seq, elementBytes: elementBytes, weightBytes: weightBytes))
         }
+        // Measured after the runs, so bad arguments fail before the half second this takes.
+        let ceilings = (backend as? CPUBackend).map { MachineCeilings.measureCPU(pool: $0.pool, effort: .quick).roofline("f32") }
         print(
             "model \(path), device \(backend.deviceDescription), dtype \(backend.dtype); times are the host's, "
                 + (backend is CPUBackend ? "steps timed on the forward's thread" : "steps run one by one without the CUDA graph"))
@@ -122,32 +123,5 @@ struct Profile: ParsableCommand {
     private func timed(_ prepared: any PreparedPlan) throws -> any StepTimedPlan {
         guard let timed = prepared as? any StepTimedPlan else { throw CommandError("this backend cannot time plan steps") }
         return timed
-    }
-}
-
-/// Quick CPU ceilings for the roofline: the f32 GEMM rate at a large shape and the memory copy
-/// bandwidth over buffers well past the caches, on all the pool's threads (about half a second).
-enum CPUCeilings {
-    static func measure(pool: ThreadPool) -> StepProfiler.Ceilings {
-        let gflops = CPUKernels.benchmarkGEMM(m: 512, n: 1024, k: 1024, iterations: 4, pool: pool)
-        let count = 16 << 20  // 64 MiB per buffer
-        let source = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        let target = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        defer {
-            source.deallocate()
-            target.deallocate()
-        }
-        source.initialize(repeating: 1, count: count)
-        target.initialize(repeating: 0, count: count)
-        // Every thread copies its share, as the kernels' parallel loops do.
-        let chunks = 64, chunk = count / chunks
-        var best = Double.infinity
-        for _ in 0..<4 {
-            let t0 = ContinuousClock.now
-            pool.parallelFor(chunks) { c in (target + c * chunk).update(from: source + c * chunk, count: chunk) }
-            best = min(best, (ContinuousClock.now - t0).milliseconds)
-        }
-        // A copy reads and writes every byte.
-        return StepProfiler.Ceilings(gflops: gflops, gbps: 2 * Double(count * 4) / best / 1e6)
     }
 }
