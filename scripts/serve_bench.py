@@ -34,17 +34,17 @@ def summary_ms(values):
 
 def embed_level(hey, url, body_file, concurrency, max_seconds, count=None):
     """`hey` POSTs the body in `body_file` from `concurrency` workers for `max_seconds` (or `count`
-    requests, for warm-ups), killed 30 s after that at the latest; latency and status of every
-    request from its CSV."""
+    requests, for warm-ups), killed 75 s after that at the latest (hey's own request timeout is 60 s);
+    latency and status of every request from its CSV."""
     bound = ["-n", str(max(count, concurrency))] if count else ["-z", f"{max_seconds}s"]
     cmd = [hey, *bound, "-c", str(concurrency), "-m", "POST", "-T", "application/json", "-D", body_file, "-t", "60",
            "-o", "csv", url]
     n = count or 0
     start = time.perf_counter()
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=max_seconds + 30).stdout
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=max_seconds + 75).stdout
     except subprocess.TimeoutExpired:
-        return {"concurrency": concurrency, "requests": n, "ok": 0, "statuses": {"killed after": max_seconds + 30}}
+        return {"concurrency": concurrency, "requests": n, "ok": 0, "statuses": {"killed after": max_seconds + 75}}
     wall = time.perf_counter() - start
     latencies, statuses, last = [], {}, 0.0
     for row in csv.DictReader(io.StringIO(out)):
@@ -103,16 +103,92 @@ async def stream_level(client, url, model, prompt, concurrency, max_tokens, requ
             "tokens_per_s": round(tokens / wall, 2), "ttft": summary_ms(ttft), "inter_token": summary_ms(gaps)}
 
 
-async def inference_seconds(client, metrics_url):
-    """(sum, count) of flint_inference_duration_seconds for the encoder, from /metrics."""
+async def server_seconds(client, metrics_url):
+    """(sum, count) of the encoder's flint_inference_duration_seconds and of the server's own end-to-end
+    flint_request_duration_seconds for /v1/embeddings, from /metrics."""
     text = (await client.get(metrics_url)).text
-    total = count = 0.0
+    out = {"inference": [0.0, 0.0], "request": [0.0, 0.0]}
     for line in text.splitlines():
-        if line.startswith("flint_inference_duration_seconds_sum") and 'model="minilm"' in line:
-            total += float(line.split()[-1])
-        elif line.startswith("flint_inference_duration_seconds_count") and 'model="minilm"' in line:
-            count += float(line.split()[-1])
-    return total, count
+        for key, metric, label in [("inference", "flint_inference_duration_seconds", 'model="minilm"'),
+                                   ("request", "flint_request_duration_seconds", 'route="/v1/embeddings"')]:
+            if label in line and line.startswith(metric + "_sum"):
+                out[key][0] += float(line.split()[-1])
+            elif label in line and line.startswith(metric + "_count"):
+                out[key][1] += float(line.split()[-1])
+    return out
+
+
+def mean_ms(before, after, key):
+    """Mean in ms of what a histogram recorded between two scrapes, and how many it recorded."""
+    n = after[key][1] - before[key][1]
+    return (round(1000 * (after[key][0] - before[key][0]) / n, 3), int(n)) if n > 0 else (None, 0)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+async def soak(args, texts):
+    """Steady mixed load on flint serve for `args.soak` seconds (rate-limited `hey` on short and long
+    embeddings, and streaming GPT-2 clients), the server's RSS sampled every 10 s."""
+    bodies = {}
+    for kind in ["short", "long"]:
+        bodies[kind] = os.path.join(args.scratch, f"soak-{kind}.json")
+        json.dump({"model": "minilm", "input": texts[kind][0], "encoding_format": "float"}, open(bodies[kind], "w"))
+    # hey -q is a rate per worker: 4 x 10 short and 2 x 5 long requests per second at most.
+    heys = [subprocess.Popen([args.hey, "-z", f"{args.soak}s", "-c", c, "-q", q, "-m", "POST", "-T", "application/json",
+                              "-D", bodies[kind], "-t", "60", "-o", "csv", args.flint + "/v1/embeddings"],
+                             stdout=open(os.path.join(args.scratch, f"soak-{kind}.csv"), "w"), stderr=subprocess.DEVNULL)
+            for kind, c, q in [("short", "4", "10"), ("long", "2", "5")]]
+    samples, start = [], time.perf_counter()
+    deadline = start + args.soak
+    stream_rows = []
+
+    async def sampler():
+        while True:
+            samples.append({"t_s": round(time.perf_counter() - start, 1), "rss_kib": rss_kib(args.pid)})
+            if time.perf_counter() >= deadline:
+                return
+            await asyncio.sleep(min(10.0, max(0.0, deadline - time.perf_counter())))
+
+    async def streams(client):
+        while time.perf_counter() < deadline - 5:
+            stream_rows.append(await stream_level(client, args.flint + "/v1/completions", "gpt2", texts["short"][0], 2,
+                                                  args.stream_tokens, 1, 60))
+
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(120.0)) as client:
+            await asyncio.wait_for(asyncio.gather(sampler(), streams(client)), timeout=args.soak + 180)
+        for h in heys:
+            h.wait(timeout=90)
+    finally:
+        for h in heys:
+            if h.poll() is None:
+                h.kill()
+                h.wait()
+    embed_rows = []
+    for kind in ["short", "long"]:
+        statuses, latencies = {}, []
+        for row in csv.DictReader(open(os.path.join(args.scratch, f"soak-{kind}.csv"))):
+            statuses[row["status-code"]] = statuses.get(row["status-code"], 0) + 1
+            if row["status-code"] == "200":
+                latencies.append(float(row["response-time"]))
+        embed_rows.append({"texts": kind, "requests": sum(statuses.values()), "statuses": statuses, **summary_ms(latencies)})
+    stream_statuses = {}
+    for r in stream_rows:
+        for k, v in r["statuses"].items():
+            stream_statuses[k] = stream_statuses.get(k, 0) + v
+    rss = [s["rss_kib"] for s in samples if s["rss_kib"] is not None]
+    return {"soak_seconds": args.soak, "embeddings": embed_rows,
+            "streams": {"rounds": len(stream_rows), "statuses": stream_statuses,
+                        "completion_tokens": sum(r["completion_tokens"] for r in stream_rows)},
+            "rss": {"start_kib": rss[0], "end_kib": rss[-1], "max_kib": max(rss), "min_kib": min(rss),
+                    "after_first_minute_max_kib": max(s["rss_kib"] for s in samples if s["t_s"] >= 60) if args.soak > 60 else None},
+            "rss_series": samples}
 
 
 async def main():
@@ -127,8 +203,13 @@ async def main():
     ap.add_argument("--max-seconds", type=int, default=30, help="seconds of load per embedding level")
     ap.add_argument("--stream-tokens", type=int, default=64)
     ap.add_argument("--stream-seconds", type=float, default=90)
+    ap.add_argument("--soak", type=int, help="instead of the levels: this many seconds of steady mixed load")
+    ap.add_argument("--pid", type=int, help="flint serve's process id (its RSS is sampled during --soak)")
     args = ap.parse_args()
     texts = json.load(open(args.texts))
+    if args.soak:
+        print(json.dumps(await soak(args, texts), indent=1))
+        return
     results = {"embeddings": [], "streams": [], "overhead": None}
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(timeout=httpx.Timeout(120.0), limits=limits) as client:
@@ -141,13 +222,13 @@ async def main():
             for c in [int(x) for x in args.levels.split(",")]:
                 # Warm-up, then flint and infinity-emb in turn at the same level (the machine is shared).
                 embed_level(args.hey, args.flint + "/v1/embeddings", flint_body, c, 60, count=c)
-                before = await inference_seconds(client, args.flint + "/metrics")
+                before = await server_seconds(client, args.flint + "/metrics")
                 row = {"texts": kind, "server": "flint",
                        **embed_level(args.hey, args.flint + "/v1/embeddings", flint_body, c, args.max_seconds)}
-                after = await inference_seconds(client, args.flint + "/metrics")
-                if after[1] > before[1]:
-                    row["engine_mean_ms"] = round(1000 * (after[0] - before[0]) / (after[1] - before[1]), 3)
-                    row["batches"] = int(after[1] - before[1])
+                after = await server_seconds(client, args.flint + "/metrics")
+                # The engine's own time per formed batch, and the server's own end-to-end time per request.
+                row["engine_mean_ms"], row["batches"] = mean_ms(before, after, "inference")
+                row["server_request_mean_ms"], _ = mean_ms(before, after, "request")
                 results["embeddings"].append(row)
                 print(json.dumps(row), file=sys.stderr)
                 if args.infinity:
