@@ -2,6 +2,7 @@
 serve-bench.json, and writes summary.md beside it (tables, then the issue's goals, met or not).
 
 usage: serve_bench_summary.py LOAD_JSON OFFLINE_JSON_TEXT VERSIONS_JSON_TEXT OUTDIR
+       serve_bench_summary.py --from-json SERVE_BENCH_JSON OUTDIR   (re-renders summary.md)
 """
 import json
 import os
@@ -34,18 +35,20 @@ def goals(doc):
     off = doc["offline"]
     for texts in ["short", "long"]:
         r = row(doc, texts, "flint", 1)
-        if r and r.get("p50_ms") is not None and r.get("engine_mean_ms") is not None:
-            added = r["p50_ms"] - r["engine_mean_ms"]
+        if r and r.get("mean_ms") is not None and r.get("engine_mean_ms") is not None:
+            # The engine's time is only known per batch as a histogram sum: compare means with means
+            # (at c=1 every batch is one request). The client's p50 is no match for the engine's mean.
+            added = r["mean_ms"] - r["engine_mean_ms"]
             inside = (r["server_request_mean_ms"] - r["engine_mean_ms"]) if r.get("server_request_mean_ms") else None
-            detail = (f"client p50 {r['p50_ms']:.3f} ms - engine mean {r['engine_mean_ms']:.3f} ms = {added:.3f} ms"
-                      + (f" (inside the server: request mean - engine mean = {inside:.3f} ms)" if inside is not None else ""))
-            out.append((f"c=1 {texts}: server adds <= 0.3 ms p50 over the engine", detail, added <= 0.3))
+            detail = (f"client mean {r['mean_ms']:.3f} ms - engine mean {r['engine_mean_ms']:.3f} ms = {added:.3f} ms"
+                      + (f"; inside the server: request mean - engine mean = {inside:.3f} ms" if inside is not None else ""))
+            out.append((f"c=1 {texts}: server adds <= 0.3 ms over the engine (means)", detail, added <= 0.3))
     for texts in ["short", "long"]:
         r, i = row(doc, texts, "flint", 32), row(doc, texts, "infinity-emb", 32)
         if r and off.get(texts):
             share = r["requests_per_s"] / off[texts]["texts_per_s"]
             out.append((f"c=32 {texts}: >= 85% of offline `flint embed --jsonl`",
-                        f"{r['requests_per_s']} req/s vs {off[texts]['texts_per_s']} texts/s offline = {100 * share:.0f}%", share >= 0.85))
+                        f"{r['requests_per_s']} req/s vs {off[texts]['texts_per_s']} texts/s offline = {100 * share:.1f}%", share >= 0.85))
         if r and i and i.get("requests_per_s"):
             ratio = r["requests_per_s"] / i["requests_per_s"]
             lower = r["p99_ms"] is not None and i["p99_ms"] is not None and r["p99_ms"] < i["p99_ms"]
@@ -70,8 +73,12 @@ def goals(doc):
 
 
 def main():
-    load, offline, versions, outdir = json.load(open(sys.argv[1])), json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
-    doc = {"machine": machine(), "versions": versions, "offline": offline, **load}
+    if sys.argv[1] == "--from-json":  # re-render a run's summary.md from its serve-bench.json
+        doc, outdir = json.load(open(sys.argv[2])), sys.argv[3]
+        offline, versions = doc["offline"], doc["versions"]
+    else:
+        load, offline, versions, outdir = json.load(open(sys.argv[1])), json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
+        doc = {"machine": machine(), "versions": versions, "offline": offline, **load}
     doc["goals"] = [{"goal": g, "measured": m, "met": met} for g, m, met in goals(doc)]
     json.dump(doc, open(os.path.join(outdir, "serve-bench.json"), "w"), indent=1)
     v = versions
