@@ -164,7 +164,7 @@ def main():
     except openai.NotFoundError:
         check(True, "unknown model is a 404")
 
-    # KServe v2 through tritonclient (JSON tensors).
+    # KServe v2 through tritonclient (JSON tensors, then binary ones).
     tc = triton.InferenceServerClient(url=args.url.removeprefix("http://"), network_timeout=60)
     check(tc.is_server_live() and tc.is_server_ready(), "triton: server live and ready")
     check(tc.is_model_ready("minilm"), "triton: model ready")
@@ -177,6 +177,15 @@ def main():
     check(emb.shape == (2, 384), f"triton: EMBEDDING shape {emb.shape}")
     diff = float(np.abs(emb - np.array([d.embedding for d in floats.data], dtype=np.float32)).max())
     check(diff < 1e-5, f"triton: equals /v1/embeddings (max diff {diff})")
+    # The binary tensor data extension: BYTES in and FP32 out as raw bytes after the JSON header;
+    # then no outputs named, which tritonclient turns into binary_data_output.
+    text.set_data_from_numpy(np.array([t.encode() for t in TEXTS], dtype=np.object_), binary_data=True)
+    for outputs in [[triton.InferRequestedOutput("EMBEDDING", binary_data=True)], None]:
+        binary = tc.infer("minilm", [text], outputs=outputs).as_numpy("EMBEDDING")
+        what = "binary_data_output" if outputs is None else "binary_data=True"
+        check(binary is not None and binary.shape == (2, 384), f"triton {what}: EMBEDDING shape {None if binary is None else binary.shape}")
+        diff = float(np.abs(binary - emb).max())
+        check(diff < 1e-5, f"triton {what}: equals the JSON tensors (max diff {diff})")
 
     # A client that leaves mid-stream cancels its sequence: the KV slot frees long before its 200 tokens.
     def metric(series):

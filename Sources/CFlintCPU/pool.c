@@ -3,9 +3,14 @@
 // pause) for ~300 µs after a job, then sleep on a condition variable; the caller only signals
 // when someone sleeps, so back-to-back kernels dispatch in well under a microsecond.
 // One job at a time: a concurrent or nested call finds the pool busy and runs serially.
+// On a machine with more runnable threads than cores a worker may get the CPU long after the
+// caller has done every index itself: the caller closes the job when its loop ends and waits
+// only for the workers that joined it (a late one sees the job closed and skips it), yielding
+// the CPU while it waits, so one descheduled worker no longer stalls every kernel for a time slice.
 #define _GNU_SOURCE
 #include "flint_internal.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -29,7 +34,8 @@ struct flint_pool {
     void *ctx;
     long count;
     _Atomic long next;
-    _Atomic int running;       // workers still inside the current job
+    _Atomic unsigned open;     // gen of the job workers may still join; 0 once the caller closed it
+    _Atomic int active;        // workers inside a job (joined, or checking whether it is open)
 };
 
 static double flint_now(void) {
@@ -64,15 +70,20 @@ static void *flint_worker(void *arg) {
         }
         seen = g;
         if (atomic_load(&p->stop)) return NULL;
-        flint_task_fn fn = p->fn;
-        void *ctx = p->ctx;
-        long count = p->count;
-        for (;;) {
-            long i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-            if (i >= count) break;
-            fn(ctx, i);
+        // seq_cst pair with the caller's close (store open = 0, then load active): either this
+        // worker sees the job closed, or the caller sees it active and waits for it.
+        atomic_fetch_add(&p->active, 1);
+        if (atomic_load(&p->open) == g) {
+            flint_task_fn fn = p->fn;
+            void *ctx = p->ctx;
+            long count = p->count;
+            for (;;) {
+                long i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+                if (i >= count) break;
+                fn(ctx, i);
+            }
         }
-        atomic_fetch_sub_explicit(&p->running, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&p->active, 1, memory_order_release);
     }
 }
 
@@ -123,8 +134,11 @@ void flint_pool_run(flint_pool *p, long count, flint_task_fn fn, void *ctx) {
     p->ctx = ctx;
     p->count = count;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->running, p->threads - 1, memory_order_relaxed);
-    atomic_fetch_add(&p->gen, 1); // seq_cst: publishes the job
+    // Only the thread holding `busy` changes gen; 0 is never a job's gen (it means closed).
+    unsigned g = atomic_load(&p->gen) + 1;
+    if (g == 0) g = 1;
+    atomic_store(&p->open, g);
+    atomic_store(&p->gen, g); // seq_cst: publishes the job
     if (atomic_load(&p->sleeping) > 0) {
         pthread_mutex_lock(&p->m);
         pthread_cond_broadcast(&p->cv);
@@ -135,7 +149,12 @@ void flint_pool_run(flint_pool *p, long count, flint_task_fn fn, void *ctx) {
         if (i >= count) break;
         fn(ctx, i);
     }
-    while (atomic_load_explicit(&p->running, memory_order_acquire) > 0) FLINT_PAUSE();
+    atomic_store(&p->open, 0);
+    for (long spins = 0; atomic_load_explicit(&p->active, memory_order_acquire) > 0; spins++) {
+        // A joined worker is finishing an index, or was preempted: after a short spin, let it run.
+        if (spins < 2048) FLINT_PAUSE();
+        else sched_yield();
+    }
     pthread_mutex_unlock(&p->busy);
 }
 

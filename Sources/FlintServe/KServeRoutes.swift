@@ -2,12 +2,13 @@ import FlintJSON
 import FlintModels
 import Hummingbird
 
-/// The KServe v2 / Triton HTTP protocol (JSON tensors) for encoders: `TEXT` (BYTES, `[n]`) or
+/// The KServe v2 / Triton HTTP protocol (JSON tensors, or binary ones: `KServeBinary`) for encoders: `TEXT` (BYTES, `[n]`) or
 /// `input_ids` (INT64, `[B, S]`, optional `attention_mask`) in, `EMBEDDING` (FP32, `[n, dim]`) out.
 extension FlintServer {
     func addKServeRoutes(to router: Router<ServeContext>) {
         router.get("/v2") { _, _ in
-            Response.json(.object([("name", .string("flint")), ("version", .string(Self.version)), ("extensions", .array([]))]))
+            Response.json(.object([("name", .string("flint")), ("version", .string(Self.version)),
+                                   ("extensions", .array([.string("binary_tensor_data")]))]))
         }
         for prefix in ["/v2/models/:name", "/v2/models/:name/versions/:version"] {
             router.get(RouterPath(prefix)) { _, context in
@@ -50,40 +51,57 @@ extension FlintServer {
 
     func kserveInfer(_ request: Request, name: String) async throws(ServeError) -> Response {
         let model = try kserveModel(name)
-        if request.headers.contains(where: { $0.name.canonicalName == "inference-header-content-length" }) {
-            throw .invalid("binary tensor data is not supported: send JSON tensors (tritonclient: binary_data=False)")
-        }
-        let parsed = try KServeInferRequest(try await RequestJSON.read(request, limit: options.maxBodyBytes), scheduler: model)
-        let encoded = parsed.encoded
+        let body = try await RequestJSON.collect(request, limit: options.maxBodyBytes)
+        let (json, binary) = try KServeBinary.split(body, headerField: request.headers[KServeBinary.headerLength])
+        let parsed = try KServeInferRequest(try RequestJSON.parse(Array(json)), binary: binary, scheduler: model)
         let normalize = model.pipeline.sentenceConfig?.normalize == true
-        let embeddings = try await model.run(encoded, name: name).map { normalize ? Vectors.normalized($0) : $0 }
+        let embeddings = try await model.run(parsed.encoded, name: name).map { normalize ? Vectors.normalized($0) : $0 }
         var out: [(String, JSONOut)] = [("model_name", .string(name)), ("model_version", .string("1"))]
         if let id = parsed.id { out.append(("id", .string(id))) }
-        out.append(("outputs", .array([.object([
-            ("name", .string("EMBEDDING")), ("datatype", .string("FP32")),
-            ("shape", .array([.int(embeddings.count), .int(model.dimension)])),
-            ("data", .floats(embeddings.flatMap { $0 })),
-        ])])))
-        return .json(.object(out))
+        var tensor: [(String, JSONOut)] = [("name", .string("EMBEDDING")), ("datatype", .string("FP32")),
+                                           ("shape", .array([.int(embeddings.count), .int(model.dimension)]))]
+        let data = embeddings.flatMap { $0 }
+        guard parsed.binaryOutput else {
+            out.append(("outputs", .array([.object(tensor + [("data", .floats(data))])])))
+            return .json(.object(out))
+        }
+        tensor.append(("parameters", .object([("binary_data_size", .int(4 * data.count))])))
+        out.append(("outputs", .array([.object(tensor)])))
+        return KServeBinary.response(header: .object(out), data: data)
     }
 }
 
-/// A parsed KServe v2 infer request (JSON tensors): `TEXT` or `input_ids` (+ `attention_mask`),
-/// tokenized and cut to the model's limit.
+/// A parsed KServe v2 infer request: `TEXT` or `input_ids` (+ `attention_mask`), as JSON tensors or
+/// binary data (`KServeBinary`), tokenized and cut to the model's limit.
 struct KServeInferRequest {
     var encoded: [EncoderPipeline.Encoded]
     /// The request's `id`, echoed in the response.
     var id: String?
+    /// `EMBEDDING` is asked for as binary data (its `binary_data`, or the request's `binary_data_output`).
+    var binaryOutput = false
 
-    init(_ body: RequestJSON, scheduler model: EmbeddingScheduler) throws(ServeError) {
+    /// `binary`: the body's bytes after the JSON header, for the inputs that give a `binary_data_size`.
+    init(_ body: RequestJSON, binary: ArraySlice<UInt8> = [], scheduler model: EmbeddingScheduler) throws(ServeError) {
         guard let inputs = body.value["inputs"]?.array else { throw .badField("inputs", "expected an array of tensors") }
         var tensors: [String: (shape: [Int], data: [JSONValue])] = [:]
+        var rest = binary
         for (i, t) in inputs.enumerated() {
             guard let n = t["name"]?.string else { throw .badField("inputs[\(i)].name", "expected a string") }
             guard let shape = t["shape"]?.array?.compactMap(\.int), shape.count == t["shape"]?.array?.count, shape.allSatisfy({ $0 >= 0 })
             else { throw .badField("inputs[\(i)].shape", "expected an array of non-negative integers") }
-            guard let data = t["data"]?.array else { throw .badField("inputs[\(i)].data", "expected an array (JSON tensor data)") }
-            let flat = Self.flatten(data)
+            let flat: [JSONValue]
+            if let size = t["parameters"]?["binary_data_size"] {
+                guard let size = size.int, size >= 0, size <= rest.count else {
+                    throw .badField("inputs[\(i)].parameters.binary_data_size",
+                                    "expected an integer in 0...\(rest.count) (the binary data left after the JSON header)")
+                }
+                guard let type = t["datatype"]?.string else { throw .badField("inputs[\(i)].datatype", "expected a string") }
+                flat = try KServeBinary.elements(rest.prefix(size), datatype: type, input: n)
+                rest = rest.dropFirst(size)
+            } else {
+                guard let data = t["data"]?.array else { throw .badField("inputs[\(i)].data", "expected an array (JSON tensor data)") }
+                flat = Self.flatten(data)
+            }
             var elements = 1
             for d in shape {
                 let (product, overflow) = elements.multipliedReportingOverflow(by: d)
@@ -123,8 +141,35 @@ struct KServeInferRequest {
             throw .invalid("expected an input named TEXT (BYTES, [n]) or input_ids (INT64, [B, S])", param: "inputs")
         }
         guard !items.isEmpty else { throw .invalid("the input has no rows", param: "inputs") }
+        guard rest.isEmpty else {
+            throw .invalid("\(rest.count) bytes of binary data follow the inputs' binary_data_size "
+                + "(is Inference-Header-Content-Length right?)")
+        }
+        binaryOutput = try Self.binaryOutput(body)
         encoded = try model.encode(items, truncate: true, field: "inputs")
         id = body.value["id"]?.string
+    }
+
+    /// Whether `EMBEDDING` goes back as binary data; an `outputs` entry must name `EMBEDDING`.
+    static func binaryOutput(_ body: RequestJSON) throws(ServeError) -> Bool {
+        var binary = false
+        if let all = body.value["parameters"]?["binary_data_output"], !all.isNull {
+            guard let b = all.bool else { throw .badField("parameters.binary_data_output", "expected a boolean") }
+            binary = b
+        }
+        guard let outputs = body.value["outputs"], !outputs.isNull else { return binary }
+        guard let list = outputs.array else { throw .badField("outputs", "expected an array of requested outputs") }
+        for (i, o) in list.enumerated() {
+            guard o["name"]?.string == "EMBEDDING" else {
+                let got = o["name"]?.serialized ?? "no name"
+                throw .invalid("outputs[\(i)]: this model has one output, EMBEDDING, got \(got)", param: "outputs")
+            }
+            if let b = o["parameters"]?["binary_data"], !b.isNull {
+                guard let b = b.bool else { throw .badField("outputs[\(i)].parameters.binary_data", "expected a boolean") }
+                binary = b
+            }
+        }
+        return binary
     }
 
     /// Nested JSON arrays in row-major order (Triton accepts tensors nested or flat).
