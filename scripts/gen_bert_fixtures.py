@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import torch
 import transformers
+from fixture_utils import perturb, rnd
 from safetensors.torch import load_file
 from transformers import (AutoModel, BertConfig, BertForMaskedLM, BertForQuestionAnswering,
                           BertForSequenceClassification, BertForTokenClassification, BertModel)
@@ -55,15 +56,6 @@ SPECS = [
 DTYPE_NAME = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 
 
-def rnd(x, digits):
-    """nested lists of floats rounded to `digits` significant digits"""
-    if isinstance(x, dict):
-        return {k: rnd(v, digits) for k, v in x.items()}
-    if isinstance(x, list):
-        return [rnd(v, digits) for v in x]
-    return float(f"{x:.{digits - 1}e}")
-
-
 def tiny_inputs():
     g = torch.Generator().manual_seed(1234)
     ids = [torch.randint(1, TINY["vocab_size"], (n,), generator=g).tolist() for n in LENS]  # 0 is the pad id
@@ -77,18 +69,6 @@ def pad_batch(ids, types):
     pad = lambda rows: torch.tensor([r + [0] * (L - len(r)) for r in rows])
     mask = torch.tensor([[1] * len(r) + [0] * (L - len(r)) for r in ids])
     return pad(ids), pad(types), mask
-
-
-def perturb(model, seed):
-    """HF init leaves biases at 0 and LayerNorm at (1, 0); make every tensor distinctive"""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if "LayerNorm.weight" in name:
-                p.copy_(1 + 0.2 * noise)
-            elif name.endswith("bias") or "LayerNorm" in name:
-                p.copy_(0.2 * noise)
 
 
 def run_tiny(model, ids, types):

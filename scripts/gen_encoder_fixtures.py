@@ -20,6 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import torch
 import transformers
+from fixture_utils import perturb, rnd
 from safetensors.torch import load_file, save_file
 from transformers import (DistilBertConfig, DistilBertForQuestionAnswering, DistilBertForSequenceClassification,
                           DistilBertForTokenClassification, DistilBertModel, RobertaConfig, RobertaForQuestionAnswering,
@@ -55,29 +56,9 @@ FAMILIES = {
 HEAD_EXTRA = {"seqcls": {"num_labels": 3}, "tokcls": {"num_labels": 5}}
 
 
-def rnd(x, digits):
-    if isinstance(x, dict):
-        return {k: rnd(v, digits) for k, v in x.items()}
-    if isinstance(x, list):
-        return [rnd(v, digits) for v in x]
-    return float(f"{x:.{digits - 1}e}")
-
-
 def tiny_ids():
     g = torch.Generator().manual_seed(4321)
     return [torch.randint(3, VOCAB, (n,), generator=g).tolist() for n in LENS]  # 0..2: pad ids of every family
-
-
-def perturb(model, seed):
-    """HF init leaves biases at 0 and LayerNorm at (1, 0); make every tensor distinctive"""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if "LayerNorm.weight" in name or "layer_norm.weight" in name:
-                p.copy_(1 + 0.2 * noise)
-            elif name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name:
-                p.copy_(0.2 * noise)
 
 
 def run(model, ids, pad):

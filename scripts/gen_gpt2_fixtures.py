@@ -28,6 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import torch
 import transformers
+from fixture_utils import perturb, rnd
 from safetensors.torch import load_file
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model
 
@@ -54,23 +55,6 @@ LENS = [5, 11, 8]
 NEW_TOKENS = 64
 
 
-def rnd(x, digits=8):
-    if isinstance(x, list):
-        return [rnd(v, digits) for v in x]
-    return float(f"{x:.{digits - 1}e}")
-
-
-def perturb(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if ".ln_" in name and name.endswith("weight"):
-                p.copy_(1 + 0.2 * noise)
-            elif name.endswith("bias") or ".ln_" in name:
-                p.copy_(0.2 * noise)
-
-
 def load_saved(cls, cfg, folder):
     """the model from the *saved* tensors (fp16/bf16 rounded), upcast to float32"""
     ref = cls(cfg).eval()
@@ -93,7 +77,7 @@ def main():
         cfg._attn_implementation = "eager"
         torch.manual_seed(300 + k)
         model = cls(cfg).eval()
-        perturb(model, 400 + k)
+        perturb(model, 400 + k, is_norm=lambda name: ".ln_" in name)
         model.to(dtype).save_pretrained(d, safe_serialization=True)
         for extra_file in ("generation_config.json",):
             if os.path.exists(os.path.join(d, extra_file)):

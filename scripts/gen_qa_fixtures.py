@@ -21,6 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import torch
 import transformers
+from fixture_utils import perturb
 from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 from transformers import (BertConfig, BertForQuestionAnswering, BertTokenizerFast, DistilBertConfig,
@@ -59,17 +60,6 @@ CASES = [
     dict(max_seq_len=64, doc_stride=32, max_answer_len=15, top_k=2, handle_impossible_answer=False),
     dict(max_seq_len=40, doc_stride=12, max_answer_len=1, top_k=2, handle_impossible_answer=True),
 ]
-
-
-def perturb(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g)
-            if "LayerNorm.weight" in name or "layer_norm.weight" in name:
-                p.copy_(1 + 0.2 * noise)
-            elif name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name:
-                p.copy_(0.2 * noise)
 
 
 def tokenizer_object():

@@ -102,6 +102,33 @@ def flint_point(args, name, batch, seq, work):
     return json.load(open(out))
 
 
+class Progress:
+    """done/total and time left on stderr, as flint's ProgressLine: one live line on a terminal, plain lines
+    otherwise; time left from the time so far over the work done, each item weighted by its tokens"""
+
+    def __init__(self, weights):
+        self.weights, self.done, self.started = weights, 0, time.monotonic()
+        self.live = sys.stderr.isatty()
+
+    @staticmethod
+    def duration(s):
+        s = round(s)
+        return f"{s} s" if s < 60 else f"{s // 60}m{s % 60:02d}s" if s < 3600 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+    def finish(self, text):
+        self.done += 1
+        done_w, total_w = sum(self.weights[:self.done]), sum(self.weights)
+        left = f", about {self.duration((time.monotonic() - self.started) / done_w * (total_w - done_w))} left" \
+            if 0 < done_w < total_w else ""
+        line = f"[{self.done}/{len(self.weights)}] {text}{left}"
+        sys.stderr.write("\r\x1b[K" + line if self.live else line + "\n")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.live:
+            sys.stderr.write("\n")
+
+
 def sweep_doc(engine, name, device, points, machine, date, extra=None):
     doc = {"schema": "flint-sweep/1", "engine": engine, "model": name, "device": device, "dtype": "f32", "machine": machine,
            "date": date, "ceilings": {"gemm_gflops": None, "copy_gbps": None}, "points": points}
@@ -131,12 +158,14 @@ def main():
     import transformers
     torch.set_num_threads(args.threads)
     work = tempfile.mkdtemp(prefix="peers-sweep-")
-    machine = f"{cpu_model()}, {os.cpu_count()} CPUs (shared), {args.threads} threads"
+    machine = f"{cpu_model()}, {os.cpu_count()} CPUs, {args.threads} threads"
     date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_before = os.getloadavg()
     sweeps, checks = [], {}
     rng = np.random.default_rng(42)
     grid = [(s, b) for s in seqs for b in batches]
+    engine_count = 2 + (1 if args.flint else 0)
+    progress = Progress([s * b for _ in models for s, b in grid for _ in range(engine_count)])
     for name in models:
         model = build(name, work, "sdpa")
         onnx_path = os.path.join(work, f"{name}.onnx")
@@ -169,7 +198,7 @@ def main():
                     run = torch_run if e == "torch-eager" else (lambda: sess.run(None, feed))
                     p = point(batch, seq, measure(run, args.iters, args.max_seconds))
                     points[e].append(p)
-                print(f"{name} b{batch} s{seq} {e}: p50 {p['p50_ms']:.2f} ms ({p['iters']} runs)", file=sys.stderr, flush=True)
+                progress.finish(f"{name} b{batch} s{seq} {e}: p50 {p['p50_ms']:.2f} ms ({p['iters']} runs)")
         device = f"cpu ({args.threads} threads)"
         sweeps.append(sweep_doc("torch-eager", name, device, points["torch-eager"], machine, date,
                                 {"versions": {"torch": torch.__version__, "transformers": transformers.__version__}}))
@@ -180,9 +209,12 @@ def main():
                                     {"ceilings": flint_meta["ceilings"], "dtype": flint_meta["dtype"],
                                      "binary": os.path.realpath(args.flint)}))
         del model, sess
+    progress.close()
+    load_after = os.getloadavg()
+    for s in sweeps:  # the plot's machine line: how busy the machine was, as measured
+        s["machine"] += f", load average {load_before[0]:.1f} at start, {load_after[0]:.1f} at end"
     doc = {"schema": "flint-sweep-peers/1", "date_utc": date,
-           "host": {"cpu": cpu_model(), "cpus": os.cpu_count(), "shared": True, "loadavg_before": load_before,
-                    "loadavg_after": os.getloadavg()},
+           "host": {"cpu": cpu_model(), "cpus": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": load_after},
            "settings": {"threads": args.threads, "iters": args.iters, "max_seconds": args.max_seconds, "warm_ups": WARM_UPS,
                         "warm_up_seconds": WARM_UP_SECONDS, "statistic": "p50", "interleaved": "per point, order rotated"},
            "ort_vs_torch_max_abs_diff": checks, "sweeps": sweeps}

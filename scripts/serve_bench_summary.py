@@ -10,7 +10,15 @@ import platform
 import sys
 
 
+def load_average():
+    try:
+        return float(open("/proc/loadavg").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def machine():
+    """The CPU and the 1-minute load average seen when scripts/serve-bench started (LOADAVG_START) and now."""
     model = "unknown CPU"
     try:
         for line in open("/proc/cpuinfo"):
@@ -19,7 +27,9 @@ def machine():
                 break
     except OSError:
         pass
-    return f"{platform.machine()}, {model}, {os.cpu_count()} cores, shared with 4 other engineers' builds (timings are noisy)"
+    start, end = os.environ.get("LOADAVG_START"), load_average()
+    load = f", load average {float(start):.1f} at start, {end:.1f} at end" if start and end is not None else ""
+    return f"{platform.machine()}, {model}, {os.cpu_count()} cores{load}"
 
 
 def row(doc, texts, server, concurrency):

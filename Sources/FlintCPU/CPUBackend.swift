@@ -112,7 +112,7 @@ final class CPUPreparedPlan: StepTimedPlan, @unchecked Sendable {
             if let format = formats[w] {
                 let n = t.shape[0]
                 let k = t.shape.count / n
-                packed.append(t.data.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k, format: format) })
+                packed.append(try PackedWeight(weight: t.data, n: n, k: k, format: format, name: plan.weights[w].name))
                 plain.append([])
             } else {
                 packed.append(nil)

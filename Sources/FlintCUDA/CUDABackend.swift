@@ -20,6 +20,7 @@ public final class CUDABackend: Backend {
     public let usesGraphs: Bool
     let compiler: KernelCompiler?
     let progress: (@Sendable (String) -> Void)?
+    let compileProgress: ProgressReport?
     private let noticeLog = Mutex<[String]>([])
 
     /// - Parameters:
@@ -27,8 +28,10 @@ public final class CUDABackend: Backend {
     ///   - graphs: capture and replay CUDA graphs; nil reads `FLINT_CUDA_GRAPHS` (`0` turns them off).
     ///   - progress: told about slow one-time work (kernel compilation on a cache miss) and, once
     ///     each, about work-arounds (a cuBLASLt epilogue refused for a shape).
+    ///   - compileProgress: told of each kernel file built or loaded by a plan's first `prepare`
+    ///     (done 0 before the first), for a front end's progress line.
     public init(driver: any CUDADriver, dtype: DType = .f32, compiler: KernelCompiler? = nil, graphs: Bool? = nil,
-                progress: (@Sendable (String) -> Void)? = nil) throws(FlintError) {
+                progress: (@Sendable (String) -> Void)? = nil, compileProgress: ProgressReport? = nil) throws(FlintError) {
         guard [.f32, .f16, .bf16].contains(dtype) else { throw .invalidInput("the CUDA backend runs f32, f16 or bf16, not \(dtype)") }
         if driver.architecture != nil, compiler == nil { throw .cudaUnavailable("a NVRTC compiler is needed to build kernels for \(driver.deviceName)") }
         if let supported = driver.cudaVersion, let nvrtc = compiler?.nvrtc,
@@ -45,6 +48,7 @@ public final class CUDABackend: Backend {
         self.compiler = compiler
         self.usesGraphs = graphs ?? Self.graphsFromEnvironment()
         self.progress = progress
+        self.compileProgress = compileProgress
     }
 
     /// `FLINT_CUDA_GRAPHS=0` (or `off`, `false`) runs eagerly; anything else, or unset, uses graphs.
@@ -69,7 +73,10 @@ public final class CUDABackend: Backend {
 
     public func prepare(_ plan: Plan, weights: any WeightSource) throws(FlintError) -> any PreparedPlan {
         // Modules live as long as the driver: a second plan (or backend) on it loads nothing.
-        for source in KernelSources.all where !driver.hasLoaded(source.name) {
+        let pending = KernelSources.all.filter { !driver.hasLoaded($0.name) }
+        if !pending.isEmpty { compileProgress?(0, pending.count, "") }
+        for (index, source) in pending.enumerated() {
+            defer { compileProgress?(index + 1, pending.count, "\(source.name).cu") }
             var cubin: [UInt8]?
             if let arch = driver.architecture, let compiler {
                 let started = ContinuousClock.now

@@ -298,14 +298,14 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
             }
             if rc != 0 { throw .backend("emulated CUDA: launching \(kernel) failed: \(String(cString: flint_emu_last_error()))") }
         case let .gemm(g):
-            runGEMM(g)
+            try runGEMM(g)
         case let .copy(destination, source, bytes):
             UnsafeMutableRawPointer(bitPattern: UInt(destination))!.copyMemory(from: UnsafeRawPointer(bitPattern: UInt(source))!, byteCount: bytes)
         }
     }
 
     /// cuBLASLt's contract on the CPU: read A and W in their dtype, accumulate in fp32, round C.
-    private func runGEMM(_ g: GEMMDescriptor) {
+    private func runGEMM(_ g: GEMMDescriptor) throws(FlintError) {
         func load(_ p: DevicePointer, rows: Int, cols: Int, ld: Int) -> [Float] {
             let raw = UnsafeRawPointer(bitPattern: UInt(p))!
             var out = [Float](repeating: 0, count: rows * cols)
@@ -325,7 +325,7 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         let w = load(g.w, rows: g.n, cols: g.k, ld: g.ldw)
         let bias = g.bias.map { load($0, rows: 1, cols: g.n, ld: g.n) }
         var c = [Float](repeating: 0, count: g.m * g.n)
-        let packed = PackedWeight(weight: w, n: g.n, k: g.k)
+        let packed = try PackedWeight(weight: w, n: g.n, k: g.k)
         a.withUnsafeBufferPointer { ap in
             c.withUnsafeMutableBufferPointer { cp in
                 let out = cp.baseAddress!

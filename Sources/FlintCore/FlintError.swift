@@ -32,7 +32,11 @@ public enum FlintError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .unsupportedModel(path, reason): return "\(path): unsupported model: \(reason)"
         case let .invalidInput(reason): return "invalid input: \(reason)"
         case let .outOfMemory(device, bytes, what):
-            return "out of memory on \(device): \(what) needs \(Self.format(bytes: bytes)); try a smaller --batch or --max-length"
+            // Weights are fixed by the model: only a smaller encoding of them helps, not a smaller batch.
+            let advice = what.hasPrefix("weight ")
+                ? "the model's weights do not fit: try --dtype bf16 or int8 (half or a quarter of the bytes) or a smaller model"
+                : "try a smaller --batch or --max-length"
+            return "out of memory on \(device): \(what) needs \(Self.format(bytes: bytes)); \(advice)"
         case let .cudaUnavailable(why): return "CUDA unavailable: \(why)"
         case let .backend(message): return message
         case let .nonFinite(buffer, step):

@@ -161,7 +161,7 @@ public enum ModelFolder {
     /// least one full prompt).
     public static func openDecoder(
         _ path: String, backend: any Backend, maxSequences: Int, maxTokens: Int,
-        tokenizerFallback: String?
+        tokenizerFallback: String?, weightProgress: ProgressReport? = nil
     ) throws(FlintError) -> Decoder {
         let loaded = try decoder(path, tokenizerFallback: tokenizerFallback)
         guard let tokenizerPath = loaded.tokenizerPath else {
@@ -173,7 +173,8 @@ public enum ModelFolder {
         let plan = try loaded.model.plan(
             outputs: [.nextToken], maxTokens: max(maxTokens, config.nPositions, maxSequences),
             maxSequences: maxSequences, maxContext: config.nPositions, configPath: loaded.configPath)
-        let generator = try TokenGenerator(prepared: try backend.prepare(plan, weights: loaded.weights), eosTokenIds: config.eosTokenIds)
+        let weights = weightProgress.map { ReportingWeightSource(loaded.weights, plan: plan, report: $0) } ?? loaded.weights
+        let generator = try TokenGenerator(prepared: try backend.prepare(plan, weights: weights), eosTokenIds: config.eosTokenIds)
         return Decoder(config: config, tokenizer: tokenizer, generator: generator)
     }
 }

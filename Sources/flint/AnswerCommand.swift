@@ -98,7 +98,8 @@ struct AnswerOptions: ParsableArguments {
 
     /// The model folder as a question answerer; the default window is 384 tokens or the model's positions.
     func open(_ folder: String, backend: any Backend, handleImpossible: Bool? = nil) throws -> QuestionAnswering {
-        let pipeline = try EncoderPipeline(folder: folder, backend: backend, outputs: [.spanLogits], maxSequences: 64)
+        let pipeline = try EncoderPipeline(folder: folder, backend: backend, outputs: [.spanLogits], maxSequences: 64,
+                                           weightProgress: Console.weightProgress())
         let length = maxSeqLen ?? min(384, pipeline.model.config.maxSequenceLength)
         return try QuestionAnswering(
             pipeline: pipeline,

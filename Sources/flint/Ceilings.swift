@@ -89,7 +89,7 @@ extension MachineCeilings {
     /// The CPU's ceilings on all the pool's threads: read and copy bandwidth over buffers far past the
     /// caches (every thread takes its share, as the kernels' parallel loops do), and per precision
     /// the GEMM rate of a large linear.
-    static func measureCPU(pool: ThreadPool, effort: Effort, dtypes: [String] = ["f32"]) -> MachineCeilings {
+    static func measureCPU(pool: ThreadPool, effort: Effort, dtypes: [String] = ["f32"]) throws -> MachineCeilings {
         let count = (effort == .quick ? 16 : 32) << 20  // floats per buffer: 64 or 128 MiB
         let source = UnsafeMutablePointer<Float>.allocate(capacity: count)
         let target = UnsafeMutablePointer<Float>.allocate(capacity: count)
@@ -119,8 +119,8 @@ extension MachineCeilings {
             readGBs = Double(count * 4) / readMs / 1e6
         }
         let (m, n, k) = effort == .quick ? (512, 1024, 1024) : (1024, 2048, 2048)
-        let rates = dtypes.map { name in
-            (dtype: name, gflops: CPUKernels.benchmarkGEMM(m: m, n: n, k: k, iterations: effort == .quick ? 4 : 3, pool: pool,
+        let rates = try dtypes.map { name in
+            (dtype: name, gflops: try CPUKernels.benchmarkGEMM(m: m, n: n, k: k, iterations: effort == .quick ? 4 : 3, pool: pool,
                                                             format: GEMMBench.formats[name] ?? .f32))
         }
         return MachineCeilings(
@@ -192,6 +192,19 @@ extension MachineCeilings {
         return "unknown cpu"
     }
 
+    /// The 1-minute load average (/proc/loadavg), nil where there is none.
+    static func loadAverage() -> Double? {
+        guard let bytes = try? BoundedFile.contents("/proc/loadavg", limit: 4096) else { return nil }
+        return String(decoding: bytes, as: UTF8.self).split(separator: " ").first.flatMap { Double($0) }
+    }
+
+    /// ", load average 1.9 at start, 2.4 at end": how busy the machine was, as measured, for a
+    /// result's machine line ("" where the system has no load average).
+    static func loadNote(start: Double?, end: Double?) -> String {
+        guard let start, let end else { return "" }
+        return ", load average \(Table.fmt(start, 1)) at start, \(Table.fmt(end, 1)) at end"
+    }
+
     /// 64-bit FNV-1a in hex: a short, stable file-name-safe key.
     static func fnv1a(_ s: String) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -256,7 +269,7 @@ extension MachineCeilings {
         var c: MachineCeilings
         if let cpu = backend as? CPUBackend {
             let dtypes = effort == .full ? ["f32", "bf16", "int8"] : Array(Set(["f32", dtype])).sorted()
-            c = measureCPU(pool: cpu.pool, effort: effort, dtypes: dtypes)
+            c = try measureCPU(pool: cpu.pool, effort: effort, dtypes: dtypes)
         } else {
             let cuda = backend as! CUDABackend
             c = try measureCUDA(cuda, dtypes: effort == .full ? [.f32, .f16, .bf16] : [cuda.dtype])

@@ -69,32 +69,35 @@ struct Check: ParsableCommand {
         if !json { Console.progress("NVRTC \(compiler.nvrtc.versionString) from \(compiler.nvrtc.folder?.lib ?? "the loader path")") }
         var rows: [JSONValue] = []
         var failures = 0
-        for source in KernelSources.all {
-            for a in archs {
-                if !json { Console.progress("compiling \(source.name).cu for \(a)...") }
-                var failure: String?
-                var registers: [String: Int] = [:]
-                do {
-                    registers = try compiler.compile(source, arch: a, verbose: true).registers
-                } catch {
-                    failure = "\(error)"
-                    failures += 1
-                }
-                for k in source.kernels {
-                    // A listed kernel that ptxas did not report is missing from the CUBIN.
-                    let kernelFailure = failure ?? (registers[k] == nil ? "\(k) is not defined by \(source.name).cu" : nil)
-                    if failure == nil, kernelFailure != nil { failures += 1 }
-                    rows.append(.object([
-                        ("name", .string(k)), ("file", .string(source.name + ".cu")), ("arch", .string(a)), ("ok", .bool(kernelFailure == nil)),
-                        ("registers", registers[k].map { .number(Double($0)) } ?? .null), ("error", kernelFailure.map { .string($0) } ?? .null),
-                    ]))
-                    if !json {
-                        print("\(kernelFailure == nil ? "ok  " : "FAIL") \(a)  \(k)\(registers[k].map { "  (\($0) registers)" } ?? "")")
-                    }
-                }
-                if let failure, !json { print(failure) }
+        // Stderr in every mode: with --json too, a slow CI or GPU log shows how far the builds got.
+        let builds = KernelSources.all.flatMap { source in archs.map { (source: source, arch: $0) } }
+        let progress = ProgressLine(total: builds.count, weights: builds.map { Double($0.source.text.utf8.count) })
+        for (index, (source, a)) in builds.enumerated() {
+            progress.update(done: index, "compiling \(source.name).cu for \(a)")
+            var failure: String?
+            var registers: [String: Int] = [:]
+            do {
+                registers = try compiler.compile(source, arch: a, verbose: true).registers
+            } catch {
+                failure = "\(error)"
+                failures += 1
             }
+            progress.finish(index: index, "\(failure == nil ? "compiled" : "FAILED") \(source.name).cu for \(a)")
+            for k in source.kernels {
+                // A listed kernel that ptxas did not report is missing from the CUBIN.
+                let kernelFailure = failure ?? (registers[k] == nil ? "\(k) is not defined by \(source.name).cu" : nil)
+                if failure == nil, kernelFailure != nil { failures += 1 }
+                rows.append(.object([
+                    ("name", .string(k)), ("file", .string(source.name + ".cu")), ("arch", .string(a)), ("ok", .bool(kernelFailure == nil)),
+                    ("registers", registers[k].map { .number(Double($0)) } ?? .null), ("error", kernelFailure.map { .string($0) } ?? .null),
+                ]))
+                if !json {
+                    print("\(kernelFailure == nil ? "ok  " : "FAIL") \(a)  \(k)\(registers[k].map { "  (\($0) registers)" } ?? "")")
+                }
+            }
+            if let failure, !json { print(failure) }
         }
+        progress.close()
         if json {
             print(JSONValue.object([("nvrtc", .string(compiler.nvrtc.versionString)), ("kernels", .array(rows))]).serialized)
         } else {

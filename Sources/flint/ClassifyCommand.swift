@@ -37,7 +37,8 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         let inputs = try TaskInputs.read(texts: texts, jsonl: jsonl, pairs: true)
-        let task = try TaskModel.open(model, head: .sequenceClassification, backend: try options.backend())
+        let task = try TaskModel.open(model, head: .sequenceClassification, backend: try options.backend(),
+                                      weightProgress: Console.weightProgress())
         for scores in try task.classify(inputs) {
             if let topK {
                 let ranked = LabelScore.ranked(scores, labels: task.labels, topK: topK)

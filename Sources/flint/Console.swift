@@ -1,3 +1,4 @@
+import FlintCore
 import FlintJSON
 #if canImport(Glibc)
 import Glibc
@@ -18,6 +19,14 @@ enum Console {
     static func progress(_ message: String) {
         var line = message + "\n"
         line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// Progress of a weight load (tensors done/total, time left) on stderr once it has taken half a second.
+    static func weightProgress() -> ProgressReport { ProgressLine.reporter("loading weights: ") }
+
+    /// `source` reporting each tensor `Backend.prepare` reads for `plan` (see `weightProgress`).
+    static func loading(_ source: any WeightSource, _ plan: Plan) -> any WeightSource {
+        ReportingWeightSource(source, plan: plan, report: weightProgress())
     }
 
     /// Writes to stdout unbuffered (streamed text shows as it is produced); do not mix with print.

@@ -36,7 +36,7 @@ struct DecoderBench {
         do {
             Console.progress("preparing the prefill plan (1 x \(longest) tokens)...")
             let plan = try gpt2.plan(outputs: [.nextToken], maxTokens: longest, maxSequences: 1, maxContext: longest, configPath: model.configPath)
-            let prepared = try backend.prepare(plan, weights: model.weights)
+            let prepared = try backend.prepare(plan, weights: Console.loading(model.weights, plan))
             print("prefill: one prompt through the KV cache up to its next token; arena \(FlintError.format(bytes: prepared.arenaBytes))")
             print(Table.row(["seq", "batch", "avg ms", "p50 ms", "p95 ms", "p99 ms", "tokens/s", "GFLOP/s", "iters"]
                 + (device == nil ? [] : DeviceReport.header)))
@@ -66,7 +66,7 @@ struct DecoderBench {
         Console.progress("preparing the decode plan (\(maxBatch) sequences, context \(context))...")
         let plan = try gpt2.plan(outputs: [.nextToken], maxTokens: maxBatch * promptTokens, maxSequences: maxBatch, maxContext: context,
                                  configPath: model.configPath)
-        let prepared = try backend.prepare(plan, weights: model.weights)
+        let prepared = try backend.prepare(plan, weights: Console.loading(model.weights, plan))
         let weightBytes = plan.weightBytes(backend.dtype)
         print("decode: after a \(promptTokens)-token prompt, one token per sequence per step (greedy, ids chosen on the backend); "
             + "arena + KV cache \(FlintError.format(bytes: prepared.arenaBytes))")

@@ -51,7 +51,8 @@ struct Embed: ParsableCommand {
             if inputs.isEmpty { throw CommandError("\(jsonl): no inputs") }
         }
         let backend = try options.backend()
-        let pipeline = try EncoderPipeline(folder: model, backend: backend, outputs: [.sentenceEmbedding], maxLength: maxLength)
+        let pipeline = try EncoderPipeline(folder: model, backend: backend, outputs: [.sentenceEmbedding], maxLength: maxLength,
+                                           weightProgress: Console.weightProgress())
         let (embeddings, truncated) = try pipeline.embed(inputs)
         let truncatedIndices = truncated.indices.filter { truncated[$0] }
         if json {

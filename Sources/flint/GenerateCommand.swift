@@ -117,8 +117,8 @@ struct Generate: ParsableCommand {
         let plan = try m.model.plan(outputs: [.nextToken], maxTokens: max(longest, batch, min(prefillTokens, 8192)), maxSequences: batch,
                                     maxContext: min(c.nPositions, longest + min(maxNewTokens, c.nPositions)), configPath: m.configPath)
         if !json { Console.progress("loading \(m.path) on \(backend.deviceDescription)...") }
-        let generator = TextGenerator(tokenizer: tok, generator: try TokenGenerator(prepared: try backend.prepare(plan, weights: m.weights),
-                                                                                    eosTokenIds: c.eosTokenIds))
+        let prepared = try backend.prepare(plan, weights: Console.loading(m.weights, plan))
+        let generator = TextGenerator(tokenizer: tok, generator: try TokenGenerator(prepared: prepared, eosTokenIds: c.eosTokenIds))
         let sampling = samples
             ? SamplingParameters(temperature: temperature ?? 1, topK: topK ?? 0, topP: topP ?? 1, repetitionPenalty: repetitionPenalty, seed: seed)
             : SamplingParameters(temperature: 0, repetitionPenalty: repetitionPenalty, seed: seed)

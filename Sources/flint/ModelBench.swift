@@ -107,7 +107,7 @@ struct ModelBench: ParsableCommand {
         Console.progress("preparing \(m.path) on \(backend.deviceDescription) for \(maxBatch) x \(longest) tokens...")
         let output = Self.timedOutput(m.model.head)
         let plan = try m.plan(outputs: [output], maxTokens: tokens, maxSequences: maxBatch)
-        let prepared = try backend.prepare(plan, weights: m.weights)
+        let prepared = try backend.prepare(plan, weights: Console.loading(m.weights, plan))
         let c = m.config
         print("model \(m.path) (\(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) heads, "
               + "\(c.family.classPrefix)\(m.model.head.rawValue)), output \(output.rawValue), device \(backend.deviceDescription), "
@@ -199,8 +199,8 @@ struct GEMMBench: ParsableCommand {
             guard d.count == 3, d.allSatisfy({ $0 > 0 }) else { throw ValidationError("bad shape \(shape): use MxNxK") }
             let flopsPerRun = 2.0 * Double(d[0] * d[1] * d[2])
             let iterations = max(3, Int(2e9 / flopsPerRun))
-            let rates = names.map { name in
-                CPUKernels.benchmarkGEMM(m: d[0], n: d[1], k: d[2], iterations: iterations, pool: pool, format: Self.formats[name]!)
+            let rates = try names.map { name in
+                try CPUKernels.benchmarkGEMM(m: d[0], n: d[1], k: d[2], iterations: iterations, pool: pool, format: Self.formats[name]!)
             }
             print(Table.row([String(d[0]), String(d[1]), String(d[2])] + rates.map { Table.fmt($0, 1) }))
         }

@@ -64,7 +64,7 @@ struct Profile: ParsableCommand {
             let plan = try decoder.model.plan(
                 outputs: [.nextToken], maxTokens: batch * seq, maxSequences: batch, maxContext: seq + 1,
                 configPath: decoder.configPath)
-            let prepared = try timed(try backend.prepare(plan, weights: decoder.weights))
+            let prepared = try timed(try backend.prepare(plan, weights: Console.loading(decoder.weights, plan)))
             let prompts = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) } }
             let profiler = StepProfiler(prepared: prepared, runs: runs, origin: origin)
             let prefill = TokenBatch(sequences: prompts)
@@ -79,14 +79,14 @@ struct Profile: ParsableCommand {
             }
             path = m.path
             let plan = try m.plan(outputs: [.lastHiddenState], maxTokens: batch * seq, maxSequences: batch)
-            let prepared = try timed(try backend.prepare(plan, weights: m.weights))
+            let prepared = try timed(try backend.prepare(plan, weights: Console.loading(m.weights, plan)))
             let input = TokenBatch(
                 sequences: (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(m.config.vocabSize)) } })
             let profiler = StepProfiler(prepared: prepared, runs: runs, origin: origin)
             phases.append(try profiler.profile("forward", batch: input, seq: seq, elementBytes: elementBytes, weightBytes: weightBytes))
         }
         // Measured after the runs, so bad arguments fail before the half second this takes.
-        let ceilings = (backend as? CPUBackend).map { MachineCeilings.measureCPU(pool: $0.pool, effort: .quick).roofline("f32") }
+        let ceilings = try (backend as? CPUBackend).map { try MachineCeilings.measureCPU(pool: $0.pool, effort: .quick).roofline("f32") }
         print(
             "model \(path), device \(backend.deviceDescription), dtype \(backend.dtype); times are the host's, "
                 + (backend is CPUBackend ? "steps timed on the forward's thread" : "steps run one by one without the CUDA graph"))

@@ -33,7 +33,8 @@ struct Rerank: ParsableCommand {
 
     func run() throws {
         let inputs = try TaskInputs.read(texts: texts, jsonl: jsonl, pairs: false).map(\.text)
-        let task = try TaskModel.open(model, head: .sequenceClassification, backend: try options.backend())
+        let task = try TaskModel.open(model, head: .sequenceClassification, backend: try options.backend(),
+                                      weightProgress: Console.weightProgress())
         let ranked = try task.rerank(query: query, texts: inputs)
         print(JSONValue.array(ranked.map { .object([("index", .number(Double($0.index))), ("score", .number($0.score))]) }).serialized)
     }

@@ -80,11 +80,11 @@ struct Serve: AsyncParsableCommand {
             switch try ModelFolder.kind(of: path) {
             case .encoder:
                 let pipeline = try ModelFolder.openServedEncoder(path, backend: backend, maxBatchTokens: maxBatchTokens,
-                                                                 maxSequences: maxBatchRequests)
+                                                                 maxSequences: maxBatchRequests, weightProgress: Console.weightProgress())
                 served.append((name, .encoder(EmbeddingScheduler(pipeline: pipeline, limits: limits))))
             case .decoder:
                 let decoder = try ModelFolder.openDecoder(path, backend: backend, maxSequences: maxBatchRequests, maxTokens: maxBatchTokens,
-                                                          tokenizerFallback: Assets.gpt2Tokenizer)
+                                                          tokenizerFallback: Assets.gpt2Tokenizer, weightProgress: Console.weightProgress())
                 Console.progress("\(name): \(maxBatchRequests) KV slots of \(decoder.config.nPositions) positions, "
                     + FlintError.format(bytes: decoder.generator.prepared.arenaBytes) + " arena")
                 served.append((name, .decoder(CompletionScheduler(decoder: decoder, limits: limits))))

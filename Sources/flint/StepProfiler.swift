@@ -205,10 +205,13 @@ extension StepProfiler.Phase {
     }
 
     static func complete(_ name: String, ts: Double, dur: Double, pid: Int, tid: Int, args: [(String, JSONValue)]) -> JSONValue {
-        // Whole nanoseconds: the JSON stays short and sums stay exact to the table's rounding.
-        .object([
-            ("name", .string(name)), ("ph", .string("X")), ("ts", .number((ts * 1000).rounded() / 1000)),
-            ("dur", .number((dur * 1000).rounded() / 1000)), ("pid", .number(Double(pid))), ("tid", .number(Double(tid))),
+        // Whole nanoseconds: the JSON stays short. Start and end are rounded (not start and duration), so
+        // spans that are disjoint or nested stay so in the nanoseconds Perfetto reads: it drops a span that
+        // overlaps the end of another on its thread.
+        let start = (ts * 1000).rounded(), end = ((ts + dur) * 1000).rounded()
+        return .object([
+            ("name", .string(name)), ("ph", .string("X")), ("ts", .number(start / 1000)),
+            ("dur", .number((end - start) / 1000)), ("pid", .number(Double(pid))), ("tid", .number(Double(tid))),
             ("args", .object(args.map { (key: $0.0, value: $0.1) })),
         ])
     }

@@ -72,7 +72,7 @@ extension ModelBench {
         Console.progress("preparing \(m.path) on \(backend.deviceDescription) for \(widest) x \(longest) tokens...")
         let output = Self.timedOutput(m.model.head)
         let plan = try m.plan(outputs: [output], maxTokens: tokens, maxSequences: widest)
-        let prepared = try backend.prepare(plan, weights: m.weights)
+        let prepared = try backend.prepare(plan, weights: Console.loading(m.weights, plan))
         print("sweep: model \(m.path), output \(output.rawValue), device \(backend.deviceDescription), dtype \(backend.dtype); "
               + "\(Timing.warmUps) warm-ups (at most \(Int(Timing.warmUpSeconds)) s), then up to \(iters) timed runs "
               + "(at most \(Table.fmt(maxSeconds ?? Self.sweepSeconds, 0)) s) per point; p50")
@@ -80,8 +80,9 @@ extension ModelBench {
         var rng = SplitMix64(seed: 42)
         var points: [Sweep.Point] = []
         let grid = seqs.flatMap { s in batches.map { (batch: $0, seq: s) } }
-        var progress = ProgressLine(total: grid.count, weights: grid.map { Double($0.batch * $0.seq) })
+        let progress = ProgressLine(total: grid.count, weights: grid.map { Double($0.batch * $0.seq) })
         let weightBytes = Double(plan.weightBytes(weightDType))
+        let loadAtStart = MachineCeilings.loadAverage()
         let partial = Sweep(engine: "flint", model: model, device: backend.deviceDescription, dtype: backend.dtype.description,
                             machine: MachineCeilings.cpuModelName(), date: MachineCeilings.utcNow(),
                             gemmGFLOPs: ceilings?.gflops(ceilingDType), copyGBs: ceilings?.copyGBs, points: [])
@@ -101,6 +102,7 @@ extension ModelBench {
         progress.close()
         var sweep = partial
         sweep.points = points
+        sweep.machine += MachineCeilings.loadNote(start: loadAtStart, end: MachineCeilings.loadAverage())
         return sweep
     }
 

@@ -39,7 +39,8 @@ struct Tag: ParsableCommand {
 
     func run() throws {
         let inputs = try TaskInputs.read(texts: texts, jsonl: jsonl, pairs: false).map(\.text)
-        let task = try TaskModel.open(model, head: .tokenClassification, backend: try options.backend())
+        let task = try TaskModel.open(model, head: .tokenClassification, backend: try options.backend(),
+                                      weightProgress: Console.weightProgress())
         for entities in try task.tag(inputs, aggregation: Aggregation(rawValue: aggregation)!) {
             print(JSONValue.array(entities.map(Self.json)).serialized)
         }

@@ -56,6 +56,13 @@ struct ProfileCLITests {
     /// runs is the table's ms and the steps of a run fit inside its forward span.
     static func checkTrace(_ trace: JSONValue, phases: [JSONValue], runs: Int) throws {
         let events = try #require(trace["traceEvents"]?.array)
+        // Slices Perfetto's importer keeps per thread: each run's forward on tid 1, its steps on tid 2.
+        let kept = PerfettoImportRules.slicesPerTrack(trace)
+        for (index, phase) in phases.enumerated() {
+            let steps = try #require(phase["steps"]?.array).count
+            #expect(kept[.init(pid: index + 1, tid: 1)] == runs && kept[.init(pid: index + 1, tid: 2)] == runs * steps,
+                    "phase \(index + 1): \(kept)")
+        }
         for e in events {
             for key in ["name", "ph", "ts", "dur", "pid", "tid"] { #expect(e[key] != nil, "event without \(key): \(e.serialized)") }
             #expect(["X", "M"].contains(e["ph"]?.string ?? ""))
@@ -139,6 +146,7 @@ struct ProfileCLITests {
         try Self.checkTrace(trace, phases: [json], runs: 5)
         let device = try #require(trace["traceEvents"]?.array).filter { $0["ph"]?.string == "X" && $0["tid"]?.int == 3 }
         #expect(device.count == 5 * (json["steps"]?.array?.count ?? 0))
+        #expect(PerfettoImportRules.slicesPerTrack(trace)[.init(pid: 1, tid: 3)] == device.count, "Perfetto keeps every device span")
     }
 
     @Test func refusesBadArguments() throws {

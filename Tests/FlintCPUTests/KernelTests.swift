@@ -4,6 +4,7 @@
 // Set FLINT_BENCH=1 to print GEMM GFLOP/s (meaningful in release builds only).
 import Testing
 import FlintCPU
+import FlintCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -82,13 +83,13 @@ struct KernelTests {
     ]
 
     @Test(arguments: CPUFeatures.supportedISAs, [1, 2, 3])
-    func linear(isa: CPUISA, threads: Int) {
+    func linear(isa: CPUISA, threads: Int) throws {
         var rng = Rng(UInt64(threads) * 31 + UInt64(isa.rawValue))
         let pool = pools[threads]!
         for (si, s) in Self.gemmShapes.enumerated() {
             let lda = s.k + (si % 3), ldc = s.n + (si % 2) * 5
             let a = rng.array(s.m * lda), w = rng.array(s.n * s.k), bias = rng.array(s.n)
-            let packed = PackedWeight(weight: w, n: s.n, k: s.k, isa: isa)
+            let packed = try PackedWeight(weight: w, n: s.n, k: s.k, isa: isa)
             for act in Activation.allCases {
                 for useBias in [false, true] where useBias || act == .none {
                     var c = [Float](repeating: .nan, count: s.m * ldc)
@@ -281,7 +282,22 @@ struct KernelTests {
         }
     }
 
-    @Test func benchmark() {
+    @Test func aWeightTooLargeToPackIsAnErrorNotACrash() {
+        // [2^20, 2^20] packs to 4 TiB: refused by size before the weight is read, so one float stands in for it.
+        let one: [Float] = [1]
+        for format in [PackedWeight.Format.f32, .bf16, .int8Dynamic] {
+            let error = #expect(throws: FlintError.self) {
+                _ = try one.withUnsafeBufferPointer { buffer throws(FlintError) in
+                    try PackedWeight(weight: buffer.baseAddress!, n: 1 << 20, k: 1 << 20, format: format, name: "lm_head.weight")
+                }
+            }
+            let message = error.map { "\($0)" } ?? ""
+            #expect(message.contains("out of memory on cpu: weight lm_head.weight [1048576, 1048576] packed as \(format)")
+                    && message.contains("--dtype"), "\(message)")
+        }
+    }
+
+    @Test func benchmark() throws {
         guard getenv("FLINT_BENCH") != nil else { return }
         // FLINT_BENCH_ISA=avx2|portable forces a lower path (the weight is packed for it).
         let isa = getenv("FLINT_BENCH_ISA").flatMap { name in CPUISA.allCases.first { $0.description == String(cString: name) } } ?? .auto
@@ -292,7 +308,7 @@ struct KernelTests {
             for (m, n, k) in shapes {
                 let flops = 2.0 * Double(m * n * k)
                 let iters = max(3, Int(2e10 / flops))
-                let gf = CPUKernels.benchmarkGEMM(m: m, n: n, k: k, iterations: iters, pool: pool, isa: isa)
+                let gf = try CPUKernels.benchmarkGEMM(m: m, n: n, k: k, iterations: iters, pool: pool, isa: isa)
                 print("GEMM m=\(m) n=\(n) k=\(k) threads=\(threads) isa=\(isa == .auto ? CPUFeatures.gemmISA : isa.resolved): \(Int(gf.rounded())) GFLOP/s")
             }
         }

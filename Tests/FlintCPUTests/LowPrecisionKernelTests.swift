@@ -29,7 +29,7 @@ struct LowPrecisionKernelTests {
     }
 
     @Test(arguments: CPUFeatures.supportedISAs, formats)
-    func linearMatchesReferenceOfItsValues(isa: CPUISA, format: PackedWeight.Format) {
+    func linearMatchesReferenceOfItsValues(isa: CPUISA, format: PackedWeight.Format) throws {
         var rng = Rng(UInt64(isa.rawValue) * 7 + 3)
         for threads in [1, 3] {
             let pool = pools[threads]!
@@ -38,7 +38,7 @@ struct LowPrecisionKernelTests {
                 var a = rng.array(s.m * lda, scale: 3)
                 if si % 4 == 1 { for i in 0..<s.m { a[i * lda] = 40 } } // an outlier per row: the int8 scale follows it
                 let w = rng.array(s.n * s.k, scale: 0.2), bias = rng.array(s.n)
-                let packed = PackedWeight(weight: w, n: s.n, k: s.k, isa: isa, format: format)
+                let packed = try PackedWeight(weight: w, n: s.n, k: s.k, isa: isa, format: format)
                 let wq = packed.dequantized()
                 let dense = (0..<s.m).flatMap { i in Array(a[(i * lda)..<(i * lda + s.k)]) }
                 let aq = format == .int8Dynamic ? CPUKernels.int8Activations(dense, rows: s.m, k: s.k) : dense
@@ -69,12 +69,12 @@ struct LowPrecisionKernelTests {
     /// The formats round as specified: bf16 to nearest (relative error <= 2^-8), ties to even, int8 to the
     /// nearest step of max|row|/127 (error <= half a step), and an all-zero row stays zero.
     @Test(arguments: formats)
-    func packingRoundsAsSpecified(format: PackedWeight.Format) {
+    func packingRoundsAsSpecified(format: PackedWeight.Format) throws {
         var rng = Rng(11)
         let n = 37, k = 29
         var w = rng.array(n * k, scale: 2)
         for kk in 0..<k { w[5 * k + kk] = 0 }
-        let q = PackedWeight(weight: w, n: n, k: k, format: format).dequantized()
+        let q = try PackedWeight(weight: w, n: n, k: k, format: format).dequantized()
         for j in 0..<n {
             let row = w[(j * k)..<(j * k + k)]
             let step = Double(row.map { abs($0) }.max()!) / 127
@@ -112,11 +112,11 @@ struct LowPrecisionKernelTests {
     /// Low-precision GEMMs stay close to the f32 GEMM of the original weights (the format's error,
     /// not a kernel's): bf16 within 2^-8 of the |products|, int8 within 1/127 of them.
     @Test(arguments: formats)
-    func closeToF32(format: PackedWeight.Format) {
+    func closeToF32(format: PackedWeight.Format) throws {
         var rng = Rng(9)
         let m = 8, n = 40, k = 300
         let a = rng.array(m * k), w = rng.array(n * k)
-        let packed = PackedWeight(weight: w, n: n, k: k, format: format)
+        let packed = try PackedWeight(weight: w, n: n, k: k, format: format)
         var c = [Float](repeating: 0, count: m * n)
         c.withUnsafeMutableBufferPointer { cp in
             CPUKernels.linear(a, rows: m, lda: k, weight: packed, bias: nil, activation: .none, out: cp.baseAddress!, ldc: n,
@@ -135,6 +135,6 @@ struct LowPrecisionKernelTests {
 /// bf16 rounding as the packing does it, through the public dequantization.
 enum FlintCPUTestRounding {
     static func bf16(_ x: Float) -> Float {
-        PackedWeight(weight: [x], n: 1, k: 1, format: .bf16).dequantized()[0]
+        try! PackedWeight(weight: [x], n: 1, k: 1, format: .bf16).dequantized()[0]
     }
 }

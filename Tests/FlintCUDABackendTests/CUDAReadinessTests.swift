@@ -6,6 +6,7 @@ import FlintCheckpoint
 import FlintCore
 import FlintModels
 import FlintTestSupport
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -45,6 +46,21 @@ struct CUDAReadinessTests {
         try driver.beginCapture()
         #expect(throws: FlintError.self, "a heuristic query inside a capture") { _ = try driver.prepareGEMM(g) }
         _ = try driver.endCapture()
+    }
+
+    @Test func kernelLoadsReportProgressOncePerDriver() throws {
+        let (plan, checkpoint) = try Self.tinyBert()
+        final class Reports: Sendable { let seen = Mutex<[(done: Int, total: Int, item: String)]>([]) }
+        let reports = Reports()
+        let backend = try CUDABackend(driver: EmulatedCUDADriver(),
+                                      compileProgress: { d, t, i in reports.seen.withLock { $0.append((d, t, i)) } })
+        _ = try backend.prepare(plan, weights: checkpoint)
+        let first = reports.seen.withLock { $0 }
+        let n = KernelSources.all.count
+        #expect(first.map { $0.done } == Array(0...n) && first.allSatisfy { $0.total == n }, "0 then each of \(n) kernel files")
+        #expect(first.dropFirst().map { $0.item } == KernelSources.all.map { $0.name + ".cu" })
+        _ = try backend.prepare(plan, weights: checkpoint)
+        #expect(reports.seen.withLock { $0.count } == first.count, "a second plan on the driver loads nothing, so reports nothing")
     }
 
     @Test func aGEMMWithoutAChosenAlgorithmIsRefused() throws {

@@ -3,6 +3,7 @@
 // All pointers are row-major fp32; sizes are element counts; `isa` forces a SIMD level
 // (default: best available) and exists so tests cover every path.
 import CFlintCPU
+import FlintCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -172,7 +173,7 @@ public enum CPUKernels {
     /// GFLOP/s of linear (no bias, no activation) for C[m, n] = A[m, k]·W[n, k]ᵀ: random data,
     /// 2 warm-up calls, then the best of 3 rounds of `iterations` calls (FLOPs = 2mnk).
     public static func benchmarkGEMM(m: Int, n: Int, k: Int, iterations: Int, pool: ThreadPool,
-                                     isa: CPUISA = .auto, format: PackedWeight.Format = .f32) -> Double {
+                                     isa: CPUISA = .auto, format: PackedWeight.Format = .f32) throws(FlintError) -> Double {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         func next() -> Float {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -180,7 +181,7 @@ public enum CPUKernels {
         }
         let a = (0..<(m * k)).map { _ in next() }
         let w = (0..<(n * k)).map { _ in next() }
-        let packed = PackedWeight(weight: w, n: n, k: k, isa: isa, format: format)
+        let packed = try PackedWeight(weight: w, n: n, k: k, isa: isa, format: format)
         var c = [Float](repeating: 0, count: m * n)
         let iters = max(1, iterations)
         var best = Double.infinity

@@ -3,6 +3,7 @@
 // floats, zero padded, 64-byte aligned. NR is chosen for the ISA at pack time (32 for AVX-512,
 // 16 for AVX2); the portable kernel reads either layout.
 import CFlintCPU
+import FlintCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -43,11 +44,13 @@ public struct PackedWeight: @unchecked Sendable {
     final class Storage: @unchecked Sendable {
         let pointer: UnsafeMutableRawPointer
         let bytes: Int
-        init(bytes: Int) {
+        init(bytes: Int, what: @autoclosure () -> String) throws(FlintError) {
             var raw: UnsafeMutableRawPointer?
             let size = max(64, bytes)
-            guard posix_memalign(&raw, 64, size) == 0, let raw else {
-                fatalError("PackedWeight: cannot allocate \(size) bytes")
+            // Refuse what cannot fit rather than let the OS kill the process on first touch (as the arena does).
+            let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+            guard size < physical, posix_memalign(&raw, 64, size) == 0, let raw else {
+                throw .outOfMemory(device: "cpu", bytes: size, what: what())
             }
             pointer = raw
             self.bytes = bytes
@@ -77,10 +80,13 @@ public struct PackedWeight: @unchecked Sendable {
     public var byteCount: Int { storage.bytes + (scales?.bytes ?? 0) }
     var scalePointer: UnsafePointer<Float>? { scales.map { UnsafePointer($0.pointer.assumingMemoryBound(to: Float.self)) } }
 
-    /// Packs weight[n, k] with row stride ldw (default k) in `format`.
-    public init(weight: UnsafePointer<Float>, n: Int, k: Int, ldw: Int? = nil, isa: CPUISA = .auto, format: Format = .f32) {
+    /// Packs weight[n, k] with row stride ldw (default k) in `format`; `name` (a checkpoint key) is
+    /// for the error when the packed copy cannot be allocated (`FlintError.outOfMemory`).
+    public init(weight: UnsafePointer<Float>, n: Int, k: Int, ldw: Int? = nil, isa: CPUISA = .auto, format: Format = .f32,
+                name: String? = nil) throws(FlintError) {
         precondition(n > 0 && k >= 0, "PackedWeight: bad shape [\(n), \(k)]")
         let resolved = isa == .auto ? CPUFeatures.gemmISA : isa.resolved
+        let what = "weight " + (name.map { $0 + " " } ?? "") + "[\(n), \(k)] packed as \(format)"
         self.n = n
         self.k = k
         self.isa = resolved
@@ -88,13 +94,13 @@ public struct PackedWeight: @unchecked Sendable {
         if format == .f32 {
             let nr = Int(flint_pack_nr(resolved.rawValue))
             panelWidth = nr
-            storage = Storage(bytes: flint_pack_floats(Int32(nr), n, k) * MemoryLayout<Float>.stride)
+            storage = try Storage(bytes: flint_pack_floats(Int32(nr), n, k) * MemoryLayout<Float>.stride, what: what)
             scales = nil
             flint_pack_weight(weight, n, k, ldw ?? k, Int32(nr), storage.pointer.assumingMemoryBound(to: Float.self))
         } else {
             panelWidth = 16
-            storage = Storage(bytes: flint_pack_lowp_bytes(format.code, n, k))
-            let scales = format == .bf16 ? nil : Storage(bytes: (n + 15) / 16 * 16 * MemoryLayout<Float>.stride)
+            storage = try Storage(bytes: flint_pack_lowp_bytes(format.code, n, k), what: what)
+            let scales: Storage? = try format == .bf16 ? nil : Storage(bytes: (n + 15) / 16 * 16 * MemoryLayout<Float>.stride, what: what)
             self.scales = scales
             flint_pack_weight_lowp(format.code, weight, n, k, ldw ?? k, storage.pointer,
                                    scales?.pointer.assumingMemoryBound(to: Float.self))
@@ -102,9 +108,11 @@ public struct PackedWeight: @unchecked Sendable {
     }
 
     /// Packs a weight given as a Swift array (row-major [n, k]).
-    public init(weight: [Float], n: Int, k: Int, isa: CPUISA = .auto, format: Format = .f32) {
+    public init(weight: [Float], n: Int, k: Int, isa: CPUISA = .auto, format: Format = .f32, name: String? = nil) throws(FlintError) {
         precondition(weight.count >= n * k, "PackedWeight: \(weight.count) floats for [\(n), \(k)]")
-        self = weight.withUnsafeBufferPointer { PackedWeight(weight: $0.baseAddress!, n: n, k: k, isa: isa, format: format) }
+        self = try weight.withUnsafeBufferPointer { buffer throws(FlintError) in
+            try PackedWeight(weight: buffer.baseAddress!, n: n, k: k, isa: isa, format: format, name: name)
+        }
     }
 
     /// The weights this packing multiplies by, as row-major [n, k] f32: for a low-precision format

@@ -35,8 +35,10 @@ public final class EncoderPipeline: Sendable {
     ///     run in several forwards).
     ///   - normalize: L2-normalize sentence embeddings (nil: as the folder says). The server passes
     ///     false and normalizes per request (TEI's `normalize`).
+    ///   - weightProgress: told of each checkpoint tensor loaded (front ends show it; servers pass nil).
     public init(folder: String, backend: any Backend, outputs: Set<Encoder.Output>, maxBatchTokens: Int = 8192,
-                maxSequences: Int = 256, maxLength: Int? = nil, normalize: Bool? = nil) throws(FlintError)
+                maxSequences: Int = 256, maxLength: Int? = nil, normalize: Bool? = nil,
+                weightProgress: ProgressReport? = nil) throws(FlintError)
     {
         let loaded = try ModelFolder.encoder(folder)
         guard loaded.isFolder else { throw .invalidInput("\(folder) is a built-in model without a tokenizer; give a model folder") }
@@ -55,7 +57,8 @@ public final class EncoderPipeline: Sendable {
         // A plain BERT folder (no sentence-transformers files) gets mean pooling without normalization.
         let plan = try loaded.plan(outputs: outputs, maxTokens: tokens, maxSequences: maxSequences,
                                    pooling: sentence?.pooling ?? .mean, normalize: normalize ?? sentence?.normalize ?? false)
-        prepared = try backend.prepare(plan, weights: loaded.weights)
+        prepared = try backend.prepare(plan, weights: weightProgress.map { ReportingWeightSource(loaded.weights, plan: plan, report: $0) }
+                                       ?? loaded.weights)
         self.model = loaded.model
         self.sentenceConfig = sentence
         self.folder = folder

@@ -19,7 +19,7 @@ extension ModelFolder {
     /// and task requests together. The heads cost little beside the layers (a `[labels, hidden]`
     /// GEMM per sequence, `[2, hidden]` per token).
     public static func openServedEncoder(
-        _ path: String, backend: any Backend, maxBatchTokens: Int, maxSequences: Int
+        _ path: String, backend: any Backend, maxBatchTokens: Int, maxSequences: Int, weightProgress: ProgressReport? = nil
     ) throws(FlintError) -> EncoderPipeline {
         var outputs: Set<Encoder.Output> = [.sentenceEmbedding]
         // A built-in has no tokenizer: the pipeline refuses it with the reason.
@@ -30,6 +30,6 @@ extension ModelFolder {
         }
         return try EncoderPipeline(
             folder: path, backend: backend, outputs: outputs, maxBatchTokens: maxBatchTokens, maxSequences: maxSequences,
-            normalize: false)
+            normalize: false, weightProgress: weightProgress)
     }
 }

@@ -28,9 +28,10 @@ public final class TaskModel: Sendable {
     /// `ModelFolder`; `head` says which the caller needs, so that a folder with the other head (or
     /// none) is refused by name.
     public static func open(_ folder: String, head: EncoderHead, backend: any Backend,
-                            maxBatchTokens: Int = 8192) throws(FlintError) -> TaskModel
+                            maxBatchTokens: Int = 8192, weightProgress: ProgressReport? = nil) throws(FlintError) -> TaskModel
     {
-        let pipeline = try EncoderPipeline(folder: folder, backend: backend, outputs: [.logits], maxBatchTokens: maxBatchTokens)
+        let pipeline = try EncoderPipeline(folder: folder, backend: backend, outputs: [.logits], maxBatchTokens: maxBatchTokens,
+                                           weightProgress: weightProgress)
         let config = pipeline.model.config
         guard config.head == head else {
             throw .unsupportedModel(path: FileSystem.join(folder, "config.json"),
