@@ -63,9 +63,10 @@ public final class CPUBackend: Backend {
         try CPUPreparedPlan(plan: plan, source: source, pool: pool, formats: Self.weightFormats(plan, precision))
     }
 
-    /// The packing of each plan weight (nil: not a linear layer, kept plain f32). See `CPUPrecision.int8`
-    /// for which layers of an encoder take int8.
-    static func weightFormats(_ plan: Plan, _ precision: CPUPrecision) -> [PackedWeight.Format?] {
+    /// The packing of each plan weight, indexed like `plan.weights` (nil: not a linear layer, kept plain
+    /// f32). See `CPUPrecision.bf16` for the weights a decoder keeps in f32 and `CPUPrecision.int8` for
+    /// which layers of an encoder take int8.
+    public static func weightFormats(_ plan: Plan, _ precision: CPUPrecision) -> [PackedWeight.Format?] {
         var attentionOutputs = Set<Int>()
         var decoder = false
         for step in plan.steps {
