@@ -98,6 +98,12 @@ void flint__gemm_drive(flint_pool *pool, int isa, int nr, long mr, const flint_l
 void flint__lowp_tile(const flint_lowp *L, int isa, const float *a, long lda, long m0, long m1, long p, long k0,
                       long kc, int accum, const float *bias, int ncols, float *c, long ldc);
 
+/// Few rows of A (decode steps) on bf16 or weight-only int8 weights, streamed panel by panel
+/// (gemv_lowp.c): C[m, n] = act(A · W^T + bias). Returns 0, doing nothing, where it does not apply
+/// (more rows, dynamic int8, no AVX2): the caller then runs the tile driver.
+int flint__lowp_gemv(flint_pool *pool, int isa, const flint_lowp *L, const float *a, long m, long lda, long n,
+                     const float *bias, int act, float *c, long ldc);
+
 /// Thread-local scratch of at least `floats` floats, 64-byte aligned, reused across calls
 /// (freed at thread exit).
 float *flint__scratch(size_t floats);

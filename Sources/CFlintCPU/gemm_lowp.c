@@ -341,6 +341,7 @@ void flint_linear_lowp(flint_pool *pool, int isa, int format, int mode, const fl
     isa = flint_resolve_isa(isa);
     flint_lowp L = {.format = format, .mode = mode, .packed = packed, .wscale = scales, .k = k, .kpad = kpad_of(k)};
     long mr = format == FLINT_W_BF16 ? MR_BF16 : (mode == FLINT_INT8_DYNAMIC ? MR_I8 : 1);
+    if (flint__lowp_gemv(pool, isa, &L, a, m, lda, n, bias, act, c, ldc)) return; // decode: stream the weights
     if (format == FLINT_W_INT8 && mode == FLINT_INT8_DYNAMIC && k > 0) {
         // Quantized A lives in the caller's scratch for this call only (GEMM tasks use no scratch).
         size_t qfloats = ((size_t)m * L.kpad * sizeof(int16_t) + 63) / sizeof(float) + (size_t)m;

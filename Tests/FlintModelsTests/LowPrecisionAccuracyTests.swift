@@ -70,6 +70,23 @@ struct LowPrecisionAccuracyTests {
             + "vs f32 \(r.referencePerplexity)")
     }
 
+    /// bf16 keeps exactly a decoder's first MLP in f32 (`CPUPrecision.bf16` says why); int8 keeps none,
+    /// and a one-block decoder keeps none.
+    @Test func bf16KeepsOnlyTheFirstDecoderMLPInF32() throws {
+        let plan = try GPT2(config: GPT2Config(nLayer: 3), hasTensor: { _ in false })
+            .plan(outputs: [.logits, .nextTokenLogits], maxTokens: 4, maxSequences: 1, maxContext: 4)
+        func names(_ precision: CPUPrecision, _ format: PackedWeight.Format) -> [String] {
+            let formats = CPUBackend.weightFormats(plan, precision)
+            return plan.weights.indices.filter { formats[$0] == format }.map { plan.weights[$0].name }.sorted()
+        }
+        #expect(names(.bf16, .f32) == ["transformer.h.0.mlp.c_fc.weight", "transformer.h.0.mlp.c_proj.weight"])
+        #expect(names(.bf16, .bf16).count == 3 * 4 + 1 - 2)  // 4 linear layers per block and the LM head
+        #expect(names(.int8, .f32).isEmpty)
+        let oneBlock = try GPT2(config: GPT2Config(nLayer: 1), hasTensor: { _ in false })
+            .plan(outputs: [.logits], maxTokens: 4, maxSequences: 1, maxContext: 4)
+        #expect(!CPUBackend.weightFormats(oneBlock, .bf16).contains(.f32))
+    }
+
     /// A decode step (one-row GEMV on the low-precision weights) gives the logits the prefill gives
     /// for the same position: the GEMV and GEMM paths multiply the same stored weights.
     @Test(arguments: precisions)
