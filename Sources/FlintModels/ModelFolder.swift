@@ -154,6 +154,8 @@ public enum ModelFolder {
         public let config: GPT2Config
         public let tokenizer: Tokenizer
         public let generator: TokenGenerator
+        /// Prompt log-probabilities (`echo` with `logprobs`): its plan is prepared on first use.
+        public let scorer: PromptScorer
     }
 
     /// Opens a GPT-2 (see `decoder(_:tokenizerFallback:)`). The plan holds `maxSequences` KV slots
@@ -174,7 +176,8 @@ public enum ModelFolder {
             outputs: [.nextToken], maxTokens: max(maxTokens, config.nPositions, maxSequences),
             maxSequences: maxSequences, maxContext: config.nPositions, configPath: loaded.configPath)
         let generator = try TokenGenerator(prepared: try backend.prepare(plan, weights: loaded.weights), eosTokenIds: config.eosTokenIds)
-        return Decoder(config: config, tokenizer: tokenizer, generator: generator)
+        let scorer = PromptScorer(model: loaded.model, weights: loaded.weights, backend: backend, configPath: loaded.configPath)
+        return Decoder(config: config, tokenizer: tokenizer, generator: generator, scorer: scorer)
     }
 }
 
