@@ -151,6 +151,20 @@ def main():
     streamed_values = [v for p in parts for v in (p.choices[0].logprobs.token_logprobs if p.choices[0].logprobs else [])]
     check(streamed_tokens == whole_lp.tokens and streamed_values == whole_lp.token_logprobs,
           "completions: streamed chunks carry the same logprobs as the whole response")
+    # echo + logprobs (and max_tokens 0: the prompt alone, scored): the prompt's tokens first, the first one null.
+    echoed = client.completions.create(model="tiny", prompt="in the is on", max_tokens=0, echo=True, logprobs=2).choices[0]
+    elp = echoed.logprobs
+    n_prompt = len(elp.tokens) if elp else 0
+    check(echoed.text == "in the is on" and n_prompt > 1 and "".join(elp.tokens) == echoed.text,
+          f"completions: echo with max_tokens=0 returns the prompt and its {n_prompt} tokens")
+    check(elp.token_logprobs[0] is None and elp.top_logprobs[0] is None, "completions: the first prompt token has null logprobs")
+    check(all(v <= 0 for v in elp.token_logprobs[1:]) and all(1 <= len(t) <= 3 for t in elp.top_logprobs[1:])
+          and elp.text_offset[0] == 0, "completions: each later prompt token has its logprob and top 2 (+ itself)")
+    both = client.completions.create(model="tiny", prompt="in the is on", max_tokens=5, echo=True, logprobs=2, temperature=0,
+                                     extra_body={"ignore_eos": True}).choices[0]
+    check(len(both.logprobs.tokens) == n_prompt + 5 and both.logprobs.token_logprobs[:n_prompt] == elp.token_logprobs
+          and both.logprobs.text_offset[n_prompt] == len("in the is on"),
+          "completions: echo + logprobs: the prompt's entries, then the 5 generated tokens' from the end of the prompt")
     for kwargs, field in [({"presence_penalty": 2.5}, "presence_penalty"), ({"frequency_penalty": -3}, "frequency_penalty"),
                           ({"logprobs": 6}, "logprobs")]:
         try:

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// How a `.sample` plan step picks a sequence's next token from its logits row.
 ///
 /// The procedure (every backend implements exactly this; the CPU backend's `Sampler` is the plain
@@ -92,5 +98,31 @@ public struct SamplingParameters: Sendable, Equatable {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+
+/// The raw log-softmax of one logits row (`SamplingParameters`, "Log-probabilities"): the `chosen`
+/// token's log-probability and the `top` most likely tokens (largest first, the lowest id on ties).
+/// The CPU backend's sampler and host-side scoring (`PromptScorer`) share it.
+public enum RawLogprobs {
+    public static func of(logits: UnsafePointer<Float>, vocabularySize vocab: Int, chosen: Int32,
+                          top: Int) -> (chosen: Float, top: [(id: Int32, logprob: Float)]) {
+        var maxLogit = -Float.infinity
+        for v in 0..<vocab { maxLogit = max(maxLogit, logits[v]) }
+        var sum: Float = 0
+        for v in 0..<vocab { sum += expf(logits[v] - maxLogit) }
+        let logSum = maxLogit + logf(sum)
+        // Partial selection: `top` is at most a handful.
+        var best: [(id: Int32, logprob: Float)] = []
+        for v in 0..<vocab where top > 0 {
+            let x = logits[v]
+            guard best.count < top || x > best[best.count - 1].logprob else { continue }
+            var i = best.count
+            while i > 0, x > best[i - 1].logprob { i -= 1 }
+            best.insert((Int32(v), x), at: i)
+            if best.count > top { best.removeLast() }
+        }
+        return (logits[Int(chosen)] - logSum, best.map { ($0.id, $0.logprob - logSum) })
     }
 }

@@ -61,7 +61,11 @@ enum ServeTarget {
             FuzzTarget.check(n >= 1 && n <= 16 && r.sequences.count == n * r.inputs.count, "completions: \(r.sequences.count) sequences")
             for (k, q) in r.sequences.enumerated() {
                 FuzzTarget.check(q.choice == k && q.prompt == r.inputs[k / n], "completions: sequence \(k) is choice \(q.choice)")
-                FuzzTarget.check(q.parameters.maxNewTokens >= 1 && q.parameters.stopStrings.count <= 4, "completions: parameters")
+                // max_tokens 0 only scores the prompt, which takes echo: the sequence then reports the prompt's logprobs or nothing.
+                FuzzTarget.check((q.parameters.maxNewTokens >= 1 || q.promptLogprobs == q.parameters.sampling.logprobs)
+                                 && q.parameters.stopStrings.count <= 4, "completions: parameters")
+                FuzzTarget.check(q.promptLogprobs == nil || q.promptLogprobs == q.parameters.sampling.logprobs,
+                                 "completions: prompt logprobs \(String(describing: q.promptLogprobs))")
                 FuzzTarget.check((try? q.parameters.sampling.validate()) != nil,
                                  "completions: sampling \(q.parameters.sampling) is invalid")
             }

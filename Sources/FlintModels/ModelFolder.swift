@@ -154,6 +154,8 @@ public enum ModelFolder {
         public let config: GPT2Config
         public let tokenizer: Tokenizer
         public let generator: TokenGenerator
+        /// Prompt log-probabilities (`echo` with `logprobs`): its plan is prepared on first use.
+        public let scorer: PromptScorer
     }
 
     /// Opens a GPT-2 (see `decoder(_:tokenizerFallback:)`). The plan holds `maxSequences` KV slots
@@ -175,7 +177,8 @@ public enum ModelFolder {
             maxSequences: maxSequences, maxContext: config.nPositions, configPath: loaded.configPath)
         let weights = weightProgress.map { ReportingWeightSource(loaded.weights, plan: plan, report: $0) } ?? loaded.weights
         let generator = try TokenGenerator(prepared: try backend.prepare(plan, weights: weights), eosTokenIds: config.eosTokenIds)
-        return Decoder(config: config, tokenizer: tokenizer, generator: generator)
+        let scorer = PromptScorer(model: loaded.model, weights: loaded.weights, backend: backend, configPath: loaded.configPath)
+        return Decoder(config: config, tokenizer: tokenizer, generator: generator, scorer: scorer)
     }
 }
 

@@ -18,8 +18,11 @@ public final class CompletionScheduler: Sendable {
     /// What a sequence's consumer receives, in order: text pieces (never half a character), then
     /// one `done` (or `failed`). A sequence whose sampling asks for logprobs also gets one
     /// `logprobs` per generated token, before the text that token completes (so a text piece, or the
-    /// `done` with the rest, follows the logprobs of the tokens it holds).
+    /// `done` with the rest, follows the logprobs of the tokens it holds). A sequence that asks for
+    /// its prompt's logprobs gets them first, in one `promptLogprobs`.
     public enum Event: Sendable, Equatable {
+        /// One entry per prompt token (`PromptScorer.score`: the first without a logprob).
+        case promptLogprobs(choice: Int, [TokenGenerator.Sampled])
         case text(choice: Int, String)
         case logprobs(choice: Int, TokenGenerator.Sampled)
         /// `rest`: the text not sent yet (the last text chunk); `text`: the whole completion.
@@ -33,11 +36,16 @@ public final class CompletionScheduler: Sendable {
         public var parameters: GenerationParameters
         /// Index of the choice this sequence fills in its response.
         public var choice: Int
+        /// Report the prompt tokens' log-probabilities with this many top tokens each (0...5); nil: not at all.
+        public var promptLogprobs: Int?
 
-        public init(prompt: [Int32], parameters: GenerationParameters, choice: Int) {
+        /// `parameters.maxNewTokens` 0 generates nothing: the sequence only reports its prompt's
+        /// logprobs (when asked) and is done with reason `length`.
+        public init(prompt: [Int32], parameters: GenerationParameters, choice: Int, promptLogprobs: Int? = nil) {
             self.prompt = prompt
             self.parameters = parameters
             self.choice = choice
+            self.promptLogprobs = promptLogprobs
         }
     }
 
@@ -194,13 +202,35 @@ public final class CompletionScheduler: Sendable {
                 for a in active where cancelled.contains(a.id) { freeSlots.append(a.slot) }
                 active.removeAll { cancelled.contains($0.id) }
             }
+            var scored: [[Int32]: [TokenGenerator.Sampled]] = [:]  // n choices of one prompt score it once
+            var joined = 0
             for p in admitted {
+                if let top = p.sequence.promptLogprobs {
+                    let key = p.sequence.prompt + [Int32(-1 - top)]
+                    do {
+                        if scored[key] == nil { scored[key] = try decoder.scorer.score(p.sequence.prompt, top: top) }
+                        p.sink.yield(.promptLogprobs(choice: p.sequence.choice, scored[key]!))
+                    } catch {
+                        p.sink.yield(.failed(choice: p.sequence.choice, "\(error)"))
+                        continue
+                    }
+                }
+                if p.sequence.parameters.maxNewTokens <= 0 {
+                    p.sink.yield(.done(choice: p.sequence.choice, finishReason: "length", rest: "", text: "",
+                                       promptTokens: p.sequence.prompt.count, completionTokens: 0))
+                    continue
+                }
+                joined += 1
                 active.append(Active(id: p.id, choice: p.sequence.choice, slot: freeSlots.removeLast(), tokens: p.sequence.prompt,
                                      promptTokens: p.sequence.prompt.count, parameters: p.sequence.parameters,
                                      stream: TextStream(stopStrings: p.sequence.parameters.stopStrings), sink: p.sink,
                                      enqueued: p.enqueued, lastToken: nil))
             }
-            let decoding = active.count - admitted.count
+            let decoding = active.count - joined
+            if active.isEmpty {
+                state.withLock { $0.slotsInUse = 0 }
+                continue
+            }
             let inputs = active.indices.map { i in
                 i < decoding
                     ? TokenGenerator.StepInput(tokens: [active[i].tokens.last!], position: Int32(active[i].tokens.count - 1),

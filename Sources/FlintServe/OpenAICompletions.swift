@@ -19,7 +19,8 @@ struct CompletionRequest {
     var stream: Bool
     var includeUsage: Bool
     var echo: Bool
-    /// Whether choices carry `logprobs` (OpenAI's `logprobs`, 0...5, is in `parameters.sampling`).
+    /// Whether choices carry `logprobs` (OpenAI's `logprobs`, 0...5, is in `parameters.sampling`);
+    /// with `echo`, the prompt's tokens too.
     var wantsLogprobs: Bool { parameters.sampling.logprobs != nil }
 
     /// Fields OpenAI defines that Flint does not implement: refused unless absent or neutral.
@@ -64,7 +65,13 @@ struct CompletionRequest {
         if let bestOf = try body.int("best_of", in: 1...Int(Int32.max)), bestOf != n {
             throw .invalid("best_of other than n is not supported by this server", param: "best_of")
         }
-        let maxTokens = try body.int("max_tokens", in: 1...Int(Int32.max)) ?? 16
+        echo = try body.bool("echo") ?? false
+        // OpenAI and vLLM take max_tokens 0 with echo: the prompt alone (scored, with logprobs).
+        let maxTokens = try body.int("max_tokens", in: 0...Int(Int32.max)) ?? 16
+        guard maxTokens > 0 || echo else {
+            throw .invalid("max_tokens must be at least 1 (0 only with echo: the prompt alone, scored when logprobs is set)",
+                           param: "max_tokens")
+        }
         let temperature = try body.number("temperature", in: 0...1000) ?? 1
         let topP = try body.number("top_p", in: 0...1) ?? 1
         guard topP > 0 else { throw .invalid("top_p must be in (0, 1], got 0", param: "top_p") }
@@ -97,12 +104,6 @@ struct CompletionRequest {
                 includeUsage = b
             }
         }
-        echo = try body.bool("echo") ?? false
-        if echo && logprobs != nil {
-            // OpenAI would add the prompt tokens' logprobs, which needs logits at every prompt
-            // position: the served plan computes the last position's only.
-            throw .invalid("echo with logprobs (the prompt's log-probabilities) is not supported by this server", param: "echo")
-        }
     }
 
     /// One sequence per prompt and choice; choice `p · n + j` (OpenAI's order), seed `seed + j`.
@@ -111,7 +112,8 @@ struct CompletionRequest {
             (0..<n).map { j in
                 var params = parameters
                 params.sampling.seed = parameters.sampling.seed &+ UInt64(j)
-                return CompletionScheduler.Sequence(prompt: prompts[p].ids, parameters: params, choice: p * n + j)
+                return CompletionScheduler.Sequence(prompt: prompts[p].ids, parameters: params, choice: p * n + j,
+                                                   promptLogprobs: echo ? parameters.sampling.logprobs : nil)
             }
         }
     }
@@ -152,6 +154,8 @@ extension FlintServer {
             for await event in events {
                 switch event {
                 case .text: break
+                case let .promptLogprobs(choice, prompt):
+                    logprobs[choice].appendPrompt(prompt, promptText: parsed.prompts[choice / parsed.n].text, tokenizer: tokenizer)
                 case let .logprobs(choice, token): logprobs[choice].append(token, tokenizer: tokenizer)
                 case let .done(choice, reason, _, text, promptTokens, completionTokens):
                     (texts[choice], reasons[choice]) = (text, reason)
@@ -200,7 +204,8 @@ extension FlintServer {
         let total = ids.count
         let body = ResponseBody { writer in
             do {
-                if parsed.echo {
+                // With logprobs, a choice's echoed prompt waits for its prompt's logprobs (the chunk carries them).
+                if parsed.echo && !parsed.wantsLogprobs {
                     for c in 0..<total { try await writer.write(chunk(c, parsed.prompts[c / parsed.n].text, nil, .null)) }
                 }
                 // Each text chunk carries the logprobs of the tokens whose text it completes.
@@ -211,6 +216,10 @@ extension FlintServer {
                 var usage = (prompt: 0, completion: 0)
                 for await event in events {
                     switch event {
+                    case let .promptLogprobs(choice, prompt):
+                        let text = parsed.prompts[choice / parsed.n].text
+                        logprobs[choice].appendPrompt(prompt, promptText: text, tokenizer: tokenizer)
+                        try await writer.write(chunk(choice, text, nil, take(choice)))
                     case let .text(choice, text):
                         try await writer.write(chunk(choice, text, nil, take(choice)))
                     case let .logprobs(choice, token):

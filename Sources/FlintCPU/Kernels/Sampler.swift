@@ -83,27 +83,10 @@ public enum Sampler {
         return Int32(last)  // rounding left the target at the very end
     }
 
-    /// The raw log-softmax of one logits row (`SamplingParameters`, "Log-probabilities"): the
-    /// `chosen` token's log-probability and the `top` most likely tokens (largest first, the lowest
-    /// id on ties).
+    /// The raw log-softmax of one logits row: `RawLogprobs.of` (FlintCore), kept here for the kernels' callers.
     public static func logprobs(logits: UnsafePointer<Float>, vocabularySize vocab: Int, chosen: Int32,
                                 top: Int) -> (chosen: Float, top: [(id: Int32, logprob: Float)]) {
-        var maxLogit = -Float.infinity
-        for v in 0..<vocab { maxLogit = max(maxLogit, logits[v]) }
-        var sum: Float = 0
-        for v in 0..<vocab { sum += expf(logits[v] - maxLogit) }
-        let logSum = maxLogit + logf(sum)
-        // Partial selection: `top` is at most a handful.
-        var best: [(id: Int32, logprob: Float)] = []
-        for v in 0..<vocab where top > 0 {
-            let x = logits[v]
-            guard best.count < top || x > best[best.count - 1].logprob else { continue }
-            var i = best.count
-            while i > 0, x > best[i - 1].logprob { i -= 1 }
-            best.insert((Int32(v), x), at: i)
-            if best.count > top { best.removeLast() }
-        }
-        return (logits[Int(chosen)] - logSum, best.map { ($0.id, $0.logprob - logSum) })
+        RawLogprobs.of(logits: logits, vocabularySize: vocab, chosen: chosen, top: top)
     }
 
     /// The element that would sit at index `rank` if `values` were sorted in descending order
