@@ -107,5 +107,9 @@ int flint__lowp_gemv(flint_pool *pool, int isa, const flint_lowp *L, const float
 /// Thread-local scratch of at least `floats` floats, 64-byte aligned, reused across calls
 /// (freed at thread exit).
 float *flint__scratch(size_t floats);
+/// gemm.c's micro-kernel for `isa` over rows [0, m) of one B panel: C[m][0..ncols) (+)= A[m][kc] · B[kc][nr]
+/// (+ bias); A row-major (stride lda), B rows of nr floats (stride ldb). accum = 0 overwrites C.
+void flint__kern_rows(int isa, int nr, long m, long kc, const float *a, long lda, const float *b, long ldb,
+                      float *c, long ldc, int accum, const float *bias, int ncols);
 
 #endif

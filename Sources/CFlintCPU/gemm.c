@@ -1,4 +1,4 @@
-// Linear-layer GEMM  C[m, n] = act(A[m, k] · W[n, k]^T + bias[n])  and fused attention.
+// Linear-layer GEMM  C[m, n] = act(A[m, k] · W[n, k]^T + bias[n]).
 //
 // Layout: W (PyTorch nn.Linear, row-major [out, in]) is packed once into ceil(n/NR) panels,
 // panel p = [k][NR] holding columns p*NR..p*NR+NR-1 (zero padded), 64-byte aligned.
@@ -12,13 +12,8 @@
 // Threading: the (row range x panel range) grid is split into >= 4 tasks per thread (rows in
 // chunks of <= MC, then columns), handed out dynamically by the pool; M = 1 splits columns only.
 //
-// Attention: one task per (sequence, head, block of QB queries). K^T and V of that head are
-// copied into thread-local scratch padded to NR, S = Q·K^T and O = P·V run on the same
-// micro-kernels, softmax is max-subtracted fp32. No padding tokens are ever computed.
-// With a KV cache (GPT-2) the keys and values come from the sequence's cache slot instead of its
-// own qkv rows: the batch's K/V are appended first, then a query at position p sees keys 0...p.
+// The micro-kernels also run attention's two matmuls (attention.c, through flint__kern_rows).
 #include "flint_internal.h"
-#include <float.h>
 #include <stdlib.h>
 #include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -175,6 +170,11 @@ static void kern_rows(int isa, int nr, long m, long kc, const float *a, long lda
     }
 }
 
+void flint__kern_rows(int isa, int nr, long m, long kc, const float *a, long lda, const float *b, long ldb,
+                      float *c, long ldc, int accum, const float *bias, int ncols) {
+    kern_rows(isa, nr, m, kc, a, lda, b, ldb, c, ldc, accum, bias, ncols);
+}
+
 static void act_rows(int isa, float *c, long ldc, long m, long ncols, int act) {
     for (long i = 0; i < m; i++) {
         float *r = c + i * ldc;
@@ -324,167 +324,4 @@ int flint_gemm_isa(void) {
     }
     __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
     return v;
-}
-
-// ---- attention --------------------------------------------------------------------------
-#define QB 64
-
-typedef struct {
-    int isa, nr, causal;
-    const float *qkv;
-    float *out;
-    long rowStride, outStride, heads, d;
-    float scale;
-    const int32_t *starts, *lengths;
-    const long *taskStart; // per sequence: first task index (prefix sum), batch+1 entries
-    long batch;
-    // KV cache (NULL keyCache: keys and values come from the qkv rows of the sequence itself).
-    const float *keyCache, *valueCache;
-    const int32_t *positions, *slots;
-    long maxContext;
-} attn_ctx;
-
-static void softmax_row_isa(int isa, float *x, long n, long valid, float scale);
-
-static void attn_task(void *vctx, long t) {
-    const attn_ctx *A = vctx;
-    // find sequence b: taskStart[b] <= t < taskStart[b+1]
-    long lo = 0, hi = A->batch;
-    while (hi - lo > 1) { long mid = (lo + hi) / 2; if (A->taskStart[mid] <= t) lo = mid; else hi = mid; }
-    long b = lo, local = t - A->taskStart[b];
-    long L = A->lengths[b], s0 = A->starts[b];
-    long qblocks = (L + QB - 1) / QB;
-    long h = local / qblocks, qbi = local % qblocks;
-    long q0 = qbi * QB, q1 = FLINT_MIN(L, q0 + QB), qn = q1 - q0;
-    long d = A->d, nr = A->nr, hidden = A->heads * d;
-    // Position of the sequence's first query: keys before it are already in the cache.
-    long offset = A->keyCache ? A->positions[s0] : 0;
-    long Lkv = A->causal ? offset + q1 : L;        // keys this block can see
-    long Lp = (Lkv + nr - 1) / nr * nr;            // padded key count (columns of S)
-    long dp = (d + nr - 1) / nr * nr;              // padded head dim (columns of O)
-    float *kt = flint__scratch((size_t)(d * Lp + qn * Lp + Lkv * dp + qn * dp));
-    float *S = kt + d * Lp, *vp = S + qn * Lp, *O = vp + Lkv * dp;
-    const float *base = A->qkv + s0 * A->rowStride + h * d;
-    const float *kbase = base + hidden, *vbase = base + 2 * hidden;
-    long kvStride = A->rowStride;
-    if (A->keyCache) {
-        long row0 = (long)A->slots[b] * A->maxContext;
-        kbase = A->keyCache + row0 * hidden + h * d;
-        vbase = A->valueCache + row0 * hidden + h * d;
-        kvStride = hidden;
-    }
-    for (long j = 0; j < Lkv; j++) {
-        const float *kr = kbase + j * kvStride;
-        const float *vr = vbase + j * kvStride;
-        for (long e = 0; e < d; e++) kt[e * Lp + j] = kr[e];
-        for (long e = 0; e < d; e++) vp[j * dp + e] = vr[e];
-        for (long e = d; e < dp; e++) vp[j * dp + e] = 0.0f;
-    }
-    for (long e = 0; e < d; e++)
-        for (long j = Lkv; j < Lp; j++) kt[e * Lp + j] = 0.0f;
-    // S = Q K^T
-    const float *q = base + q0 * A->rowStride;
-    for (long p = 0; p < Lp; p += nr)
-        kern_rows(A->isa, (int)nr, qn, d, q, A->rowStride, kt + p, Lp, S + p, Lp, 0, NULL, (int)nr);
-    for (long i = 0; i < qn; i++) {
-        long valid = A->causal ? offset + q0 + i + 1 : L;
-        softmax_row_isa(A->isa, S + i * Lp, Lkv, valid, A->scale);
-    }
-    // O = P V
-    for (long p = 0; p < dp; p += nr)
-        kern_rows(A->isa, (int)nr, qn, Lkv, S, Lp, vp + p, dp, O + p, dp, 0, NULL, (int)nr);
-    for (long i = 0; i < qn; i++) {
-        float *orow = A->out + (s0 + q0 + i) * A->outStride + h * d;
-        memcpy(orow, O + i * dp, (size_t)d * sizeof(float));
-    }
-}
-
-// softmax of scale*x[0..valid) written to x[0..n); x[valid..n) = 0
-FLINT_INLINE void softmax_row_body(float *x, long n, long valid, float scale) {
-    // The max as 16 running lanes (a vertical max clang vectorizes; a scalar reduction over the
-    // row was 3/4 of the softmax time), folded at the end.
-    float lane[16];
-    for (int l = 0; l < 16; l++) lane[l] = -FLT_MAX;
-    long j0 = 0;
-    for (; j0 + 16 <= valid; j0 += 16)
-        for (int l = 0; l < 16; l++) lane[l] = x[j0 + l] > lane[l] ? x[j0 + l] : lane[l];
-    for (long j = j0; j < valid; j++) lane[0] = x[j] > lane[0] ? x[j] : lane[0];
-    float mx = lane[0];
-    for (int l = 1; l < 16; l++) mx = lane[l] > mx ? lane[l] : mx;
-    float sum = 0.0f;
-    {
-#pragma clang fp reassociate(on)
-        for (long j = 0; j < valid; j++) { float e = flint_expf((x[j] - mx) * scale); x[j] = e; sum += e; }
-    }
-    float inv = 1.0f / sum;
-    for (long j = 0; j < valid; j++) x[j] *= inv;
-    for (long j = valid; j < n; j++) x[j] = 0.0f;
-}
-static void softmax_row_portable(float *x, long n, long valid, float scale) { softmax_row_body(x, n, valid, scale); }
-#ifdef FLINT_X86
-FLINT_T_AVX2 static void softmax_row_avx2(float *x, long n, long valid, float scale) { softmax_row_body(x, n, valid, scale); }
-FLINT_T_AVX512 static void softmax_row_avx512(float *x, long n, long valid, float scale) { softmax_row_body(x, n, valid, scale); }
-#endif
-static void softmax_row_isa(int isa, float *x, long n, long valid, float scale) {
-#ifdef FLINT_X86
-    if (isa == FLINT_ISA_AVX512) { softmax_row_avx512(x, n, valid, scale); return; }
-    if (isa == FLINT_ISA_AVX2) { softmax_row_avx2(x, n, valid, scale); return; }
-#endif
-    softmax_row_portable(x, n, valid, scale);
-}
-
-void flint_softmax_rows_scaled(int isa, float *x, long n, long valid, float scale) { softmax_row_isa(flint_resolve_isa(isa), x, n, valid, scale); }
-
-static void attention_run(flint_pool *pool, attn_ctx A) {
-    long batch = A.batch, heads = A.heads;
-    const int32_t *lengths = A.lengths;
-    long small[65];
-    long *ts = batch + 1 <= 65 ? small : malloc((size_t)(batch + 1) * sizeof(long));
-    ts[0] = 0;
-    for (long b = 0; b < batch; b++) {
-        long L = lengths[b] > 0 ? lengths[b] : 0;
-        ts[b + 1] = ts[b] + heads * ((L + QB - 1) / QB);
-    }
-    A.taskStart = ts;
-    flint_pool_run(pool, ts[batch], attn_task, &A);
-    if (ts != small) free(ts);
-}
-
-void flint_attention(flint_pool *pool, int isa, const float *qkv, long rowStride, const int32_t *starts,
-                     const int32_t *lengths, long batch, long heads, long headDim, float scale, int causal,
-                     float *out, long outStride) {
-    if (batch <= 0 || heads <= 0 || headDim <= 0) return;
-    isa = isa == FLINT_ISA_AUTO ? flint_gemm_isa() : flint_resolve_isa(isa);
-    attn_ctx A = {.isa = isa, .nr = isa == FLINT_ISA_AVX512 ? 32 : 16, .causal = causal, .qkv = qkv, .out = out,
-                  .rowStride = rowStride, .outStride = outStride, .heads = heads, .d = headDim, .scale = scale,
-                  .starts = starts, .lengths = lengths, .batch = batch};
-    attention_run(pool, A);
-}
-
-// K and V of each token into the caches at row slot * maxContext + position, one task per sequence.
-static void kv_append_task(void *vctx, long b) {
-    const attn_ctx *A = vctx;
-    long hidden = A->heads * A->d;
-    for (long i = 0; i < A->lengths[b]; i++) {
-        long row = A->starts[b] + i;
-        long dst = ((long)A->slots[b] * A->maxContext + A->positions[row]) * hidden;
-        const float *k = A->qkv + row * A->rowStride + hidden;
-        memcpy((float *)A->keyCache + dst, k, (size_t)hidden * sizeof(float));
-        memcpy((float *)A->valueCache + dst, k + hidden, (size_t)hidden * sizeof(float));
-    }
-}
-
-void flint_cached_attention(flint_pool *pool, int isa, const float *qkv, long rowStride,
-                            const int32_t *starts, const int32_t *lengths, const int32_t *positions,
-                            const int32_t *slots, long batch, long heads, long headDim, float scale,
-                            float *keyCache, float *valueCache, long maxContext,
-                            float *out, long outStride) {
-    if (batch <= 0 || heads <= 0 || headDim <= 0) return;
-    isa = isa == FLINT_ISA_AUTO ? flint_gemm_isa() : flint_resolve_isa(isa);
-    attn_ctx A = {.isa = isa, .nr = isa == FLINT_ISA_AVX512 ? 32 : 16, .causal = 1, .qkv = qkv, .out = out,
-                  .rowStride = rowStride, .outStride = outStride, .heads = heads, .d = headDim, .scale = scale,
-                  .starts = starts, .lengths = lengths, .batch = batch, .keyCache = keyCache,
-                  .valueCache = valueCache, .positions = positions, .slots = slots, .maxContext = maxContext};
-    flint_pool_run(pool, batch, kv_append_task, &A);
-    attention_run(pool, A);
 }

@@ -143,7 +143,7 @@ void flint_embedding_layernorm(flint_pool *pool, int isa, const int32_t *ids, co
 }
 
 // ---- row softmax ------------------------------------------------------------------------
-void flint_softmax_rows_scaled(int isa, float *x, long n, long valid, float scale); // gemm.c
+void flint_softmax_rows_scaled(int isa, float *x, long n, long valid, float scale); // attention.c
 
 typedef struct { int isa; float *x; long rows, cols, chunk; } sm_ctx;
 static void sm_task(void *v, long t) {

@@ -179,6 +179,52 @@ struct KernelTests {
         }
     }
 
+    /// BERT shapes (12 heads of 64 at seq 128-384, batch 1 and 3) and one head alone (split into query
+    /// groups across threads), against the C reference; the reference itself against the Swift one.
+    @Test(arguments: CPUFeatures.supportedISAs, [false, true])
+    func attentionAtBertShapes(isa: CPUISA, causal: Bool) {
+        var rng = Rng(91 + UInt64(isa.rawValue))
+        for (heads, lengths) in [(12, [Int32(384)]), (12, [128, 383, 201]), (1, [384])] {
+            let d = 64, hidden = heads * d, rowStride = 3 * hidden
+            var starts: [Int32] = [], t: Int32 = 0
+            for l in lengths { starts.append(t); t += l }
+            let rows = Int(t)
+            let qkv = rng.array(rows * rowStride, scale: 2)
+            var out = [Float](repeating: 0, count: rows * hidden), ref = out
+            let scale = 1 / Float(d).squareRoot()
+            qkv.withUnsafeBufferPointer { q in
+                out.withUnsafeMutableBufferPointer { o in
+                    CPUKernels.attention(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads,
+                                         headDim: d, scale: scale, causal: causal, out: o.baseAddress!, outStride: hidden,
+                                         pool: pools[2]!, isa: isa)
+                }
+                ref.withUnsafeMutableBufferPointer { o in
+                    CPUKernels.attentionReference(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths,
+                                                  heads: heads, headDim: d, scale: scale, causal: causal, out: o.baseAddress!,
+                                                  outStride: hidden)
+                }
+            }
+            var worst: Float = 0
+            for i in 0..<out.count { worst = max(worst, abs(out[i] - ref[i])) }
+            #expect(worst <= 2e-5, "attention heads \(heads) lengths \(lengths) causal \(causal) isa \(isa): max err \(worst)")
+        }
+        // The C reference against the Swift one (small: the Swift reference is slow in debug builds).
+        let heads = 2, d = 20, lengths: [Int32] = [9, 33], starts: [Int32] = [1, 11], rowStride = 3 * heads * d + 1
+        let qkv = rng.array(44 * rowStride)
+        var cRef = [Float](repeating: 0, count: 44 * heads * d), swiftRef = cRef
+        qkv.withUnsafeBufferPointer { q in
+            cRef.withUnsafeMutableBufferPointer { o in
+                CPUKernels.attentionReference(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads,
+                                              headDim: d, scale: 0.3, causal: causal, out: o.baseAddress!, outStride: heads * d)
+            }
+        }
+        referenceAttention(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d, scale: 0.3, causal: causal,
+                           out: &swiftRef, outStride: heads * d)
+        var worst: Float = 0
+        for i in 0..<cRef.count { worst = max(worst, abs(cRef[i] - swiftRef[i])) }
+        #expect(worst <= 1e-6, "C attention reference vs Swift reference, causal \(causal): max err \(worst)")
+    }
+
     func refLayerNorm(_ v: [Double], gamma: [Float], beta: [Float], eps: Float) -> [Double] {
         let n = Double(v.count)
         let mean = v.reduce(0, +) / n

@@ -93,6 +93,10 @@ void flint_attention(flint_pool *pool, int isa, const float *qkv, long rowStride
                      const int32_t *starts, const int32_t *lengths, long batch,
                      long heads, long headDim, float scale, int causal,
                      float *out, long outStride);
+/// The plain version of flint_attention (double accumulation, one query at a time), for tests.
+void flint_attention_reference(const float *qkv, long rowStride, const int32_t *starts, const int32_t *lengths,
+                               long batch, long heads, long headDim, float scale, int causal,
+                               float *out, long outStride);
 
 /// Causal attention through a KV cache (GPT-2). keyCache/valueCache: [slots * maxContext, hidden]
 /// (hidden = heads*headDim), row slot*maxContext + position. First the K and V of every token of

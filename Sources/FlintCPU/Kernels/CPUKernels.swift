@@ -83,6 +83,16 @@ public enum CPUKernels {
         }
     }
 
+    /// The plain version of `attention` (double accumulation, one query at a time, no packing or
+    /// threads): the reference the fast kernel is tested against. Same arguments and layout.
+    public static func attentionReference(qkv: UnsafePointer<Float>, rowStride: Int, starts: [Int32], lengths: [Int32],
+                                          heads: Int, headDim: Int, scale: Float, causal: Bool,
+                                          out: UnsafeMutablePointer<Float>, outStride: Int) {
+        precondition(starts.count == lengths.count, "attentionReference: \(starts.count) starts vs \(lengths.count) lengths")
+        precondition(rowStride >= 3 * heads * headDim && outStride >= heads * headDim, "attentionReference: strides too small")
+        flint_attention_reference(qkv, rowStride, starts, lengths, starts.count, heads, headDim, scale, causal ? 1 : 0, out, outStride)
+    }
+
     /// Causal attention through a KV cache: K and V of each token go to row
     /// `slots[b]·maxContext + position` of `keyCache`/`valueCache` (`[slots·maxContext, heads·headDim]`),
     /// then each query attends to its slot's keys at positions `0 ... its position`.
