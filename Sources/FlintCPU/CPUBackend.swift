@@ -187,6 +187,8 @@ final class CPUPreparedPlan: StepTimedPlan, @unchecked Sendable {
         }
     }
 
+    func idle() { pool.park() }
+
     func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor] {
         try validate(batch)
         return try running.withLock { timer throws(FlintError) in

@@ -22,6 +22,13 @@ public protocol PreparedPlan: AnyObject, Sendable {
     var arenaBytes: Int { get }
     /// Runs one batch; returns each plan output as `[rows, columns]` (rows = tokens or sequences).
     func run(_ batch: TokenBatch) throws(FlintError) -> [String: HostTensor]
+    /// Says no run follows soon (a server whose queue is empty), so the backend can stop threads
+    /// that wait busily for the next kernel and give their cores to the rest of the process.
+    func idle()
+}
+
+extension PreparedPlan {
+    public func idle() {}
 }
 
 /// Where the time of a plan's last run went, for backends that can tell.

@@ -196,7 +196,10 @@ public final class CompletionScheduler: Sendable {
                 s.slotsInUse = running + admitted.count
                 return (admitted, cancelled)
             }
-            guard let taken else { return }
+            guard let taken else {
+                decoder.generator.prepared.idle()
+                return
+            }
             let (admitted, cancelled) = (taken.admitted, taken.cancelled)
             if !cancelled.isEmpty {
                 for a in active where cancelled.contains(a.id) { freeSlots.append(a.slot) }

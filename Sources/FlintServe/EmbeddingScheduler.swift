@@ -139,7 +139,11 @@ public final class EmbeddingScheduler: Sendable {
                 s.largestBatch = max(s.largestBatch, taken)
                 return jobs
             }
-            guard let batch else { return }
+            guard let batch else {
+                // Replies are on their way: the kernel threads' cores are better spent sending them.
+                pipeline.prepared.idle()
+                return
+            }
             run(batch)
         }
     }

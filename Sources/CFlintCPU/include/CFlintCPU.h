@@ -33,6 +33,8 @@ typedef void (*flint_task_fn)(void *ctx, long index);
 flint_pool *flint_pool_create(int threads);
 void flint_pool_destroy(flint_pool *pool);
 int flint_pool_threads(const flint_pool *pool);
+/// No job follows soon: workers spinning for the next one go to sleep now (the next job wakes them).
+void flint_pool_park(flint_pool *pool);
 /// Runs fn(ctx, i) for i in 0..<count on the workers and the caller; returns when all are done.
 /// Concurrent or nested calls on a busy pool run serially on the calling thread. pool may be NULL.
 void flint_pool_run(flint_pool *pool, long count, flint_task_fn fn, void *ctx);

@@ -19,6 +19,9 @@ public final class ThreadPool: @unchecked Sendable {
     /// Threads that run a job, the caller included.
     public var threadCount: Int { Int(flint_pool_threads(raw)) }
 
+    /// No job follows soon: workers spinning for the next one sleep now instead of holding a core.
+    public func park() { flint_pool_park(raw) }
+
     /// Runs body(i) for every i in 0..<count across the pool; returns when all are done.
     public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
