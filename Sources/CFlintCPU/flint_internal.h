@@ -85,9 +85,13 @@ typedef struct {
     int mode;              // int8: FLINT_INT8_DYNAMIC or FLINT_INT8_WEIGHT_ONLY
     const void *packed;    // panels of 16 columns (layouts in gemm_lowp.c)
     const float *wscale;   // int8: per output channel
-    const int16_t *aq;     // int8 dynamic: A quantized per row, [m][kpad]
+    const int16_t *aq;     // int8 dynamic S8S8: A quantized per row, [m][kpad]
     const float *ascale;   // int8 dynamic: per row of A
     long k, kpad;
+    int scheme;            // int8 dynamic: FLINT_I8_* (S8S8 for FLINT_W_INT8)
+    const uint8_t *aq8;    // unsigned schemes: A quantized per row, [m][kpad], with zero points azp[m]
+    const int32_t *azp;
+    const int32_t *colsum; // unsigned schemes: per output column, sum over k of the int8 weights
 } flint_lowp;
 
 /// The blocked, threaded GEMM driver of gemm.c (rows x panels tasks, K blocks of KC, bias and
@@ -103,6 +107,15 @@ void flint__lowp_tile(const flint_lowp *L, int isa, const float *a, long lda, lo
 /// (more rows, dynamic int8, no AVX2): the caller then runs the tile driver.
 int flint__lowp_gemv(flint_pool *pool, int isa, const flint_lowp *L, const float *a, long m, long lda, long n,
                      const float *bias, int act, float *c, long ldc);
+
+/// The unsigned-activation int8 GEMM (gemm_int8u.c): rows per micro-kernel call, one row's
+/// quantization, one tile (as flint__lowp_tile, A taken from L->aq8).
+long flint__int8u_mr(int isa);
+int flint__int8u_act_max(int scheme);
+void flint__int8u_quantize_row(int isa, int scheme, const float *a, long k, long kpad, uint8_t *q, int32_t *zp,
+                               float *scale);
+void flint__int8u_tile(const flint_lowp *L, int isa, long m0, long m1, long p, long k0, long kc, int accum,
+                       const float *bias, int ncols, float *c, long ldc);
 
 /// Thread-local scratch of at least `floats` floats, 64-byte aligned, reused across calls
 /// (freed at thread exit).

@@ -10,9 +10,10 @@
 //    columns 8-15 by masking the low half: the widening costs two integer ops per k.
 //  - int8: k padded to a multiple of 4 (kpad); panel p = [kpad/4][16][4] int8: each 32-bit lane
 //    is one column's 4 consecutive k values (the order vpdpbusd and the 16-bit pair sums need).
-//    The AVX2 dynamic kernel widens both sides to int16 and uses vpmaddwd: products and pair sums
-//    are exact (|a|,|w| <= 127), so s32 sums over a K block (KC = 256) are exact. vpmaddubsw is
-//    not used: u8 x s8 pair sums saturate at 16 bits (255 * 127 * 2 > 32767).
+//    The S8S8 dynamic kernel widens both sides to int16 and uses vpmaddwd: products and pair sums
+//    are exact (|a|,|w| <= 127), so s32 sums over a K block (KC = 256) are exact. Full-range u8 x s8
+//    vpmaddubsw pair sums would saturate at 16 bits (255 * 127 * 2 > 32767); the unsigned schemes
+//    (gemm_int8u.c) narrow one side so that they cannot.
 // MR (rows per micro-kernel call): bf16 6 (12 ymm accumulators, as f32), int8 dynamic 3
 // (12 ymm s32 accumulators), int8 weight-only 1 (8 ymm of k-interleaved partial sums).
 #include "flint_internal.h"
@@ -29,10 +30,47 @@
 
 static long kpad_of(long k) { return (k + 3) / 4 * 4; }
 
+// FLINT_W_INT8_DYN appends to the int8 panels (a multiple of 64 bytes) int32 column sums
+// [panels * 16] and a 64-byte trailer whose first int32 is the scheme.
 size_t flint_pack_lowp_bytes(int format, long n, long k) {
     long panels = (n + LP_NR - 1) / LP_NR;
     if (format == FLINT_W_BF16) return (size_t)panels * (size_t)k * LP_NR * 2;
-    return (size_t)panels * (size_t)kpad_of(k) * LP_NR;
+    size_t bytes = (size_t)panels * (size_t)kpad_of(k) * LP_NR;
+    if (format == FLINT_W_INT8_DYN) bytes += (size_t)panels * LP_NR * sizeof(int32_t) + 64;
+    return bytes;
+}
+
+static int32_t *dyn_colsum(const void *packed, long n, long k) {
+    return (int32_t *)(void *)((char *)(uintptr_t)packed + (size_t)((n + LP_NR - 1) / LP_NR) * (size_t)kpad_of(k) * LP_NR);
+}
+static int32_t *dyn_tag(const void *packed, long n, long k) { return dyn_colsum(packed, n, k) + (n + LP_NR - 1) / LP_NR * LP_NR; }
+
+int flint_int8_dynamic_scheme(const void *packed, long n, long k) { return *dyn_tag(packed, n, k); }
+
+static int weight_qmax(int scheme) { return scheme == FLINT_I8_U8S7 || scheme == FLINT_I8_U7S7 ? 63 : 127; }
+
+static int isa_has_vnni(void) {
+#ifdef FLINT_X86
+    __builtin_cpu_init();
+    return (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) || __builtin_cpu_supports("avxvnni");
+#else
+    return 0;
+#endif
+}
+
+int flint_int8_default_scheme(void) {
+    const char *env = getenv("FLINT_INT8_SCHEME");
+    if (env) {
+        static const char *names[] = {"s8s8", "u8s7", "u7s8", "u7s7"};
+        for (int i = 0; i < 4; i++)
+            if (strcmp(env, names[i]) == 0) return i;
+    }
+    // VNNI's vpdpwssd runs S8S8 at full rate with the finest rounding. On plain AVX2 (the Zen 5 VM this
+    // was tuned on) U8S7 and U7S8 run at S8S8's rate (their vpmaddwd by ones costs what S8S8's vpmaddwd
+    // does) and only U7S7 is faster (~1.25x: one vpmaddwd per two vpmaddubsw), while it keeps
+    // all-MiniLM-L6-v2 at cosine 0.9998 with int8 attention-output projections (see CPUPrecision.int8).
+    if (isa_has_vnni() || flint_resolve_isa(FLINT_ISA_AUTO) < FLINT_ISA_AVX2) return FLINT_I8_S8S8;
+    return FLINT_I8_U7S7;
 }
 
 static uint16_t bf16_rne(float x) {
@@ -46,7 +84,17 @@ static uint16_t bf16_rne(float x) {
 static long bf16_slot(long j) { return j < 8 ? 2 * j : 2 * (j - 8) + 1; }
 static size_t i8_index(long kpad, long p, long kk, long j) { return ((size_t)p * kpad + (size_t)(kk / 4) * 4) * LP_NR + j * 4 + kk % 4; }
 
+static void pack_weight(int format, int scheme, const float *w, long n, long k, long ldw, void *dst, float *scales);
+
 void flint_pack_weight_lowp(int format, const float *w, long n, long k, long ldw, void *dst, float *scales) {
+    pack_weight(format, format == FLINT_W_INT8_DYN ? flint_int8_default_scheme() : FLINT_I8_S8S8, w, n, k, ldw, dst, scales);
+}
+
+void flint_pack_weight_int8_dynamic(int scheme, const float *w, long n, long k, long ldw, void *dst, float *scales) {
+    pack_weight(FLINT_W_INT8_DYN, scheme, w, n, k, ldw, dst, scales);
+}
+
+static void pack_weight(int format, int scheme, const float *w, long n, long k, long ldw, void *dst, float *scales) {
     long panels = (n + LP_NR - 1) / LP_NR;
     memset(dst, 0, flint_pack_lowp_bytes(format, n, k));
     if (format == FLINT_W_BF16) {
@@ -58,20 +106,29 @@ void flint_pack_weight_lowp(int format, const float *w, long n, long k, long ldw
     }
     int8_t *d = dst;
     long kpad = kpad_of(k);
+    float qmax = (float)weight_qmax(scheme);
     for (long j = 0; j < panels * LP_NR; j++) scales[j] = 0.0f;
     for (long j = 0; j < n; j++) {
         const float *row = w + j * ldw;
         float amax = 0.0f;
         for (long kk = 0; kk < k; kk++) amax = fmaxf(amax, fabsf(row[kk]));
         if (amax == 0.0f || !isfinite(amax)) { scales[j] = isfinite(amax) ? 0.0f : amax; continue; }
-        float scale = amax / 127.0f, inv = 127.0f / amax;
+        float scale = amax / qmax, inv = qmax / amax;
         scales[j] = scale;
         for (long kk = 0; kk < k; kk++) {
             float q = nearbyintf(row[kk] * inv);
-            q = q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q);
+            q = q > qmax ? qmax : (q < -qmax ? -qmax : q);
             d[i8_index(kpad, j / LP_NR, kk, j % LP_NR)] = (int8_t)q;
         }
     }
+    if (format != FLINT_W_INT8_DYN) return;
+    int32_t *colsum = dyn_colsum(dst, n, k);
+    for (long j = 0; j < n; j++) {
+        int32_t sum = 0;
+        for (long kk = 0; kk < k; kk++) sum += d[i8_index(kpad, j / LP_NR, kk, j % LP_NR)];
+        colsum[j] = sum;
+    }
+    *dyn_tag(dst, n, k) = scheme;
 }
 
 void flint_unpack_weight_lowp(int format, const void *packed, const float *scales, long n, long k, float *w) {
@@ -88,8 +145,8 @@ void flint_unpack_weight_lowp(int format, const void *packed, const float *scale
 }
 
 // ---- dynamic activation quantization -------------------------------------------------------
-// Row i of A: scale = max|a|/127, q = round-to-nearest-even(a / scale) in [-127, 127], k padded
-// with zeros to kpad.
+// S8S8: row i of A: scale = max|a|/127, q = round-to-nearest-even(a / scale) in [-127, 127], k
+// padded with zeros to kpad. The unsigned schemes quantize in gemm_int8u.c.
 FLINT_INLINE void quantize_row_body(const float *a, long k, long kpad, int16_t *q, float *scale) {
     float amax = 0.0f;
     for (long j = 0; j < k; j++) amax = fmaxf(amax, fabsf(a[j]));
@@ -107,12 +164,20 @@ static void quantize_row_portable(const float *a, long k, long kpad, int16_t *q,
 FLINT_T_AVX2 static void quantize_row_avx2(const float *a, long k, long kpad, int16_t *q, float *s) { quantize_row_body(a, k, kpad, q, s); }
 #endif
 
-typedef struct { int isa; const float *a; long lda, k, kpad; int16_t *q; float *scale; long rows_per_task, m; } quant_ctx;
+typedef struct {
+    int isa, scheme; const float *a; long lda, k, kpad; int16_t *q; uint8_t *q8; int32_t *zp; float *scale;
+    long rows_per_task, m;
+} quant_ctx;
 
 static void quantize_task(void *vctx, long t) {
     const quant_ctx *Q = vctx;
     long r1 = FLINT_MIN(Q->m, (t + 1) * Q->rows_per_task);
     for (long r = t * Q->rows_per_task; r < r1; r++) {
+        if (Q->scheme != FLINT_I8_S8S8) {
+            flint__int8u_quantize_row(Q->isa, Q->scheme, Q->a + r * Q->lda, Q->k, Q->kpad, Q->q8 + r * Q->kpad, Q->zp + r,
+                                      Q->scale + r);
+            continue;
+        }
 #ifdef FLINT_X86
         if (Q->isa >= FLINT_ISA_AVX2) { quantize_row_avx2(Q->a + r * Q->lda, Q->k, Q->kpad, Q->q + r * Q->kpad, Q->scale + r); continue; }
 #endif
@@ -120,26 +185,31 @@ static void quantize_task(void *vctx, long t) {
     }
 }
 
-static void quantize_rows(flint_pool *pool, int isa, const float *a, long m, long lda, long k, int16_t *q, float *scale) {
+static void quantize_rows(flint_pool *pool, int isa, int scheme, const float *a, long m, long lda, long k, int16_t *q,
+                          uint8_t *q8, int32_t *zp, float *scale) {
     // A small A (a short sequence) is quantized on the calling thread: tens of microseconds, less than
     // waking the pool once more (which costs far more when the machine's cores are oversubscribed).
     long tasks = m * k < (1L << 17) ? 1 : FLINT_MIN(m, 4L * flint_pool_threads(pool));
-    quant_ctx Q = {.isa = isa, .a = a, .lda = lda, .k = k, .kpad = kpad_of(k), .q = q, .scale = scale,
-                   .rows_per_task = (m + tasks - 1) / tasks, .m = m};
+    quant_ctx Q = {.isa = isa, .scheme = scheme, .a = a, .lda = lda, .k = k, .kpad = kpad_of(k), .q = q, .q8 = q8,
+                   .zp = zp, .scale = scale, .rows_per_task = (m + tasks - 1) / tasks, .m = m};
     if (tasks == 1) { quantize_task(&Q, 0); return; }
     flint_pool_run(pool, (m + Q.rows_per_task - 1) / Q.rows_per_task, quantize_task, &Q);
 }
 
-void flint_quantize_rows_int8(const float *a, long m, long lda, long k, float *out) {
+void flint_quantize_rows_int8(int scheme, const float *a, long m, long lda, long k, float *out) {
     long kpad = kpad_of(k);
     int16_t *q = malloc((size_t)kpad * sizeof(int16_t));
-    if (!q) abort();
+    uint8_t *q8 = malloc((size_t)kpad);
+    if (!q || !q8) abort();
     for (long i = 0; i < m; i++) {
         float s;
-        quantize_row_portable(a + i * lda, k, kpad, q, &s);
-        for (long j = 0; j < k; j++) out[i * k + j] = (float)q[j] * s;
+        int32_t z = 0;
+        if (scheme == FLINT_I8_S8S8) quantize_row_portable(a + i * lda, k, kpad, q, &s);
+        else flint__int8u_quantize_row(FLINT_ISA_PORTABLE, scheme, a + i * lda, k, kpad, q8, &z, &s);
+        for (long j = 0; j < k; j++) out[i * k + j] = (float)(scheme == FLINT_I8_S8S8 ? q[j] : (int32_t)q8[j] - z) * s;
     }
     free(q);
+    free(q8);
 }
 
 // ---- portable micro-kernels ------------------------------------------------------------------
@@ -258,8 +328,12 @@ static ki8d_fn ki8d_best(void) {
     return f;
 }
 
-/// Name of the dynamic-int8 kernel this CPU runs ("avx512vnni", "avxvnni", "avx2"), for reports.
+/// Name of the dynamic-int8 kernel this CPU runs for the default scheme, for reports.
 const char *flint_int8_kernel_name(void) {
+    if (flint_resolve_isa(FLINT_ISA_AUTO) < FLINT_ISA_AVX2) return "portable";
+    static const char *unsigned_names[] = {"", "avx2-u8s7", "avx2-u7s8", "avx2-u7s7"};
+    int scheme = flint_int8_default_scheme();
+    if (scheme != FLINT_I8_S8S8) return unsigned_names[scheme];
     ki8d_fn f = ki8d_best();
     return f == ki8d_avx512vnni ? "avx512vnni" : (f == ki8d_avxvnni ? "avxvnni" : "avx2");
 }
@@ -314,6 +388,10 @@ void flint__lowp_tile(const flint_lowp *L, int isa, const float *a, long lda, lo
         kbf16_portable(m, kc, ap, lda, b, c, ldc, accum, bias, ncols);
         return;
     }
+    if (L->mode == FLINT_INT8_DYNAMIC && L->scheme != FLINT_I8_S8S8) {
+        flint__int8u_tile(L, isa, m0, m1, p, k0, kc, accum, bias, ncols, c, ldc);
+        return;
+    }
     const int8_t *b = (const int8_t *)L->packed + ((size_t)p * L->kpad + k0) * LP_NR;
     const float *ws = L->wscale + p * LP_NR;
     const int16_t *aq = L->aq ? L->aq + m0 * L->kpad + k0 : NULL;
@@ -339,17 +417,26 @@ void flint_linear_lowp(flint_pool *pool, int isa, int format, int mode, const fl
                        const float *scales, long n, long k, const float *bias, int act, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
     isa = flint_resolve_isa(isa);
-    flint_lowp L = {.format = format, .mode = mode, .packed = packed, .wscale = scales, .k = k, .kpad = kpad_of(k)};
+    flint_lowp L = {.format = format, .mode = mode, .packed = packed, .wscale = scales, .k = k, .kpad = kpad_of(k),
+                    .scheme = format == FLINT_W_INT8_DYN ? flint_int8_dynamic_scheme(packed, n, k) : FLINT_I8_S8S8};
     long mr = format == FLINT_W_BF16 ? MR_BF16 : (mode == FLINT_INT8_DYNAMIC ? MR_I8 : 1);
     if (flint__lowp_gemv(pool, isa, &L, a, m, lda, n, bias, act, c, ldc)) return; // decode: stream the weights
-    if (format == FLINT_W_INT8 && mode == FLINT_INT8_DYNAMIC && k > 0) {
-        // Quantized A lives in the caller's scratch for this call only (GEMM tasks use no scratch).
-        size_t qfloats = ((size_t)m * L.kpad * sizeof(int16_t) + 63) / sizeof(float) + (size_t)m;
+    if (format != FLINT_W_BF16 && mode == FLINT_INT8_DYNAMIC && k > 0) {
+        // Quantized A lives in the caller's scratch for this call only (GEMM tasks use no scratch):
+        // [m] scales, [m] zero points (unsigned schemes), then the quantized rows.
+        size_t qfloats = ((size_t)m * L.kpad * sizeof(int16_t) + 63) / sizeof(float) + 2 * (size_t)m;
         float *scratch = flint__scratch(qfloats);
-        int16_t *aq = (int16_t *)(void *)(scratch + m);
-        quantize_rows(pool, isa, a, m, lda, k, aq, scratch);
-        L.aq = aq;
         L.ascale = scratch;
+        if (L.scheme == FLINT_I8_S8S8) {
+            L.aq = (int16_t *)(void *)(scratch + 2 * m);
+        } else {
+            L.azp = (int32_t *)(void *)(scratch + m);
+            L.aq8 = (uint8_t *)(void *)(scratch + 2 * m);
+            L.colsum = dyn_colsum(packed, n, k);
+            mr = flint__int8u_mr(isa);
+        }
+        quantize_rows(pool, isa, L.scheme, a, m, lda, k, (int16_t *)(void *)L.aq, (uint8_t *)(void *)L.aq8, (int32_t *)(void *)L.azp,
+                      scratch);
     }
     flint__gemm_drive(pool, isa, LP_NR, mr, &L, a, m, lda, NULL, n, k, bias, act, c, ldc);
 }

@@ -25,6 +25,9 @@ public enum CPUPrecision: String, Sendable, CaseIterable, CustomStringConvertibl
     /// all-MiniLM-L6-v2, int8 QKV, FFN-in or FFN-out (whose inputs, LayerNorm and GELU outputs, carry
     /// outlier channels) each drop the embedding cosine of a short text below 0.999 (0.995-0.998),
     /// and even weight-only per-channel int8 everywhere gives 0.9985; int8 attention-output keeps 0.9999.
+    /// The dynamic layers' arithmetic is the CPU's `Int8Scheme.cpuDefault` (on AVX2 without VNNI u7s7:
+    /// attention-output cosine 0.9998; asymmetric u8 activations with 7-bit weights would lift int8
+    /// QKV to 0.9977 and FFN-in to 0.9985, still short of 0.999: bench/results/2026-12-02-int8-avx2).
     case int8
 
     public var description: String { rawValue }

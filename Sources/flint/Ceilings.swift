@@ -121,7 +121,7 @@ extension MachineCeilings {
         let (m, n, k) = effort == .quick ? (512, 1024, 1024) : (1024, 2048, 2048)
         let rates = try dtypes.map { name in
             (dtype: name, gflops: try CPUKernels.benchmarkGEMM(m: m, n: n, k: k, iterations: effort == .quick ? 4 : 3, pool: pool,
-                                                            format: GEMMBench.formats[name] ?? .f32))
+                                                            format: GEMMBench.formats[name]?.0 ?? .f32))
         }
         return MachineCeilings(
             kind: "cpu", device: "cpu (\(CPUFeatures.isaName), \(pool.threadCount) threads)",

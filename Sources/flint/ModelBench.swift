@@ -167,24 +167,30 @@ struct GEMMBench: ParsableCommand {
             One column per --dtypes entry, measured shape by shape (the precisions alternate, so load from other \
             processes hits them alike): f32; bf16 (bf16 weights, f32 accumulation); int8 (int8 weights per output \
             channel, activations quantized per row at run time, s32 accumulation: encoders); int8-wo (int8 weights, \
-            f32 activations: decoders' weight-only GEMV). FLOPs are 2·M·N·K for every precision.
+            f32 activations: decoders' weight-only GEMV); int8-s8s8, int8-u8s7, int8-u7s8, int8-u7s7 (int8 in that \
+            scheme, whatever the CPU's default: see `Int8Scheme`). FLOPs are 2·M·N·K for every precision.
             """)
 
     @Option(name: .long, help: "Comma-separated MxNxK shapes.")
     var shapes = "128x768x768,128x3072x768,128x768x3072,1024x768x768,1024x1024x1024,1x768x768,1x50257x768"
 
-    @Option(name: .long, help: "Comma-separated precisions: f32, bf16, int8, int8-wo.")
+    @Option(name: .long, help: "Comma-separated precisions: f32, bf16, int8, int8-wo, int8-s8s8|u8s7|u7s8|u7s7.")
     var dtypes = "f32,bf16,int8,int8-wo"
 
     @Option(name: .long, help: "CPU threads (default: all cores).")
     var threads: Int?
 
-    static let formats: [String: PackedWeight.Format] = ["f32": .f32, "bf16": .bf16, "int8": .int8Dynamic, "int8-wo": .int8WeightOnly]
+    static let formats: [String: (PackedWeight.Format, Int8Scheme?)] = {
+        var f: [String: (PackedWeight.Format, Int8Scheme?)] = ["f32": (.f32, nil), "bf16": (.bf16, nil), "int8": (.int8Dynamic, nil),
+                                                              "int8-wo": (.int8WeightOnly, nil)]
+        for s in Int8Scheme.allCases { f["int8-\(s)"] = (.int8Dynamic, s) }
+        return f
+    }()
 
     func validate() throws {
         try DeviceOptions.validate(threads: threads)
         for d in dtypes.split(separator: ",") where Self.formats[String(d)] == nil {
-            throw ValidationError("--dtypes takes f32, bf16, int8 and int8-wo, not \(d)")
+            throw ValidationError("--dtypes takes f32, bf16, int8, int8-wo and int8-s8s8|u8s7|u7s8|u7s7, not \(d)")
         }
     }
 
@@ -200,7 +206,9 @@ struct GEMMBench: ParsableCommand {
             let flopsPerRun = 2.0 * Double(d[0] * d[1] * d[2])
             let iterations = max(3, Int(2e9 / flopsPerRun))
             let rates = try names.map { name in
-                try CPUKernels.benchmarkGEMM(m: d[0], n: d[1], k: d[2], iterations: iterations, pool: pool, format: Self.formats[name]!)
+                let (format, scheme) = Self.formats[name]!
+                return try CPUKernels.benchmarkGEMM(m: d[0], n: d[1], k: d[2], iterations: iterations, pool: pool, format: format,
+                                                scheme: scheme)
             }
             print(Table.row([String(d[0]), String(d[1]), String(d[2])] + rates.map { Table.fmt($0, 1) }))
         }

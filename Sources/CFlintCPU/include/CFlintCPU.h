@@ -61,9 +61,18 @@ void flint_linear_reference(const float *a, long m, long lda, const float *w, lo
                             long ldw, const float *bias, int act, float *c, long ldc);
 
 // ---- low-precision weights (gemm_lowp.c) ------------------------------------------------
-/// Weight formats of flint_pack_weight_lowp: bf16 (round to nearest even) or int8 (symmetric, one
-/// scale per output channel: scale = max|w|/127).
-enum { FLINT_W_F32 = 0, FLINT_W_BF16 = 1, FLINT_W_INT8 = 2 };
+/// Weight formats of flint_pack_weight_lowp: bf16 (round to nearest even), int8 (symmetric, one
+/// scale per output channel: scale = max|w|/127), or int8 for the dynamic GEMM (FLINT_W_INT8_DYN:
+/// the same layout plus column sums and the scheme it was packed for, see flint_int8_dynamic_scheme).
+enum { FLINT_W_F32 = 0, FLINT_W_BF16 = 1, FLINT_W_INT8 = 2, FLINT_W_INT8_DYN = 3 };
+/// Arithmetic of a dynamic int8 GEMM, fixed when the weight is packed: activations x weights.
+///  - S8S8: activations symmetric per row (-127..127), 8-bit weights; vpmaddwd / vpdpwssd.
+///  - U8S7: activations asymmetric per row (0..255, a zero point), 7-bit weights (-63..63);
+///    vpmaddubsw pair sums cannot saturate (2 * 255 * 63 < 32768).
+///  - U7S8: activations asymmetric 0..127, 8-bit weights; vpmaddubsw (2 * 127 * 127 < 32768).
+///  - U7S7: activations 0..127, 7-bit weights; two vpmaddubsw summed in 16 bits (4 * 127 * 63 < 32768)
+///    before one vpmaddwd.
+enum { FLINT_I8_S8S8 = 0, FLINT_I8_U8S7 = 1, FLINT_I8_U7S8 = 2, FLINT_I8_U7S7 = 3 };
 /// How an int8 GEMM treats A: quantized per row at run time (s32 accumulation), or kept f32
 /// (weight-only: the int8 weights are widened inside the kernel; for memory-bound GEMVs).
 enum { FLINT_INT8_DYNAMIC = 0, FLINT_INT8_WEIGHT_ONLY = 1 };
@@ -71,6 +80,9 @@ enum { FLINT_INT8_DYNAMIC = 0, FLINT_INT8_WEIGHT_ONLY = 1 };
 size_t flint_pack_lowp_bytes(int format, long n, long k);
 /// Packs W[n, k] (row stride ldw) as `format`; int8 also writes scales[ceil(n/16)*16] (padding 0).
 void flint_pack_weight_lowp(int format, const float *w, long n, long k, long ldw, void *dst, float *scales);
+/// flint_pack_weight_lowp(FLINT_W_INT8_DYN, ...) with the scheme given (FLINT_I8_*) instead of the
+/// CPU's default; any scheme runs on any ISA (the portable kernel does the same integer arithmetic).
+void flint_pack_weight_int8_dynamic(int scheme, const float *w, long n, long k, long ldw, void *dst, float *scales);
 /// The weights a packed low-precision layout stands for, as W[n, k] f32 (for reference checks).
 void flint_unpack_weight_lowp(int format, const void *packed, const float *scales, long n, long k, float *w);
 /// C[m, n] = act(A[m, k] · Ŵ^T + bias) with Ŵ the weights of flint_pack_weight_lowp (scales: int8's);
@@ -78,13 +90,21 @@ void flint_unpack_weight_lowp(int format, const void *packed, const float *scale
 void flint_linear_lowp(flint_pool *pool, int isa, int format, int mode, const float *a, long m, long lda,
                        const void *packed, const float *scales, long n, long k, const float *bias, int act,
                        float *c, long ldc);
-/// The dynamic-int8 micro-kernel this CPU runs at AVX2 level and above: "avx512vnni" or "avxvnni"
-/// (vpdpwssd) when the CPU has it, else "avx2" (vpmaddwd + vpaddd); the sums are bit-identical.
-/// Env FLINT_INT8_VNNI=0 keeps "avx2".
+/// The dynamic-int8 micro-kernel this CPU runs for the default scheme: S8S8 "avx512vnni" or "avxvnni"
+/// (vpdpwssd) when the CPU has it, else "avx2" (vpmaddwd + vpaddd; the sums are bit-identical;
+/// env FLINT_INT8_VNNI=0 keeps it); the unsigned schemes "avx2-u8s7", "avx2-u7s8", "avx2-u7s7"
+/// (vpmaddubsw); "portable" without AVX2.
 const char *flint_int8_kernel_name(void);
-/// A[m, k] as the dynamic int8 GEMM sees it: per row scale = max|a|/127, q = round-half-even(a/scale)
-/// in [-127, 127]; out[m, k] = q · scale (for reference checks).
-void flint_quantize_rows_int8(const float *a, long m, long lda, long k, float *out);
+/// The scheme (FLINT_I8_*) a FLINT_W_INT8_DYN weight of [n, k] was packed for.
+int flint_int8_dynamic_scheme(const void *packed, long n, long k);
+/// The scheme flint_pack_weight_lowp(FLINT_W_INT8_DYN, ...) picks on this CPU: S8S8 with VNNI (or
+/// without AVX2), U7S7 on AVX2; env FLINT_INT8_SCHEME=s8s8|u8s7|u7s8|u7s7 overrides it.
+int flint_int8_default_scheme(void);
+/// A[m, k] as the dynamic int8 GEMM of `scheme` sees it (for reference checks): S8S8 per row
+/// scale = max|a|/127, q = round-half-even(a/scale) in [-127, 127], out = q · scale; the unsigned
+/// schemes per row lo = min(0, min a), hi = max(0, max a), scale = (hi - lo)/Q (Q = 255 or 127),
+/// zero point z = round(-lo/scale), q = clamp(round(a/scale) + z, 0, Q), out = (q - z) · scale.
+void flint_quantize_rows_int8(int scheme, const float *a, long m, long lda, long k, float *out);
 
 // ---- attention ------------------------------------------------------------------------
 /// Packed variable-length multi-head attention. Sequence b is token rows

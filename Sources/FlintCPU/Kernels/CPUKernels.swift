@@ -54,12 +54,12 @@ public enum CPUKernels {
         }
     }
 
-    /// A[rows, k] as the dynamic int8 GEMM multiplies it (quantized per row, then scaled back), for
-    /// reference checks: [rows, k] row-major.
-    public static func int8Activations(_ a: [Float], rows: Int, k: Int) -> [Float] {
+    /// A[rows, k] as the dynamic int8 GEMM of `scheme` multiplies it (quantized per row, then scaled
+    /// back), for reference checks: [rows, k] row-major.
+    public static func int8Activations(_ a: [Float], rows: Int, k: Int, scheme: Int8Scheme = .s8s8) -> [Float] {
         precondition(a.count >= rows * k, "int8Activations: \(a.count) floats for [\(rows), \(k)]")
         return [Float](unsafeUninitializedCapacity: rows * k) { out, count in
-            flint_quantize_rows_int8(a, rows, k, k, out.baseAddress)
+            flint_quantize_rows_int8(scheme.rawValue, a, rows, k, k, out.baseAddress)
             count = rows * k
         }
     }
@@ -183,7 +183,8 @@ public enum CPUKernels {
     /// GFLOP/s of linear (no bias, no activation) for C[m, n] = A[m, k]·W[n, k]ᵀ: random data,
     /// 2 warm-up calls, then the best of 3 rounds of `iterations` calls (FLOPs = 2mnk).
     public static func benchmarkGEMM(m: Int, n: Int, k: Int, iterations: Int, pool: ThreadPool,
-                                     isa: CPUISA = .auto, format: PackedWeight.Format = .f32) throws(FlintError) -> Double {
+                                     isa: CPUISA = .auto, format: PackedWeight.Format = .f32,
+                                     scheme: Int8Scheme? = nil) throws(FlintError) -> Double {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         func next() -> Float {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -191,7 +192,7 @@ public enum CPUKernels {
         }
         let a = (0..<(m * k)).map { _ in next() }
         let w = (0..<(n * k)).map { _ in next() }
-        let packed = try PackedWeight(weight: w, n: n, k: k, isa: isa, format: format)
+        let packed = try PackedWeight(weight: w, n: n, k: k, isa: isa, format: format, scheme: scheme)
         var c = [Float](repeating: 0, count: m * n)
         let iters = max(1, iterations)
         var best = Double.infinity

@@ -18,7 +18,7 @@ public struct PackedWeight: @unchecked Sendable {
         /// bf16 (round to nearest even), panels of 16; f32 accumulation.
         case bf16
         /// int8, symmetric per output channel, panels of 16 columns of 4-k groups; activations
-        /// quantized per row at run time, s32 accumulation.
+        /// quantized per row at run time, s32 accumulation, in the `Int8Scheme` fixed at packing.
         case int8Dynamic
         /// The same int8 weights with f32 activations (weight-only: the GEMV of a decode step).
         case int8WeightOnly
@@ -36,7 +36,8 @@ public struct PackedWeight: @unchecked Sendable {
             switch self {
             case .f32: return Int32(FLINT_W_F32)
             case .bf16: return Int32(FLINT_W_BF16)
-            case .int8Dynamic, .int8WeightOnly: return Int32(FLINT_W_INT8)
+            case .int8Dynamic: return Int32(FLINT_W_INT8_DYN)
+            case .int8WeightOnly: return Int32(FLINT_W_INT8)
             }
         }
     }
@@ -76,14 +77,19 @@ public struct PackedWeight: @unchecked Sendable {
         precondition(format == .f32, "PackedWeight.packed: the weight is \(format)")
         return UnsafePointer(storage.pointer.assumingMemoryBound(to: Float.self))
     }
+    /// The arithmetic of an `.int8Dynamic` weight (nil for other formats).
+    public var int8Scheme: Int8Scheme? {
+        format == .int8Dynamic ? Int8Scheme(rawValue: flint_int8_dynamic_scheme(storage.pointer, n, k)) : nil
+    }
     /// Bytes of packed storage (weights and scales).
     public var byteCount: Int { storage.bytes + (scales?.bytes ?? 0) }
     var scalePointer: UnsafePointer<Float>? { scales.map { UnsafePointer($0.pointer.assumingMemoryBound(to: Float.self)) } }
 
-    /// Packs weight[n, k] with row stride ldw (default k) in `format`; `name` (a checkpoint key) is
-    /// for the error when the packed copy cannot be allocated (`FlintError.outOfMemory`).
+    /// Packs weight[n, k] with row stride ldw (default k) in `format`; `.int8Dynamic` in `scheme`
+    /// (default: `Int8Scheme.cpuDefault`); `name` (a checkpoint key) is for the error when the packed
+    /// copy cannot be allocated (`FlintError.outOfMemory`).
     public init(weight: UnsafePointer<Float>, n: Int, k: Int, ldw: Int? = nil, isa: CPUISA = .auto, format: Format = .f32,
-                name: String? = nil) throws(FlintError) {
+                scheme: Int8Scheme? = nil, name: String? = nil) throws(FlintError) {
         precondition(n > 0 && k >= 0, "PackedWeight: bad shape [\(n), \(k)]")
         let resolved = isa == .auto ? CPUFeatures.gemmISA : isa.resolved
         let what = "weight " + (name.map { $0 + " " } ?? "") + "[\(n), \(k)] packed as \(format)"
@@ -102,16 +108,21 @@ public struct PackedWeight: @unchecked Sendable {
             storage = try Storage(bytes: flint_pack_lowp_bytes(format.code, n, k), what: what)
             let scales: Storage? = try format == .bf16 ? nil : Storage(bytes: (n + 15) / 16 * 16 * MemoryLayout<Float>.stride, what: what)
             self.scales = scales
-            flint_pack_weight_lowp(format.code, weight, n, k, ldw ?? k, storage.pointer,
-                                   scales?.pointer.assumingMemoryBound(to: Float.self))
+            let scalePointer = scales?.pointer.assumingMemoryBound(to: Float.self)
+            if format == .int8Dynamic {
+                flint_pack_weight_int8_dynamic((scheme ?? .cpuDefault).rawValue, weight, n, k, ldw ?? k, storage.pointer, scalePointer)
+            } else {
+                flint_pack_weight_lowp(format.code, weight, n, k, ldw ?? k, storage.pointer, scalePointer)
+            }
         }
     }
 
     /// Packs a weight given as a Swift array (row-major [n, k]).
-    public init(weight: [Float], n: Int, k: Int, isa: CPUISA = .auto, format: Format = .f32, name: String? = nil) throws(FlintError) {
+    public init(weight: [Float], n: Int, k: Int, isa: CPUISA = .auto, format: Format = .f32, scheme: Int8Scheme? = nil,
+                name: String? = nil) throws(FlintError) {
         precondition(weight.count >= n * k, "PackedWeight: \(weight.count) floats for [\(n), \(k)]")
         self = try weight.withUnsafeBufferPointer { buffer throws(FlintError) in
-            try PackedWeight(weight: buffer.baseAddress!, n: n, k: k, isa: isa, format: format, name: name)
+            try PackedWeight(weight: buffer.baseAddress!, n: n, k: k, isa: isa, format: format, scheme: scheme, name: name)
         }
     }
 
@@ -124,4 +135,26 @@ public struct PackedWeight: @unchecked Sendable {
             count = n * k
         }
     }
+}
+
+/// The arithmetic of a dynamic int8 GEMM (activations x weights), fixed when the weight is packed.
+/// On AVX2 without VNNI the unsigned schemes run on vpmaddubsw, whose 16-bit pair sums must not
+/// saturate: one side gives up a bit. See CFlintCPU.h (FLINT_I8_*).
+public enum Int8Scheme: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    /// Activations symmetric per row (-127...127), 8-bit weights (vpmaddwd / VNNI vpdpwssd).
+    case s8s8 = 0
+    /// Activations asymmetric per row (0...255 with a zero point), 7-bit weights (-63...63).
+    case u8s7 = 1
+    /// Activations asymmetric 0...127, 8-bit weights.
+    case u7s8 = 2
+    /// Activations asymmetric 0...127, 7-bit weights: two vpmaddubsw summed in 16 bits per vpmaddwd.
+    case u7s7 = 3
+
+    public var description: String { ["s8s8", "u8s7", "u7s8", "u7s7"][Int(rawValue)] }
+    /// Largest quantized weight magnitude (127 or 63).
+    public var weightMax: Int { self == .u8s7 || self == .u7s7 ? 63 : 127 }
+    /// Quantized activation levels above the lowest (254 symmetric steps, 255 or 127).
+    public var activationSteps: Int { [254, 255, 127, 127][Int(rawValue)] }
+    /// What this CPU packs `.int8Dynamic` weights in (env FLINT_INT8_SCHEME overrides).
+    public static var cpuDefault: Int8Scheme { Int8Scheme(rawValue: flint_int8_default_scheme()) ?? .s8s8 }
 }
