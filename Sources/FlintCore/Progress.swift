@@ -136,15 +136,19 @@ public final class ProgressLine: Sendable {
         return true
     }
 
-    private static func standardError(_ text: String) {
-        var t = text
-        t.withUTF8 { bytes in
-            var written = 0
-            while written < bytes.count {
-                let n = write(2, bytes.baseAddress! + written, bytes.count - written)
-                if n <= 0 { if errno == EINTR { continue }; return }
-                written += n
-            }
+    private static func standardError(_ text: String) { writeAll(text, to: 2) }
+}
+
+/// Writes all of `text` to file descriptor `fd` unbuffered (a short write or EINTR continues; any
+/// other failure drops the rest: output to a closed pipe must not stop the work).
+public func writeAll(_ text: String, to fd: Int32) {
+    var t = text
+    t.withUTF8 { bytes in
+        var written = 0
+        while written < bytes.count {
+            let n = write(fd, bytes.baseAddress! + written, bytes.count - written)
+            if n <= 0 { if errno == EINTR { continue }; return }
+            written += n
         }
     }
 }

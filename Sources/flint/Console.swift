@@ -16,10 +16,7 @@ struct CommandError: Error, CustomStringConvertible {
 
 /// Output helpers shared by the subcommands: results to stdout, progress to stderr.
 enum Console {
-    static func progress(_ message: String) {
-        var line = message + "\n"
-        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-    }
+    static func progress(_ message: String) { writeAll(message + "\n", to: 2) }
 
     /// Progress of a weight load (tensors done/total, time left) on stderr once it has taken half a second.
     static func weightProgress() -> ProgressReport { ProgressLine.reporter("loading weights: ") }
@@ -30,17 +27,7 @@ enum Console {
     }
 
     /// Writes to stdout unbuffered (streamed text shows as it is produced); do not mix with print.
-    static func output(_ text: String) {
-        var t = text
-        t.withUTF8 { bytes in
-            var done = 0
-            while done < bytes.count {
-                let n = write(1, bytes.baseAddress! + done, bytes.count - done)
-                if n <= 0 { if errno == EINTR { continue }; return }
-                done += n
-            }
-        }
-    }
+    static func output(_ text: String) { writeAll(text, to: 1) }
 
     /// The largest input file read whole (--jsonl).
     static let maxInputBytes = 1 << 30

@@ -117,18 +117,26 @@ struct CompletionSamplingTests {
             #expect(tokens[i].string == decode(id), sourceLocation: sourceLocation)
             #expect(offsets[i].int == offset, "text_offset \(i)", sourceLocation: sourceLocation)
             offset += decode(id).unicodeScalars.count
-            guard case let .number(value) = values[i] else {
-                Issue.record("token_logprobs[\(i)] is \(values[i].typeName)", sourceLocation: sourceLocation)
-                continue
-            }
-            #expect(abs(value - lsm[Int(id)]) <= 1e-4, "token \(i): \(value) vs \(lsm[Int(id)])", sourceLocation: sourceLocation)
-            let want = expectedTop(lsm, chosen: id, n: n, decode: decode)
-            let got = tops[i].object ?? []
-            #expect(got.map(\.key) == want.map(\.0), "top_logprobs \(i) keys", sourceLocation: sourceLocation)
-            for (g, w) in zip(got, want) {
-                guard case let .number(v) = g.value else { continue }
-                #expect(abs(v - w.1) <= 1e-4, "top_logprobs \(i) \"\(w.0)\": \(v) vs \(w.1)", sourceLocation: sourceLocation)
-            }
+            expectEntry(value: values[i], top: tops[i], lsm: lsm, id: id, n: n, tolerance: 1e-4, label: "token \(i)",
+                        decode: decode, sourceLocation: sourceLocation)
+        }
+    }
+
+    /// One position of a logprobs object: `value` is the log-softmax `lsm` of token `id`, and `top` the
+    /// top `n` (plus `id`) of `lsm` keyed by their text, each within `tolerance`.
+    static func expectEntry(value: JSONValue, top: JSONValue, lsm: [Double], id: Int32, n: Int, tolerance: Double,
+                            label: String, decode: (Int32) -> String, sourceLocation: SourceLocation) {
+        guard case let .number(number) = value else {
+            Issue.record("\(label): token_logprobs is \(value.typeName)", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(abs(number - lsm[Int(id)]) <= tolerance, "\(label): \(number) vs \(lsm[Int(id)])", sourceLocation: sourceLocation)
+        let want = expectedTop(lsm, chosen: id, n: n, decode: decode)
+        let got = top.object ?? []
+        #expect(got.map(\.key) == want.map(\.0), "\(label): top_logprobs keys", sourceLocation: sourceLocation)
+        for (g, w) in zip(got, want) {
+            guard case let .number(v) = g.value else { continue }
+            #expect(abs(v - w.1) <= tolerance, "\(label): top_logprobs \"\(w.0)\": \(v) vs \(w.1)", sourceLocation: sourceLocation)
         }
     }
 

@@ -52,18 +52,9 @@ struct PromptLogprobsTests {
             offset += try decode(id).unicodeScalars.count
             guard i > 0 else { continue }
             let lsm = Reference.logSoftmax(logits[i - 1])
-            guard case let .number(value) = values[i] else {
-                Issue.record("token_logprobs[\(i)] is \(values[i].typeName)", sourceLocation: sourceLocation)
-                continue
-            }
-            #expect(abs(value - lsm[Int(id)]) <= 3e-4, "prompt token \(i): \(value) vs \(lsm[Int(id)])", sourceLocation: sourceLocation)
-            let want = CompletionSamplingTests.expectedTop(lsm, chosen: id, n: n, decode: { (try? decode($0)) ?? "" })
-            let got = tops[i].object ?? []
-            #expect(got.map(\.key) == want.map(\.0), "top_logprobs \(i) keys", sourceLocation: sourceLocation)
-            for (g, w) in zip(got, want) {
-                guard case let .number(v) = g.value else { continue }
-                #expect(abs(v - w.1) <= 3e-4, "top_logprobs \(i) \"\(w.0)\": \(v) vs \(w.1)", sourceLocation: sourceLocation)
-            }
+            CompletionSamplingTests.expectEntry(value: values[i], top: tops[i], lsm: lsm, id: id, n: n, tolerance: 3e-4,
+                                                label: "prompt token \(i)", decode: { (try? decode($0)) ?? "" },
+                                                sourceLocation: sourceLocation)
         }
     }
 
