@@ -65,7 +65,7 @@ int flint_int8_default_scheme(void) {
         for (int i = 0; i < 4; i++)
             if (strcmp(env, names[i]) == 0) return i;
     }
-    // VNNI's vpdpwssd runs S8S8 at full rate with the finest rounding. On plain AVX2 (the Zen 5 VM this
+    // VNNI's vpdpwssd runs S8S8 at full rate with the finest rounding. On plain AVX2 (the 2-vCPU AMD EPYC VM, AVX2 only, this
     // was tuned on) U8S7 and U7S8 run at S8S8's rate (their vpmaddwd by ones costs what S8S8's vpmaddwd
     // does) and only U7S7 is faster (~1.25x: one vpmaddwd per two vpmaddubsw), while it keeps
     // all-MiniLM-L6-v2 at cosine 0.9998 with int8 attention-output projections (see CPUPrecision.int8).
