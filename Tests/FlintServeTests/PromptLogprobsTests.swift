@@ -131,22 +131,9 @@ struct PromptLogprobsTests {
         let scheduler = try Harness.freshTinyGPT2()
         let (prompt, _) = try Self.fixturePrompt()
         let others = try GPT2Fixture("tiny-gpt2").prompts
+        /// The prompt logprobs each choice got (choices without them left out).
         func run(_ sequences: [CompletionScheduler.Sequence]) async throws -> [Int: [TokenGenerator.Sampled]] {
-            let (events, sink) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)
-            scheduler.setPaused(true)
-            _ = try scheduler.submit(sequences, sink: sink)
-            scheduler.setPaused(false)
-            var out: [Int: [TokenGenerator.Sampled]] = [:]
-            var remaining = sequences.count
-            for await e in events {
-                switch e {
-                case let .promptLogprobs(choice, tokens): out[choice] = tokens
-                case .done, .failed: remaining -= 1
-                default: break
-                }
-                if remaining == 0 { break }
-            }
-            return out
+            try await scheduler.collect(sequences).compactMapValues(\.promptLogprobs)
         }
         var params = GenerationParameters(maxNewTokens: 5, sampling: SamplingParameters(temperature: 0, logprobs: 4), ignoreEOS: true)
         let alone = try await run([.init(prompt: prompt, parameters: params, choice: 0, promptLogprobs: 4)])
