@@ -66,6 +66,14 @@ public final class CPUBackend: Backend {
         try CPUPreparedPlan(plan: plan, source: source, pool: pool, formats: Self.weightFormats(plan, precision))
     }
 
+    /// Takes `other`'s packed (or plain) copy of every weight whose plan entry and packing are the
+    /// same here (a CPU plan of either precision; another backend's plan shares nothing).
+    public func prepare(_ plan: Plan, weights source: any WeightSource, sharingWeightsOf other: any PreparedPlan) throws(FlintError)
+        -> any PreparedPlan {
+        try CPUPreparedPlan(plan: plan, source: source, pool: pool, formats: Self.weightFormats(plan, precision),
+                            sharing: other as? CPUPreparedPlan)
+    }
+
     /// The packing of each plan weight, indexed like `plan.weights` (nil: not a linear layer, kept plain
     /// f32). See `CPUPrecision.bf16` for the weights a decoder keeps in f32 and `CPUPrecision.int8` for
     /// which layers of an encoder take int8.
@@ -138,12 +146,25 @@ final class CPUPreparedPlan: StepTimedPlan, @unchecked Sendable {
 
     var arenaBytes: Int { layout.totalBytes }
 
-    init(plan: Plan, source: any WeightSource, pool: ThreadPool, formats: [PackedWeight.Format?]) throws(FlintError) {
+    /// The packed weights, indexed like `plan.weights` (tests: which storage two plans share).
+    var packedWeights: [PackedWeight?] { packed }
+
+    /// `sharing`: a plan prepared from the same weights whose copies this one reads where its weight
+    /// entry and packing are the same (PackedWeight and [Float] are references to immutable storage).
+    init(plan: Plan, source: any WeightSource, pool: ThreadPool, formats: [PackedWeight.Format?],
+         sharing other: CPUPreparedPlan? = nil) throws(FlintError) {
         self.plan = plan
         self.pool = pool
         var packed: [PackedWeight?] = []
         var plain: [[Float]] = []
+        let otherIndex = Dictionary((other?.plan.weights ?? []).enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         for w in plan.weights.indices {
+            if let other, let j = otherIndex[plan.weights[w].name], other.plan.weights[j] == plan.weights[w],
+               other.packed[j]?.format == formats[w] {
+                packed.append(other.packed[j])
+                plain.append(other.plain[j])
+                continue
+            }
             let t = try plan.load(weight: w, from: source)
             if let format = formats[w] {
                 let n = t.shape[0]

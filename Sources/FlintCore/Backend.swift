@@ -7,6 +7,20 @@ public protocol Backend: AnyObject, Sendable {
     var dtype: DType { get }
     /// Loads the plan's weights from `weights` and lays out its arena.
     func prepare(_ plan: Plan, weights: any WeightSource) throws(FlintError) -> any PreparedPlan
+    /// `prepare(_:weights:)` for a second plan of the model `other` was prepared for, from the same
+    /// `weights`: the new plan may read `other`'s copy of each weight the two plans load alike
+    /// (read-only, kept alive by either plan) instead of holding one of its own.
+    func prepare(_ plan: Plan, weights: any WeightSource, sharingWeightsOf other: any PreparedPlan) throws(FlintError)
+        -> any PreparedPlan
+}
+
+extension Backend {
+    /// Loads a copy of its own: what a backend does unless it shares weights between plans (the CPU
+    /// backend does; the CUDA backend's device weights belong to the plan that uploaded them).
+    public func prepare(_ plan: Plan, weights: any WeightSource, sharingWeightsOf other: any PreparedPlan) throws(FlintError)
+        -> any PreparedPlan {
+        try prepare(plan, weights: weights)
+    }
 }
 
 /// Supplies weights by checkpoint key, converted to f32 host tensors.

@@ -177,7 +177,8 @@ public enum ModelFolder {
             maxSequences: maxSequences, maxContext: config.nPositions, configPath: loaded.configPath)
         let weights = weightProgress.map { ReportingWeightSource(loaded.weights, plan: plan, report: $0) } ?? loaded.weights
         let generator = try TokenGenerator(prepared: try backend.prepare(plan, weights: weights), eosTokenIds: config.eosTokenIds)
-        let scorer = PromptScorer(model: loaded.model, weights: loaded.weights, backend: backend, configPath: loaded.configPath)
+        let scorer = PromptScorer(model: loaded.model, weights: loaded.weights, backend: backend, configPath: loaded.configPath,
+                                  sharingWeightsOf: generator.prepared)
         return Decoder(config: config, tokenizer: tokenizer, generator: generator, scorer: scorer)
     }
 }

@@ -122,6 +122,8 @@ struct KernelTests {
         }
     }
 
+    /// Attention written out in Swift (double accumulation): only the check of the C reference, which
+    /// the fast kernel is tested against.
     func referenceAttention(_ qkv: [Float], rowStride: Int, starts: [Int32], lengths: [Int32], heads: Int, d: Int,
                             scale: Float, causal: Bool, out: inout [Float], outStride: Int) {
         let hidden = heads * d
@@ -151,6 +153,44 @@ struct KernelTests {
         }
     }
 
+    /// The C reference (`CPUKernels.attentionReference`) over [rows, outStride] zeros: rows it must not
+    /// write (gaps, padding columns) stay zero.
+    func cAttentionReference(_ qkv: [Float], rowStride: Int, starts: [Int32], lengths: [Int32], heads: Int, d: Int,
+                             scale: Float, causal: Bool, rows: Int, outStride: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: rows * outStride)
+        qkv.withUnsafeBufferPointer { q in
+            out.withUnsafeMutableBufferPointer { o in
+                CPUKernels.attentionReference(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads,
+                                              headDim: d, scale: scale, causal: causal, out: o.baseAddress!, outStride: outStride)
+            }
+        }
+        return out
+    }
+
+    /// The C reference against the Swift one on the layouts the kernel tests use: unused rows in front
+    /// and between sequences, padded row and output strides, a one-token sequence, head dims 20-128
+    /// (small: the Swift reference is slow in debug builds).
+    @Test(arguments: [false, true])
+    func attentionReferenceMatchesSwift(causal: Bool) {
+        var rng = Rng(131)
+        for (heads, d, lengths) in [(2, 20, [Int32(9), 33]), (1, 128, [1, 7, 20]), (3, 32, [64])] {
+            var starts: [Int32] = [], t: Int32 = 1
+            for l in lengths { starts.append(t); t += l + 1 }
+            let rows = Int(t), hidden = heads * d, rowStride = 3 * hidden + 1, outStride = hidden + 2
+            let qkv = rng.array(rows * rowStride, scale: 2)
+            let cRef = cAttentionReference(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d,
+                                           scale: 0.3, causal: causal, rows: rows, outStride: outStride)
+            var swiftRef = [Float](repeating: 0, count: rows * outStride)
+            referenceAttention(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d, scale: 0.3,
+                               causal: causal, out: &swiftRef, outStride: outStride)
+            var worst: Float = 0
+            for i in 0..<cRef.count { worst = max(worst, abs(cRef[i] - swiftRef[i])) }
+            #expect(worst <= 1e-6, "C attention reference vs Swift, heads \(heads) d \(d) causal \(causal): max err \(worst)")
+        }
+    }
+
+    /// The kernel against the C reference, with unused rows in front and between sequences and padded
+    /// strides (whatever the kernel writes outside the sequences' rows or past hidden shows as an error).
     @Test(arguments: CPUFeatures.supportedISAs, [false, true])
     func attention(isa: CPUISA, causal: Bool) {
         var rng = Rng(77 + UInt64(isa.rawValue))
@@ -162,7 +202,6 @@ struct KernelTests {
             let rows = Int(t), hidden = heads * d, rowStride = 3 * hidden + 3, outStride = hidden + 2
             let qkv = rng.array(rows * rowStride, scale: 2)
             var out = [Float](repeating: 0, count: rows * outStride)
-            var ref = out
             let scale = 1 / Float(d).squareRoot()
             qkv.withUnsafeBufferPointer { q in
                 out.withUnsafeMutableBufferPointer { o in
@@ -171,8 +210,8 @@ struct KernelTests {
                                          out: o.baseAddress!, outStride: outStride, pool: pools[2]!, isa: isa)
                 }
             }
-            referenceAttention(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d,
-                               scale: scale, causal: causal, out: &ref, outStride: outStride)
+            let ref = cAttentionReference(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d,
+                                          scale: scale, causal: causal, rows: rows, outStride: outStride)
             var worst: Float = 0
             for i in 0..<out.count { worst = max(worst, abs(out[i] - ref[i])) }
             #expect(worst <= 2e-5, "attention heads \(heads) d \(d) causal \(causal) isa \(isa): max err \(worst)")
@@ -180,7 +219,7 @@ struct KernelTests {
     }
 
     /// BERT shapes (12 heads of 64 at seq 128-384, batch 1 and 3) and one head alone (split into query
-    /// groups across threads), against the C reference; the reference itself against the Swift one.
+    /// groups across threads), against the C reference (itself checked in attentionReferenceMatchesSwift).
     @Test(arguments: CPUFeatures.supportedISAs, [false, true])
     func attentionAtBertShapes(isa: CPUISA, causal: Bool) {
         var rng = Rng(91 + UInt64(isa.rawValue))
@@ -190,7 +229,7 @@ struct KernelTests {
             for l in lengths { starts.append(t); t += l }
             let rows = Int(t)
             let qkv = rng.array(rows * rowStride, scale: 2)
-            var out = [Float](repeating: 0, count: rows * hidden), ref = out
+            var out = [Float](repeating: 0, count: rows * hidden)
             let scale = 1 / Float(d).squareRoot()
             qkv.withUnsafeBufferPointer { q in
                 out.withUnsafeMutableBufferPointer { o in
@@ -198,31 +237,13 @@ struct KernelTests {
                                          headDim: d, scale: scale, causal: causal, out: o.baseAddress!, outStride: hidden,
                                          pool: pools[2]!, isa: isa)
                 }
-                ref.withUnsafeMutableBufferPointer { o in
-                    CPUKernels.attentionReference(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths,
-                                                  heads: heads, headDim: d, scale: scale, causal: causal, out: o.baseAddress!,
-                                                  outStride: hidden)
-                }
             }
+            let ref = cAttentionReference(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d,
+                                          scale: scale, causal: causal, rows: rows, outStride: hidden)
             var worst: Float = 0
             for i in 0..<out.count { worst = max(worst, abs(out[i] - ref[i])) }
             #expect(worst <= 2e-5, "attention heads \(heads) lengths \(lengths) causal \(causal) isa \(isa): max err \(worst)")
         }
-        // The C reference against the Swift one (small: the Swift reference is slow in debug builds).
-        let heads = 2, d = 20, lengths: [Int32] = [9, 33], starts: [Int32] = [1, 11], rowStride = 3 * heads * d + 1
-        let qkv = rng.array(44 * rowStride)
-        var cRef = [Float](repeating: 0, count: 44 * heads * d), swiftRef = cRef
-        qkv.withUnsafeBufferPointer { q in
-            cRef.withUnsafeMutableBufferPointer { o in
-                CPUKernels.attentionReference(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads,
-                                              headDim: d, scale: 0.3, causal: causal, out: o.baseAddress!, outStride: heads * d)
-            }
-        }
-        referenceAttention(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d, scale: 0.3, causal: causal,
-                           out: &swiftRef, outStride: heads * d)
-        var worst: Float = 0
-        for i in 0..<cRef.count { worst = max(worst, abs(cRef[i] - swiftRef[i])) }
-        #expect(worst <= 1e-6, "C attention reference vs Swift reference, causal \(causal): max err \(worst)")
     }
 
     func refLayerNorm(_ v: [Double], gamma: [Float], beta: [Float], eps: Float) -> [Double] {

@@ -5,7 +5,7 @@
 // to f32 accumulation, so the bound is tight (1e-5 of the sum of |products|); the formats' own
 // rounding error is checked separately against the f32 weights with the bound the format allows.
 import Testing
-import FlintCPU
+@testable import FlintCPU
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -135,6 +135,20 @@ struct LowPrecisionKernelTests {
         #expect(abs(Double(q[3]) + 9) <= extremeBound, "\(scheme): the row's extreme value comes back: \(q[3])")
         #expect(q[(2 * k)..<(3 * k)].allSatisfy { $0 == 0 })
         #expect(q[4 * k + 7] == 0, "\(scheme): zero is exact with a zero point")
+    }
+
+    /// FLINT_INT8_SCHEME: a scheme's exact name is taken silently; anything else (unset aside) gets one
+    /// line naming every accepted value and the scheme kept.
+    @Test func int8SchemeEnvironmentWarning() throws {
+        for scheme in Int8Scheme.allCases {
+            #expect(Int8Scheme.environmentWarning(value: scheme.description, keeping: .s8s8) == nil, "\(scheme)")
+        }
+        #expect(Int8Scheme.environmentWarning(value: nil, keeping: .u7s7) == nil)
+        for bad in ["U7S7", "u7s9", "", " s8s8", "int8"] {
+            let line = try #require(Int8Scheme.environmentWarning(value: bad, keeping: .u7s7), "\(bad)")
+            #expect(line.hasPrefix("flint: FLINT_INT8_SCHEME=\(bad) is not one of s8s8, u8s7, u7s8, u7s7;"), "\(line)")
+            #expect(line.hasSuffix("(this CPU's int8 scheme: u7s7)\n"), "\(line)")
+        }
     }
 
     /// Low-precision GEMMs stay close to the f32 GEMM of the original weights (the format's error,

@@ -129,17 +129,8 @@ struct CompletionRouteTests {
             }
         }
         func run(_ batch: [CompletionScheduler.Sequence], paused: Bool) async throws -> [String] {
-            let (events, sink) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)
-            if paused { model.setPaused(true) }
-            _ = try model.submit(batch, sink: sink)
-            if paused { model.setPaused(false) }
-            var texts = [String](repeating: "", count: sequences.count)
-            var remaining = batch.count
-            for await e in events {
-                if case let .done(choice, _, _, text, _, _) = e { texts[choice] = text; remaining -= 1 }
-                if remaining == 0 { break }
-            }
-            return texts
+            let events = try await model.collect(batch, together: paused)
+            return sequences.indices.map { events[$0]?.text ?? "" }
         }
         var alone = [String](repeating: "", count: sequences.count)
         for q in sequences { alone[q.choice] = try await run([q], paused: false)[q.choice] }

@@ -188,19 +188,9 @@ struct CompletionSamplingTests {
             sequences.append(.init(prompt: prompts[i % prompts.count], parameters: GenerationParameters(maxNewTokens: 8 + i, sampling: s,
                                                                                                       ignoreEOS: true), choice: i))
         }
+        /// The generated tokens' logprobs per choice (choices without them left out).
         func run(_ batch: [CompletionScheduler.Sequence]) async throws -> [Int: [TokenGenerator.Sampled]] {
-            let (events, sink) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)
-            model.setPaused(true)
-            _ = try model.submit(batch, sink: sink)
-            model.setPaused(false)
-            var out: [Int: [TokenGenerator.Sampled]] = [:]
-            var remaining = batch.count
-            for await e in events {
-                if case let .logprobs(choice, token) = e { out[choice, default: []].append(token) }
-                if case .done = e { remaining -= 1 }
-                if remaining == 0 { break }
-            }
-            return out
+            try await model.collect(batch).compactMapValues { $0.logprobs.isEmpty ? nil : $0.logprobs }
         }
         var alone: [Int: [TokenGenerator.Sampled]] = [:]
         for q in sequences { alone[q.choice] = try await run([q])[q.choice] }

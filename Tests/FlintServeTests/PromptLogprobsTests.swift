@@ -1,4 +1,4 @@
-import FlintCPU
+@testable import FlintCPU
 import FlintCore
 import FlintJSON
 import FlintModels
@@ -125,28 +125,47 @@ struct PromptLogprobsTests {
         #expect(try chunked.score(prompt, top: 0).dropFirst().allSatisfy { $0.top.isEmpty })
     }
 
+    /// Prepared beside a generation plan, the scoring plan reads that plan's packed weights (no second
+    /// copy) and scores exactly as with its own; a backend of another precision packs its own where
+    /// its packing differs.
+    @Test(.enabled(if: Harness.available, serveSkipReason))
+    func scorerSharesTheGenerationPlansWeights() throws {
+        let (prompt, _) = try Self.fixturePrompt()
+        let loaded = try ModelFolder.decoder(TestPaths.fixture("gpt2/tiny-gpt2"), tokenizerFallback: TestPaths.asset("gpt2-hf"))
+        let backend = CPUBackend(threads: 1)
+        let context = loaded.model.config.nPositions
+        let generationPlan = try loaded.model.plan(outputs: [.nextToken], maxTokens: 64, maxSequences: 2, maxContext: context)
+        let generation = try backend.prepare(generationPlan, weights: loaded.weights)
+        let own = PromptScorer(model: loaded.model, weights: loaded.weights, backend: backend, chunkTokens: 4)
+        let shared = PromptScorer(model: loaded.model, weights: loaded.weights, backend: backend, chunkTokens: 4,
+                                  sharingWeightsOf: generation)
+        #expect(try shared.score(prompt, top: 5) == own.score(prompt, top: 5))
+
+        let scoring = try loaded.model.plan(outputs: [.logits], maxTokens: 4, maxSequences: 1, maxContext: context)
+        let generationWeights = try #require(generation as? CPUPreparedPlan).packedWeights.compactMap { $0?.storage }
+        let reused = try #require(try backend.prepare(scoring, weights: loaded.weights, sharingWeightsOf: generation) as? CPUPreparedPlan)
+        let packed = reused.packedWeights.compactMap { $0 }
+        #expect(!packed.isEmpty && packed.count == generationWeights.count)
+        #expect(packed.allSatisfy { p in generationWeights.contains { $0 === p.storage } },
+                "every packed weight is the generation plan's")
+        let bf16Backend = CPUBackend(threads: 1, precision: .bf16)
+        let bf16 = try #require(try bf16Backend.prepare(scoring, weights: loaded.weights, sharingWeightsOf: generation) as? CPUPreparedPlan)
+        // bf16 keeps a decoder's first MLP in f32: those (packed alike) are shared, the bf16 ones are not.
+        let bf16Packed = bf16.packedWeights.compactMap { $0 }
+        #expect(bf16Packed.contains { $0.format == .bf16 })
+        #expect(bf16Packed.allSatisfy { p in (p.format == .f32) == generationWeights.contains { $0 === p.storage } },
+                "shared exactly where the packing is the same")
+    }
+
     /// Scored while other sequences are batched with it, the prompt's logprobs are those it gets alone.
     @Test(.enabled(if: Harness.available, serveSkipReason))
     func batchedScoringEqualsAlone() async throws {
         let scheduler = try Harness.freshTinyGPT2()
         let (prompt, _) = try Self.fixturePrompt()
         let others = try GPT2Fixture("tiny-gpt2").prompts
+        /// The prompt logprobs each choice got (choices without them left out).
         func run(_ sequences: [CompletionScheduler.Sequence]) async throws -> [Int: [TokenGenerator.Sampled]] {
-            let (events, sink) = AsyncStream.makeStream(of: CompletionScheduler.Event.self)
-            scheduler.setPaused(true)
-            _ = try scheduler.submit(sequences, sink: sink)
-            scheduler.setPaused(false)
-            var out: [Int: [TokenGenerator.Sampled]] = [:]
-            var remaining = sequences.count
-            for await e in events {
-                switch e {
-                case let .promptLogprobs(choice, tokens): out[choice] = tokens
-                case .done, .failed: remaining -= 1
-                default: break
-                }
-                if remaining == 0 { break }
-            }
-            return out
+            try await scheduler.collect(sequences).compactMapValues(\.promptLogprobs)
         }
         var params = GenerationParameters(maxNewTokens: 5, sampling: SamplingParameters(temperature: 0, logprobs: 4), ignoreEOS: true)
         let alone = try await run([.init(prompt: prompt, parameters: params, choice: 0, promptLogprobs: 4)])

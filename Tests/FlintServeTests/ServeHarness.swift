@@ -61,6 +61,46 @@ enum Harness {
     }
 }
 
+/// What a `CompletionScheduler` sent for one choice.
+struct ChoiceEvents {
+    /// `.promptLogprobs`, when the sequence asked for its prompt's.
+    var promptLogprobs: [TokenGenerator.Sampled]?
+    /// `.logprobs` in order, one per generated token (when asked).
+    var logprobs: [TokenGenerator.Sampled] = []
+    /// The whole completion `.done` reported (nil: not done).
+    var text: String?
+    /// `.failed`'s message.
+    var failure: String?
+}
+
+extension CompletionScheduler {
+    /// Submits `batch` and collects its events per choice until every sequence is done or failed.
+    /// `together`: the scheduler is paused while the batch is queued, so its first step takes them all.
+    func collect(_ batch: [Sequence], together: Bool = true) async throws -> [Int: ChoiceEvents] {
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        if together { setPaused(true) }
+        _ = try submit(batch, sink: sink)
+        if together { setPaused(false) }
+        var out: [Int: ChoiceEvents] = [:]
+        var remaining = batch.count
+        for await e in events {
+            switch e {
+            case let .promptLogprobs(choice, tokens): out[choice, default: ChoiceEvents()].promptLogprobs = tokens
+            case let .logprobs(choice, token): out[choice, default: ChoiceEvents()].logprobs.append(token)
+            case let .done(choice, _, _, text, _, _):
+                out[choice, default: ChoiceEvents()].text = text
+                remaining -= 1
+            case let .failed(choice, message):
+                out[choice, default: ChoiceEvents()].failure = message
+                remaining -= 1
+            case .text: break
+            }
+            if remaining == 0 { break }
+        }
+        return out
+    }
+}
+
 extension TestClientProtocol {
     /// POSTs a JSON body.
     func post(_ uri: String, _ json: String, headers: HTTPFields = [:]) async throws -> TestResponse {

@@ -155,6 +155,25 @@ public enum Int8Scheme: Int32, Sendable, CaseIterable, CustomStringConvertible {
     public var weightMax: Int { self == .u8s7 || self == .u7s7 ? 63 : 127 }
     /// Quantized activation levels above the lowest (254 symmetric steps, 255 or 127).
     public var activationSteps: Int { [254, 255, 127, 127][Int(rawValue)] }
-    /// What this CPU packs `.int8Dynamic` weights in (env FLINT_INT8_SCHEME overrides).
-    public static var cpuDefault: Int8Scheme { Int8Scheme(rawValue: flint_int8_default_scheme()) ?? .s8s8 }
+    /// What this CPU packs `.int8Dynamic` weights in (env FLINT_INT8_SCHEME overrides; a value it does
+    /// not name keeps the CPU's choice and says so once on stderr).
+    public static var cpuDefault: Int8Scheme {
+        warnOnceAboutEnvironment
+        return cpuChoice
+    }
+
+    private static var cpuChoice: Int8Scheme { Int8Scheme(rawValue: flint_int8_default_scheme()) ?? .s8s8 }
+
+    /// The stderr line for a FLINT_INT8_SCHEME value that names no scheme (nil when unset or valid);
+    /// the C layer matches the names exactly, so this does too.
+    static func environmentWarning(value: String?, keeping kept: Int8Scheme) -> String? {
+        guard let value, !allCases.contains(where: { $0.description == value }) else { return nil }
+        let names = allCases.map(\.description).joined(separator: ", ")
+        return "flint: FLINT_INT8_SCHEME=\(value) is not one of \(names); ignoring it (this CPU's int8 scheme: \(kept))\n"
+    }
+
+    private static let warnOnceAboutEnvironment: Void = {
+        let value = getenv("FLINT_INT8_SCHEME").map { String(cString: $0) }
+        if let line = environmentWarning(value: value, keeping: cpuChoice) { writeAll(line, to: 2) }
+    }()
 }

@@ -8,9 +8,10 @@ import Synchronization
 /// `chunkTokens` through a one-slot KV cache, so the arena holds `chunkTokens` rows of logits, not a
 /// whole context's.
 ///
-/// The plan is prepared on first use: a server whose clients never ask pays nothing, and one that
-/// does holds a second copy of the weights on the backend. Runs on the caller's thread (the
-/// completion scheduler's model thread), one prompt at a time.
+/// The plan is prepared on first use: a server whose clients never ask pays nothing. Given the
+/// generation plan, it reads that plan's weights where the backend can share them (the CPU); elsewhere
+/// (CUDA) it holds a second copy. Runs on the caller's thread (the completion scheduler's model
+/// thread), one prompt at a time.
 public final class PromptScorer: Sendable {
     public let chunkTokens: Int
     private let prepare: @Sendable () throws(FlintError) -> any PreparedPlan
@@ -23,14 +24,17 @@ public final class PromptScorer: Sendable {
         self.prepare = prepare
     }
 
-    /// A scorer for `model` on `backend`, chunks of at most `chunkTokens` tokens.
+    /// A scorer for `model` on `backend`, chunks of at most `chunkTokens` tokens; `sharingWeightsOf`:
+    /// a plan of the same model and `weights` on `backend` (the generation plan) whose weights the
+    /// scoring plan reads where the backend can share them.
     public convenience init(model: GPT2, weights: any WeightSource, backend: any Backend, chunkTokens: Int = 128,
-                            configPath: String = "config.json") {
+                            configPath: String = "config.json", sharingWeightsOf generation: (any PreparedPlan)? = nil) {
         let context = model.config.nPositions
         let chunk = max(1, min(chunkTokens, context))
         self.init(chunkTokens: chunk) { () throws(FlintError) in
             let plan = try model.plan(outputs: [.logits], maxTokens: chunk, maxSequences: 1, maxContext: context, configPath: configPath)
-            return try backend.prepare(plan, weights: weights)
+            guard let generation else { return try backend.prepare(plan, weights: weights) }
+            return try backend.prepare(plan, weights: weights, sharingWeightsOf: generation)
         }
     }
 
