@@ -372,10 +372,124 @@ FLINT_T_AVX2 static void ki8w_avx2(long kc, const float *a, const int8_t *b, con
 }
 #endif
 
+// ---- widened tiles ----------------------------------------------------------------------------
+// A tile of many rows widens its kc x 16 weight block once into f32 (bf16 -> f32 exactly; int8 -> q * column
+// scale, one f32 rounding) laid out like gemm.c's f32 panel ([k][16]), then runs the f32 micro-kernel over
+// all its rows: the conversion is paid once per tile instead of once per micro-kernel call (every 6 rows for
+// bf16, every row for weight-only int8: GPT-2's int8 prefill at s128 ran 2.2x slower than f32 that way).
+// Fewer rows keep the fused kernels above (converting in registers costs less than a store and reload).
+/// Rows from which a tile is widened: bf16 four micro-kernel heights (at 16 rows, all-MiniLM-L6-v2 s16 b1, the
+/// widened tile measured ~7% slower: few rows, weights streamed from memory); weight-only int8 two rows
+/// (its fused kernel does one row per call).
+#define WIDEN_MIN_ROWS_BF16 (4 * MR_BF16)
+#define WIDEN_MIN_ROWS_I8W 2
+/// k rows widened per pass: a 16 KiB f32 block that stays in L1 beside its source (a driver K block
+/// longer than this is done in several passes, accumulating as K blocks do).
+#define WIDEN_KC 256
+
+static _Thread_local float widened_block[WIDEN_KC * LP_NR] __attribute__((aligned(64)));
+
+static void widen_bf16_portable(long kc, const uint16_t *b, float *dst) {
+    for (long kk = 0; kk < kc; kk++)
+        for (int j = 0; j < LP_NR; j++) {
+            uint32_t u = (uint32_t)b[kk * LP_NR + bf16_slot(j)] << 16;
+            memcpy(&dst[kk * LP_NR + j], &u, 4);
+        }
+}
+
+/// Rows [0, kc) of dst; the int8 layout is read in whole quads of k, so dst also gets the zero padding's rows up
+/// to the next multiple of 4 (never read by the f32 kernel).
+static void widen_i8_portable(long kc, const int8_t *b, const float *ws, float *dst) {
+    for (long kk = 0; kk < (kc + 3) / 4 * 4; kk++)
+        for (int j = 0; j < LP_NR; j++) dst[kk * LP_NR + j] = (float)b[(kk / 4) * 64 + j * 4 + kk % 4] * ws[j];
+}
+
+#ifdef FLINT_X86
+FLINT_T_AVX2 static void widen_bf16_avx2(long kc, const uint16_t *b, float *dst) {
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    for (long kk = 0; kk < kc; kk++) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(b + kk * LP_NR));
+        _mm256_store_ps(dst + kk * LP_NR, _mm256_castsi256_ps(_mm256_slli_epi32(x, 16)));
+        _mm256_store_ps(dst + kk * LP_NR + 8, _mm256_castsi256_ps(_mm256_and_si256(x, high)));
+    }
+}
+
+/// Columns 8h..8h+7 of 8 x 4 int8 (one column's 4 k per 32-bit lane) as (k0: c0..c7 | k1 | k2 | k3), 8 bytes each.
+FLINT_INLINE FLINT_T_AVX2 __m256i i8_quad_by_k(const int8_t *bq) {
+    const __m256i by_k = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                          0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m256i x = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)bq), by_k); // per 128-bit half: k0..k3 x 4 columns
+    return _mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+FLINT_INLINE FLINT_T_AVX2 void widen_i8_store(__m128i eight, __m256 scale, float *dst) {
+    _mm256_store_ps(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(eight)), scale));
+}
+
+FLINT_T_AVX2 static void widen_i8_avx2(long kc, const int8_t *b, const float *ws, float *dst) {
+    __m256 s[2] = {_mm256_loadu_ps(ws), _mm256_loadu_ps(ws + 8)};
+    for (long q = 0; q < (kc + 3) / 4; q++) {
+        float *d = dst + q * 4 * LP_NR;
+        #pragma clang loop unroll(full)
+        for (int h = 0; h < 2; h++) {
+            __m256i x = i8_quad_by_k(b + q * 64 + 32 * h);
+            __m128i k01 = _mm256_castsi256_si128(x), k23 = _mm256_extracti128_si256(x, 1);
+            widen_i8_store(k01, s[h], d + 8 * h);
+            widen_i8_store(_mm_unpackhi_epi64(k01, k01), s[h], d + LP_NR + 8 * h);
+            widen_i8_store(k23, s[h], d + 2 * LP_NR + 8 * h);
+            widen_i8_store(_mm_unpackhi_epi64(k23, k23), s[h], d + 3 * LP_NR + 8 * h);
+        }
+    }
+}
+#endif
+
+/// Rows a tile needs to be widened (0: never; dynamic int8 multiplies integers, it is not widened).
+static long widen_min_rows(const flint_lowp *L) {
+    if (L->format == FLINT_W_BF16) return WIDEN_MIN_ROWS_BF16;
+    return L->mode == FLINT_INT8_WEIGHT_ONLY ? WIDEN_MIN_ROWS_I8W : 0;
+}
+
+/// flint__lowp_tile's rows [0, m) (A at ap) through widened f32 blocks and gemm.c's f32 micro-kernel:
+/// the same accumulation across K blocks and bias at the last one as the fused kernels.
+static void widened_tile(const flint_lowp *L, int isa, const float *ap, long lda, long m, long p, long k0, long kc,
+                         int accum, const float *bias, int ncols, float *c, long ldc) {
+    int avx2 = 0;
+#ifdef FLINT_X86
+    avx2 = isa >= FLINT_ISA_AVX2; // the 6 x 16 ymm kernel also on AVX-512 CPUs: the panel is 16 wide
+#endif
+    float *w = widened_block;
+    for (long s = 0; s < kc; s += WIDEN_KC) {
+        long sc = FLINT_MIN((long)WIDEN_KC, kc - s);
+        if (L->format == FLINT_W_BF16) {
+            const uint16_t *b = (const uint16_t *)L->packed + ((size_t)p * L->k + k0 + s) * LP_NR;
+#ifdef FLINT_X86
+            if (avx2) widen_bf16_avx2(sc, b, w);
+            else
+#endif
+                widen_bf16_portable(sc, b, w);
+        } else {
+            const int8_t *b = (const int8_t *)L->packed + ((size_t)p * L->kpad + k0 + s) * LP_NR;
+            const float *ws = L->wscale + p * LP_NR;
+#ifdef FLINT_X86
+            if (avx2) widen_i8_avx2(sc, b, ws, w);
+            else
+#endif
+                widen_i8_portable(sc, b, ws, w);
+        }
+        flint__kern_rows(avx2 ? FLINT_ISA_AVX2 : FLINT_ISA_PORTABLE, LP_NR, m, sc, ap + s, lda, w, LP_NR, c, ldc, accum || s > 0,
+                         s + sc >= kc ? bias : NULL, ncols);
+    }
+}
+
 void flint__lowp_tile(const flint_lowp *L, int isa, const float *a, long lda, long m0, long m1, long p, long k0,
                       long kc, int accum, const float *bias, int ncols, float *c, long ldc) {
     long m = m1 - m0;
     const float *ap = a + m0 * lda + k0;
+    long widen_from = widen_min_rows(L);
+    if (widen_from > 0 && m >= widen_from) {
+        widened_tile(L, isa, ap, lda, m, p, k0, kc, accum, bias, ncols, c, ldc);
+        return;
+    }
     if (L->format == FLINT_W_BF16) {
         const uint16_t *b = (const uint16_t *)L->packed + ((size_t)p * L->k + k0) * LP_NR;
 #ifdef FLINT_X86
