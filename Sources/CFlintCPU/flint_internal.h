@@ -124,5 +124,8 @@ float *flint__scratch(size_t floats);
 /// (+ bias); A row-major (stride lda), B rows of nr floats (stride ldb). accum = 0 overwrites C.
 void flint__kern_rows(int isa, int nr, long m, long kc, const float *a, long lda, const float *b, long ldb,
                       float *c, long ldc, int accum, const float *bias, int ncols);
+/// flint__kern_rows with each tile first prefetching the next tile's C rows (GEMM tiles: see gemm.c's kern_rows).
+void flint__kern_rows_prefetch_c(int isa, int nr, long m, long kc, const float *a, long lda, const float *b, long ldb,
+                                 float *c, long ldc, int accum, const float *bias, int ncols);
 
 #endif

@@ -189,6 +189,11 @@ void flint__kern_rows(int isa, int nr, long m, long kc, const float *a, long lda
     kern_rows(isa, nr, m, kc, a, lda, b, ldb, c, ldc, accum, bias, ncols, 0);
 }
 
+void flint__kern_rows_prefetch_c(int isa, int nr, long m, long kc, const float *a, long lda, const float *b, long ldb,
+                                 float *c, long ldc, int accum, const float *bias, int ncols) {
+    kern_rows(isa, nr, m, kc, a, lda, b, ldb, c, ldc, accum, bias, ncols, 1);
+}
+
 static void act_rows(int isa, float *c, long ldc, long m, long ncols, int act) {
     for (long i = 0; i < m; i++) {
         float *r = c + i * ldc;

@@ -476,8 +476,8 @@ static void widened_tile(const flint_lowp *L, int isa, const float *ap, long lda
 #endif
                 widen_i8_portable(sc, b, ws, w);
         }
-        flint__kern_rows(avx2 ? FLINT_ISA_AVX2 : FLINT_ISA_PORTABLE, LP_NR, m, sc, ap + s, lda, w, LP_NR, c, ldc, accum || s > 0,
-                         s + sc >= kc ? bias : NULL, ncols);
+        flint__kern_rows_prefetch_c(avx2 ? FLINT_ISA_AVX2 : FLINT_ISA_PORTABLE, LP_NR, m, sc, ap + s, lda, w, LP_NR, c, ldc,
+                                    accum || s > 0, s + sc >= kc ? bias : NULL, ncols);
     }
 }
 
