@@ -33,7 +33,9 @@ public final class CUDABackend: Backend {
     public init(driver: any CUDADriver, dtype: DType = .f32, compiler: KernelCompiler? = nil, graphs: Bool? = nil,
                 progress: (@Sendable (String) -> Void)? = nil, compileProgress: ProgressReport? = nil) throws(FlintError) {
         guard [.f32, .f16, .bf16].contains(dtype) else { throw .invalidInput("the CUDA backend runs f32, f16 or bf16, not \(dtype)") }
-        if driver.architecture != nil, compiler == nil { throw .cudaUnavailable("a NVRTC compiler is needed to build kernels for \(driver.deviceName)") }
+        if driver.architecture != nil, compiler == nil {
+            throw .cudaUnavailable("a NVRTC compiler is needed to build kernels for \(driver.deviceName)")
+        }
         if let supported = driver.cudaVersion, let nvrtc = compiler?.nvrtc,
            nvrtc.version.major * 1000 + nvrtc.version.minor * 10 > supported {
             // A CUBIN from a newer NVRTC than the driver fails to load, kernel by kernel; say why once.
@@ -160,8 +162,9 @@ final class CUDAPreparedPlan: ProfiledPlan, StepTimedPlan, @unchecked Sendable {
             switch step {
             case let .attention(_, _, headDim, _, _), let .cachedAttention(_, _, _, _, headDim, _, _):
                 guard headDim <= KernelGeometry.maxHeadDim else {
-                    throw .unsupportedModel(path: plan.weights.first?.name ?? "plan",
-                                            reason: "head dim \(headDim): the CUDA attention kernel supports up to \(KernelGeometry.maxHeadDim)")
+                    throw .unsupportedModel(
+                        path: plan.weights.first?.name ?? "plan",
+                        reason: "head dim \(headDim): the CUDA attention kernel supports up to \(KernelGeometry.maxHeadDim)")
                 }
             default: break
             }
@@ -208,7 +211,8 @@ final class CUDAPreparedPlan: ProfiledPlan, StepTimedPlan, @unchecked Sendable {
     static func decode(_ raw: UnsafeRawBufferPointer, as dtype: DType, count: Int) -> [Float] {
         switch dtype {
         case .f16: return (0..<count).map { FloatConversion.float(fromHalf: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) }
-        case .bf16: return (0..<count).map { FloatConversion.float(fromBFloat16: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) }
+        case .bf16:
+            return (0..<count).map { FloatConversion.float(fromBFloat16: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)) }
         default: return (0..<count).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
         }
     }
@@ -278,14 +282,18 @@ final class CUDAPreparedPlan: ProfiledPlan, StepTimedPlan, @unchecked Sendable {
                 if plan.buffers[buffer].element == .int32 {
                     let raw = try driver.copyToHost(from: address(buffer), bytes: rows * cols * 4)
                     out[name] = raw.withUnsafeBytes { r in
-                        HostTensor(shape: [rows, cols], data: (0..<(rows * cols)).map { Float(r.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) })
+                        HostTensor(
+                            shape: [rows, cols],
+                            data: (0..<(rows * cols)).map { Float(r.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) })
                     }
                 } else if plan.buffers[buffer].element == .float32 {
                     let raw = try driver.copyToHost(from: address(buffer), bytes: rows * cols * 4)
                     out[name] = raw.withUnsafeBytes { HostTensor(shape: [rows, cols], data: Self.decode($0, as: .f32, count: rows * cols)) }
                 } else {
                     let raw = try driver.copyToHost(from: address(buffer), bytes: rows * cols * dtype.byteSize)
-                    out[name] = raw.withUnsafeBytes { HostTensor(shape: [rows, cols], data: Self.decode($0, as: dtype, count: rows * cols)) }
+                    out[name] = raw.withUnsafeBytes {
+                        HostTensor(shape: [rows, cols], data: Self.decode($0, as: dtype, count: rows * cols))
+                    }
                 }
             }
             // NaN or infinity (an f16 overflow, say) is an error naming the output and its step, never a result.

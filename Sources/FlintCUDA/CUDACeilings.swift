@@ -4,7 +4,9 @@ extension CUDABackend {
     /// What this device reaches, for the benchmark's floors: device-to-device copy bandwidth (GB/s of
     /// bytes read + written) and the GEMM rate in the backend's dtype (TFLOP/s of a square GEMM),
     /// each timed by events over 5 runs after one warm-up. The emulated driver measures the host.
-    public func measureCeilings(copyBytes: Int = 256 << 20, gemmSize n: Int = 4096) throws(FlintError) -> (bandwidthGBs: Double, gemmTFLOPs: Double) {
+    public func measureCeilings(copyBytes: Int = 256 << 20, gemmSize n: Int = 4096) throws(FlintError) -> (
+        bandwidthGBs: Double, gemmTFLOPs: Double
+    ) {
         let start = try driver.makeEvent(), end = try driver.makeEvent()
         func timed(_ body: () throws(FlintError) -> Void) throws(FlintError) -> Double {
             try body()

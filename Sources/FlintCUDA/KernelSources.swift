@@ -10,11 +10,17 @@ public enum KernelSources {
     }
 
     public static let all: [KernelSource] = [
-        KernelSource(name: "layernorm", text: source(PackageResources.layernorm_cu, "layernorm.cu"), kernels: perType(["embedding_layernorm", "layernorm"])),
-        KernelSource(name: "activation", text: source(PackageResources.activation_cu, "activation.cu"), kernels: perType(["bias_activation"])),
-        KernelSource(name: "attention", text: source(PackageResources.attention_cu, "attention.cu"), kernels: perType(["attention", "cached_attention", "decode_attention"])),
-        KernelSource(name: "pooling", text: source(PackageResources.pooling_cu, "pooling.cu"),
-                     kernels: perType(["first_token", "last_token", "mean_pool", "max_pool", "l2_normalize"])),
+        KernelSource(
+            name: "layernorm", text: source(PackageResources.layernorm_cu, "layernorm.cu"),
+            kernels: perType(["embedding_layernorm", "layernorm"])),
+        KernelSource(
+            name: "activation", text: source(PackageResources.activation_cu, "activation.cu"), kernels: perType(["bias_activation"])),
+        KernelSource(
+            name: "attention", text: source(PackageResources.attention_cu, "attention.cu"),
+            kernels: perType(["attention", "cached_attention", "decode_attention"])),
+        KernelSource(
+            name: "pooling", text: source(PackageResources.pooling_cu, "pooling.cu"),
+            kernels: perType(["first_token", "last_token", "mean_pool", "max_pool", "l2_normalize"])),
         KernelSource(name: "sampling", text: source(PackageResources.sampling_cu, "sampling.cu"), kernels: perType(["sample_tokens"])),
         KernelSource(name: "convert", text: source(PackageResources.convert_cu, "convert.cu"),
                      kernels: dtypes.map { "convert_f32_to_\($0)" } + ["convert_f16_to_f32", "convert_bf16_to_f32"]),

@@ -27,9 +27,13 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     private typealias FnEventRecord = @convention(c) (OpaquePointer?, OpaquePointer?) -> CUresult
     private typealias FnEventElapsed = @convention(c) (UnsafeMutablePointer<Float>, OpaquePointer?, OpaquePointer?) -> CUresult
     private typealias FnModuleLoad = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UnsafeRawPointer) -> CUresult
-    private typealias FnGetFunction = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UnsafePointer<CChar>) -> CUresult
-    private typealias FnLaunch = @convention(c) (OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, OpaquePointer?,
-                                                 UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> CUresult
+    private typealias FnGetFunction =
+        @convention(c) (UnsafeMutablePointer<OpaquePointer?>, OpaquePointer?, UnsafePointer<CChar>) -> CUresult
+    private typealias FnLaunch =
+        @convention(c) (
+            OpaquePointer?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, OpaquePointer?,
+            UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+        ) -> CUresult
     private typealias FnStreamCreate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UInt32) -> CUresult
     private typealias FnStream = @convention(c) (OpaquePointer?) -> CUresult
     private typealias FnBeginCapture = @convention(c) (OpaquePointer?, Int32) -> CUresult
@@ -48,12 +52,18 @@ public final class RealCUDADriver: CUDADriver, @unchecked Sendable {
     private typealias FnLtDestroy = @convention(c) (OpaquePointer?) -> Int32
     private typealias FnLtPrefCreate = @convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> Int32
     private typealias FnLtPrefSet = @convention(c) (OpaquePointer?, Int32, UnsafeRawPointer, Int) -> Int32
-    private typealias FnLtHeuristic = @convention(c) (OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
-                                                      OpaquePointer?, OpaquePointer?, Int32, UnsafeMutableRawPointer, UnsafeMutablePointer<Int32>) -> Int32
+    private typealias FnLtHeuristic =
+        @convention(c) (
+            OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?, OpaquePointer?,
+            OpaquePointer?, OpaquePointer?, Int32, UnsafeMutableRawPointer, UnsafeMutablePointer<Int32>
+        ) -> Int32
     private typealias FnLtStatusName = @convention(c) (Int32) -> UnsafePointer<CChar>?
-    private typealias FnLtMatmul = @convention(c) (OpaquePointer?, OpaquePointer?, UnsafeRawPointer, UInt64, OpaquePointer?, UInt64, OpaquePointer?,
-                                                   UnsafeRawPointer, UInt64, OpaquePointer?, UInt64, OpaquePointer?, UnsafeRawPointer?, UInt64, Int,
-                                                   OpaquePointer?) -> Int32
+    private typealias FnLtMatmul =
+        @convention(c) (
+            OpaquePointer?, OpaquePointer?, UnsafeRawPointer, UInt64, OpaquePointer?, UInt64, OpaquePointer?,
+            UnsafeRawPointer, UInt64, OpaquePointer?, UInt64, OpaquePointer?, UnsafeRawPointer?, UInt64, Int,
+            OpaquePointer?
+        ) -> Int32
 
     private let cuda: DynamicLibrary
     private let lt: DynamicLibrary

@@ -117,8 +117,12 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
 
     /// Throws unless `[pointer, pointer + bytes)` lies inside one live allocation.
     func checkRange(_ pointer: DevicePointer, _ bytes: Int, _ what: String) throws(FlintError) {
-        let ok = state.withLock { s in s.allocations.contains { base, size in pointer >= base && pointer + UInt64(bytes) <= base + UInt64(size) } }
-        if !ok { throw .backend("emulated CUDA: \(what) touches \(bytes) bytes at 0x\(String(pointer, radix: 16)) outside every allocation") }
+        let ok = state.withLock { s in
+            s.allocations.contains { base, size in pointer >= base && pointer + UInt64(bytes) <= base + UInt64(size) }
+        }
+        if !ok {
+            throw .backend("emulated CUDA: \(what) touches \(bytes) bytes at 0x\(String(pointer, radix: 16)) outside every allocation")
+        }
     }
 
     public func copy(toDevice destination: DevicePointer, from source: UnsafeRawPointer, bytes: Int) throws(FlintError) {
@@ -183,7 +187,9 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
     public func prepareGEMM(_ g: GEMMDescriptor) throws(FlintError) -> GEMMSupport {
         try state.withLock { (s) throws(FlintError) -> GEMMSupport in
             guard s.recording == nil else {
-                throw .backend("emulated cuBLASLt: cublasLtMatmulAlgoGetHeuristic(\(g.summary)) inside a stream capture (CUBLAS_STATUS_INTERNAL_ERROR)")
+                throw .backend(
+                    "emulated cuBLASLt: cublasLtMatmulAlgoGetHeuristic(\(g.summary)) inside a stream capture (CUBLAS_STATUS_INTERNAL_ERROR)"
+                )
             }
             if let known = s.gemmAlgorithms[g.shapeKey] { return known }
             s.heuristicQueries += 1
@@ -215,7 +221,9 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
 
     public func record(_ event: Int) throws(FlintError) {
         try state.withLock { (s) throws(FlintError) in
-            guard s.events.indices.contains(event), !s.destroyedEvents.contains(event) else { throw .backend("emulated CUDA: no event \(event)") }
+            guard s.events.indices.contains(event), !s.destroyedEvents.contains(event) else {
+                throw .backend("emulated CUDA: no event \(event)")
+            }
             guard s.recording == nil else { throw .backend("emulated CUDA: events are not recorded into graphs") }
             s.events[event] = ContinuousClock.now
         }
@@ -300,7 +308,8 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
         case let .gemm(g):
             try runGEMM(g)
         case let .copy(destination, source, bytes):
-            UnsafeMutableRawPointer(bitPattern: UInt(destination))!.copyMemory(from: UnsafeRawPointer(bitPattern: UInt(source))!, byteCount: bytes)
+            UnsafeMutableRawPointer(bitPattern: UInt(destination))!.copyMemory(
+                from: UnsafeRawPointer(bitPattern: UInt(source))!, byteCount: bytes)
         }
     }
 
@@ -313,8 +322,10 @@ public final class EmulatedCUDADriver: CUDADriver, @unchecked Sendable {
                 for c in 0..<cols {
                     let i = r * ld + c
                     switch g.dtype {
-                    case .f16: out[r * cols + c] = FloatConversion.float(fromHalf: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                    case .bf16: out[r * cols + c] = FloatConversion.float(fromBFloat16: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                    case .f16:
+                        out[r * cols + c] = FloatConversion.float(fromHalf: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                    case .bf16:
+                        out[r * cols + c] = FloatConversion.float(fromBFloat16: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
                     default: out[r * cols + c] = raw.loadUnaligned(fromByteOffset: 4 * i, as: Float.self)
                     }
                 }

@@ -35,7 +35,9 @@ public final class Checkpoint: WeightSource, Sendable {
         case .file:
             if path.hasSuffix(".json") {
                 (files, location, metadata) = try Self.openIndex(path)
-            } else if path.hasSuffix(".bin") || path.hasSuffix(".pt") || path.hasSuffix(".pth") || path.hasSuffix(".h5") || path.hasSuffix(".msgpack") {
+            } else if path.hasSuffix(".bin") || path.hasSuffix(".pt") || path.hasSuffix(".pth") || path.hasSuffix(".h5")
+                || path.hasSuffix(".msgpack")
+            {
                 throw .unsupportedModel(path: path, reason: Self.convertAdvice(path))
             } else {
                 (files, location, metadata) = try Self.openSingle(path)
@@ -53,7 +55,8 @@ public final class Checkpoint: WeightSource, Sendable {
                 let others = ["pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack"]
                     .filter { FileSystem.isFile(FileSystem.join(path, $0)) }
                 if let found = others.first {
-                    throw .unsupportedModel(path: path, reason: "the folder has \(found) but no \(Self.singleFileName); " + Self.convertAdvice(path))
+                    throw .unsupportedModel(
+                        path: path, reason: "the folder has \(found) but no \(Self.singleFileName); " + Self.convertAdvice(path))
                 }
                 throw .unreadable(path: path, reason: "no \(Self.singleFileName) or \(Self.indexFileName) in the folder")
             }

@@ -84,7 +84,8 @@ struct ConfigReader {
     func requireModelType(_ expected: String) throws(FlintError) {
         guard let modelType = try string("model_type") else { throw bad("model_type is missing") }
         guard modelType == expected else {
-            throw .unsupportedModel(path: path, reason: "model_type \"\(modelType)\" is not supported here (this loader reads \"\(expected)\")")
+            throw .unsupportedModel(
+                path: path, reason: "model_type \"\(modelType)\" is not supported here (this loader reads \"\(expected)\")")
         }
     }
 }

@@ -139,7 +139,9 @@ public final class SafetensorsFile: Sendable {
             #if _endian(little)
             UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: src.baseAddress!, byteCount: count * 4)
             #else
-            for i in 0..<count { out[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                for i in 0..<count {
+                    out[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                }
             #endif
         case .f16:
             for i in 0..<count {
@@ -147,7 +149,8 @@ public final class SafetensorsFile: Sendable {
             }
         case .bf16:
             for i in 0..<count {
-                out[i] = FloatConversion.float(fromBFloat16: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                out[i] = FloatConversion.float(
+                    fromBFloat16: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
             }
         case .f64:
             for i in 0..<count {
@@ -266,17 +269,22 @@ public final class SafetensorsFile: Sendable {
         var previous: String?
         for r in ranges {
             if r.begin < covered, let previous {
-                throw corrupt("tensor \"\(r.name)\": data_offsets [\(r.begin), \(r.end)] overlap tensor \"\(previous)\", which ends at \(covered)")
+                throw corrupt(
+                    "tensor \"\(r.name)\": data_offsets [\(r.begin), \(r.end)] overlap tensor \"\(previous)\", which ends at \(covered)")
             }
             if r.begin > covered {
                 let after = previous.map { "after tensor \"\($0)\"" } ?? "at the start of the data area"
-                throw corrupt("tensor \"\(r.name)\": data_offsets [\(r.begin), \(r.end)] leave bytes \(covered)..<\(r.begin) unused \(after) (tensors must be packed without gaps)")
+                throw corrupt(
+                    "tensor \"\(r.name)\": data_offsets [\(r.begin), \(r.end)] leave bytes \(covered)..<\(r.begin) unused \(after) (tensors must be packed without gaps)"
+                )
             }
             covered = r.end
             previous = r.name
         }
         guard covered == dataSize else {
-            throw corrupt("the tensors cover \(covered) of the \(dataSize) bytes of the data area; \(dataSize - covered) trailing bytes are not part of any tensor")
+            throw corrupt(
+                "the tensors cover \(covered) of the \(dataSize) bytes of the data area; \(dataSize - covered) trailing bytes are not part of any tensor"
+            )
         }
         return Parsed(headerLength: headerLength, names: names, metadata: metadata, entries: entries)
     }

@@ -58,11 +58,14 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
             switch type {
             case transformerType:
                 guard transformerPath == nil else { throw .unsupportedModel(path: modulesPath, reason: "more than one Transformer module") }
-                guard i == 0 else { throw .unsupportedModel(path: modulesPath, reason: "the Transformer module must come first (it is module \(i))") }
+                guard i == 0 else {
+                    throw .unsupportedModel(path: modulesPath, reason: "the Transformer module must come first (it is module \(i))")
+                }
                 transformerPath = path
             case poolingType:
                 guard transformerPath != nil, poolingPath == nil, !normalize else {
-                    throw .unsupportedModel(path: modulesPath, reason: "module \(i): Pooling must come once, after the Transformer and before Normalize")
+                    throw .unsupportedModel(
+                        path: modulesPath, reason: "module \(i): Pooling must come once, after the Transformer and before Normalize")
                 }
                 poolingPath = path
             case normalizeType:
@@ -71,10 +74,13 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
                 }
                 normalize = true
             default:
-                throw .unsupportedModel(path: modulesPath, reason: "module \(i) is \(type); supported modules are Transformer, Pooling and Normalize")
+                throw .unsupportedModel(
+                    path: modulesPath, reason: "module \(i) is \(type); supported modules are Transformer, Pooling and Normalize")
             }
         }
-        guard let transformerPath else { throw .unsupportedModel(path: modulesPath, reason: "no sentence_transformers.models.Transformer module") }
+        guard let transformerPath else {
+            throw .unsupportedModel(path: modulesPath, reason: "no sentence_transformers.models.Transformer module")
+        }
         guard let poolingPath else { throw .unsupportedModel(path: modulesPath, reason: "no sentence_transformers.models.Pooling module") }
 
         // Pooling.
@@ -109,14 +115,18 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
             }
             guard set.count == 1, let mode = implemented[set[0]] else {
                 let what = set.isEmpty ? "no pooling mode is set" : "pooling modes set: " + set.joined(separator: ", ")
-                throw .unsupportedModel(path: poolingConfigPath, reason: "\(what); exactly one of pooling_mode_mean_tokens, pooling_mode_cls_token, pooling_mode_max_tokens must be true")
+                throw .unsupportedModel(
+                    path: poolingConfigPath,
+                    reason: "\(what); exactly one of pooling_mode_mean_tokens, pooling_mode_cls_token, pooling_mode_max_tokens must be true"
+                )
             }
             pooling = mode
         }
         var dimension: Int?
         if let v = pc["word_embedding_dimension"], !v.isNull {
             guard let d = v.int, d > 0 else {
-                throw .badConfig(path: poolingConfigPath, reason: "word_embedding_dimension is \(v.serialized), expected a positive integer")
+                throw .badConfig(
+                    path: poolingConfigPath, reason: "word_embedding_dimension is \(v.serialized), expected a positive integer")
             }
             dimension = d
         }
@@ -135,7 +145,9 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
                 maxSeqLength = n
             }
             if let v = sb["do_lower_case"], !v.isNull {
-                guard let b = v.bool else { throw .badConfig(path: sbertPath, reason: "do_lower_case is \(v.typeName), expected true or false") }
+                guard let b = v.bool else {
+                    throw .badConfig(path: sbertPath, reason: "do_lower_case is \(v.typeName), expected true or false")
+                }
                 doLowerCase = b
             }
         }

@@ -31,7 +31,9 @@ public struct ArenaLayout: Sendable, Equatable {
         func add(_ a: Int, _ b: Int) -> Int { min(a, Self.limit) + min(b, Self.limit) }
         var offsets = [Int](repeating: 0, count: requests.count)
         var placed: [(offset: Int, end: Int, first: Int, last: Int)] = []
-        let order = requests.indices.sorted { requests[$0].bytes > requests[$1].bytes || (requests[$0].bytes == requests[$1].bytes && $0 < $1) }
+        let order = requests.indices.sorted {
+            requests[$0].bytes > requests[$1].bytes || (requests[$0].bytes == requests[$1].bytes && $0 < $1)
+        }
         var total = 0
         for i in order {
             let r = requests[i]

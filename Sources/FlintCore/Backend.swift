@@ -122,10 +122,13 @@ extension PreparedPlan {
             let first = Int(batch.starts[s]), count = Int(batch.lengths[s])
             let p0 = batch.positions[first]
             for i in 0..<count where batch.positions[first + i] != p0 + Int32(i) {
-                throw .invalidInput("sequence \(s): positions must be consecutive (token \(i) is at \(batch.positions[first + i]), expected \(p0 + Int32(i)))")
+                throw .invalidInput(
+                    "sequence \(s): positions must be consecutive (token \(i) is at \(batch.positions[first + i]), expected \(p0 + Int32(i)))"
+                )
             }
             if usesCache, Int(p0) + count > plan.maxContext {
-                throw .invalidInput("sequence \(s) reaches position \(Int(p0) + count - 1), the KV cache holds \(plan.maxContext) positions per sequence")
+                throw .invalidInput(
+                    "sequence \(s) reaches position \(Int(p0) + count - 1), the KV cache holds \(plan.maxContext) positions per sequence")
             }
             if samples { try batch.sampling[s].validate() }
         }

@@ -248,7 +248,8 @@ public struct Plan: Sendable {
             last[b] = steps.count
         }
         let requests = buffers.indices.map { b in
-            ArenaLayout.Request(bytes: bytes(of: b, elementBytes: elementBytes), firstStep: first[b] == Int.max ? 0 : first[b], lastStep: max(last[b], 0))
+            ArenaLayout.Request(
+                bytes: bytes(of: b, elementBytes: elementBytes), firstStep: first[b] == Int.max ? 0 : first[b], lastStep: max(last[b], 0))
         }
         return ArenaLayout(requests)
     }

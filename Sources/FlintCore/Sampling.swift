@@ -72,7 +72,9 @@ public struct SamplingParameters: Sendable, Equatable {
 
     /// Throws unless every parameter is in range.
     public func validate() throws(FlintError) {
-        guard temperature.isFinite, temperature >= 0 else { throw .invalidInput("temperature must be >= 0 (0 = greedy), got \(temperature)") }
+        guard temperature.isFinite, temperature >= 0 else {
+            throw .invalidInput("temperature must be >= 0 (0 = greedy), got \(temperature)")
+        }
         guard topK >= 0, topK <= Int(Int32.max) else { throw .invalidInput("top-k must be >= 0 (0 = off), got \(topK)") }
         guard topP > 0, topP <= 1 else { throw .invalidInput("top-p must be in (0, 1] (1 = off), got \(topP)") }
         guard repetitionPenalty.isFinite, repetitionPenalty > 0 else {

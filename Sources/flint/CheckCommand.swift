@@ -114,8 +114,9 @@ struct Check: ParsableCommand {
             let compiler = KernelCompiler(nvrtc: try NVRTC())
             if !json {
                 let version = driver.driverVersion
-                print("device: \(driver.deviceName), driver CUDA \(version / 1000).\(version % 1000 / 10), NVRTC \(compiler.nvrtc.versionString), "
-                    + "graphs: \(CUDABackend.graphsFromEnvironment() ? "on" : "off")")
+                print(
+                    "device: \(driver.deviceName), driver CUDA \(version / 1000).\(version % 1000 / 10), NVRTC \(compiler.nvrtc.versionString), "
+                        + "graphs: \(CUDABackend.graphsFromEnvironment() ? "on" : "off")")
                 for (what, path) in CUDALocations.openedLibraries { print("  \(what): \(path)") }
             }
             return (driver, compiler)
@@ -140,18 +141,25 @@ struct Check: ParsableCommand {
         let check = ParityCheck(makeBackend: makeBackend, fixtures: fixtures)
         var rows = try check.opRows(progress: { Console.progress($0) })
         let encoderRows = try check.run(progress: { Console.progress($0) })
-        if encoderRows.isEmpty { throw CommandError("no tiny encoder fixtures in \(fixtures) (run from the repository root or pass --fixtures)") }
+        if encoderRows.isEmpty {
+            throw CommandError("no tiny encoder fixtures in \(fixtures) (run from the repository root or pass --fixtures)")
+        }
         rows += encoderRows
         let decoderRows = try check.gpt2Rows(fixtures: gpt2Fixtures, progress: { Console.progress($0) })
-        if decoderRows.isEmpty { throw CommandError("no tiny GPT-2 fixtures in \(gpt2Fixtures) (run from the repository root or pass --gpt2-fixtures)") }
+        if decoderRows.isEmpty {
+            throw CommandError("no tiny GPT-2 fixtures in \(gpt2Fixtures) (run from the repository root or pass --gpt2-fixtures)")
+        }
         rows += decoderRows
         var cosine: Float?
         if access(minilm + "/model.safetensors", R_OK) == 0 {
             Console.progress("checking all-MiniLM-L6-v2 embeddings (f32, f16)...")
             let f32 = try check.miniLM(folder: minilm, dtype: .f32)
-            rows.append(ParityCheck.Row(name: "all-MiniLM-L6-v2", dtype: .f32, output: "sentence_embedding", maxError: f32.maxError, tolerance: 1e-4))
+            rows.append(
+                ParityCheck.Row(
+                    name: "all-MiniLM-L6-v2", dtype: .f32, output: "sentence_embedding", maxError: f32.maxError, tolerance: 1e-4))
             cosine = try check.miniLM(folder: minilm, dtype: .f16).minCosine
-            rows.append(ParityCheck.Row(name: "all-MiniLM-L6-v2", dtype: .f16, output: "1 - min cosine", maxError: 1 - cosine!, tolerance: 1e-4))
+            rows.append(
+                ParityCheck.Row(name: "all-MiniLM-L6-v2", dtype: .f16, output: "1 - min cosine", maxError: 1 - cosine!, tolerance: 1e-4))
         } else if !json {
             Console.progress("note: \(minilm) not found, MiniLM checks skipped (scripts/fetch-assets)")
         }
@@ -187,17 +195,23 @@ struct Check: ParsableCommand {
         }
         let nvrtc = try? NVRTC()
         if json {
-            print(JSONValue.object([
-                ("libraries", .array(found.map { .object([("library", .string($0.what)), ("path", $0.found.map { .string($0) } ?? .null)]) })),
-                ("searched", .array(CUDALocations.candidates().map { .string($0.lib) })),
-                ("driver_cuda_version", driverVersion.map { .number(Double($0)) } ?? .null),
-                ("device", deviceName.map { .string($0) } ?? .null), ("nvrtc", nvrtc.map { .string($0.versionString) } ?? .null),
-                ("graphs", .bool(CUDABackend.graphsFromEnvironment())), ("error", failure.map { .string($0) } ?? .null),
-            ]).serialized)
+            print(
+                JSONValue.object([
+                    (
+                        "libraries",
+                        .array(found.map { .object([("library", .string($0.what)), ("path", $0.found.map { .string($0) } ?? .null)]) })
+                    ),
+                    ("searched", .array(CUDALocations.candidates().map { .string($0.lib) })),
+                    ("driver_cuda_version", driverVersion.map { .number(Double($0)) } ?? .null),
+                    ("device", deviceName.map { .string($0) } ?? .null), ("nvrtc", nvrtc.map { .string($0.versionString) } ?? .null),
+                    ("graphs", .bool(CUDABackend.graphsFromEnvironment())), ("error", failure.map { .string($0) } ?? .null),
+                ]).serialized)
         } else {
             for (what, path) in found { print("\(what): \(path ?? "not found")") }
             print("searched: " + CUDALocations.candidates().map(\.lib).joined(separator: ", "))
-            print("device: " + (deviceName.map { "\($0), driver CUDA \(driverVersion! / 1000).\(driverVersion! % 1000 / 10)" } ?? failure ?? "none"))
+            print(
+                "device: "
+                    + (deviceName.map { "\($0), driver CUDA \(driverVersion! / 1000).\(driverVersion! % 1000 / 10)" } ?? failure ?? "none"))
             print("NVRTC: \(nvrtc?.versionString ?? "not loadable"), graphs: \(CUDABackend.graphsFromEnvironment() ? "on" : "off")")
         }
     }
@@ -206,7 +220,9 @@ struct Check: ParsableCommand {
         var shapes = GEMMProbe.defaultShapes
         if let gemmShapes {
             shapes = try gemmShapes.split(separator: ",").map { text in
-                guard let s = GEMMProbe.Shape(String(text)) else { throw ValidationError("--gemm-shapes takes MxNxK,MxNxK (sizes 1...65536), not \(text)") }
+                guard let s = GEMMProbe.Shape(String(text)) else {
+                    throw ValidationError("--gemm-shapes takes MxNxK,MxNxK (sizes 1...65536), not \(text)")
+                }
                 return s
             }
         }
@@ -214,15 +230,23 @@ struct Check: ParsableCommand {
         let rows = GEMMProbe.run(driver: driver, shapes: shapes, progress: { Console.progress($0) })
         let failed = rows.filter { !$0.ok }
         if json {
-            print(JSONValue.object([
-                ("device", .string(driver.deviceName)),
-                ("rows", .array(rows.map { r in
-                    .object([("dtype", .string(r.dtype.description)), ("epilogue", .string(r.epilogue.rawValue)), ("m", .number(Double(r.shape.m))),
-                             ("n", .number(Double(r.shape.n))), ("k", .number(Double(r.shape.k))), ("mode", .string(r.mode)),
-                             ("status", .string(r.status)), ("max_error", r.maxError.map { .number(Double($0)) } ?? .null),
-                             ("tolerance", .number(Double(r.tolerance))), ("ok", .bool(r.ok))])
-                })),
-            ]).serialized)
+            print(
+                JSONValue.object([
+                    ("device", .string(driver.deviceName)),
+                    (
+                        "rows",
+                        .array(
+                            rows.map { r in
+                                .object([
+                                    ("dtype", .string(r.dtype.description)), ("epilogue", .string(r.epilogue.rawValue)),
+                                    ("m", .number(Double(r.shape.m))),
+                                    ("n", .number(Double(r.shape.n))), ("k", .number(Double(r.shape.k))), ("mode", .string(r.mode)),
+                                    ("status", .string(r.status)), ("max_error", r.maxError.map { .number(Double($0)) } ?? .null),
+                                    ("tolerance", .number(Double(r.tolerance))), ("ok", .bool(r.ok)),
+                                ])
+                            })
+                    ),
+                ]).serialized)
         } else {
             print(Table.row(["result", "dtype", "epilogue", "shape", "mode", "max error"]) + "status")
             for r in rows {

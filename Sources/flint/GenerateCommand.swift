@@ -80,7 +80,9 @@ struct Generate: ParsableCommand {
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be >= 1") }
         if maxBatch < 1 { throw ValidationError("--max-batch must be >= 1") }
         if greedy && samples { throw ValidationError("--greedy cannot be combined with --temperature, --top-k or --top-p") }
-        if let temperature, !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be > 0 (use --greedy for 0)") }
+        if let temperature, !(temperature > 0 && temperature.isFinite) {
+            throw ValidationError("--temperature must be > 0 (use --greedy for 0)")
+        }
         if let topK, topK < 1 { throw ValidationError("--top-k must be >= 1") }
         if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
         if !(repetitionPenalty > 0 && repetitionPenalty.isFinite) { throw ValidationError("--repetition-penalty must be > 0") }
@@ -98,7 +100,8 @@ struct Generate: ParsableCommand {
         }
         let m = try ModelFolder.decoder(model, tokenizerFallback: Assets.gpt2Tokenizer)
         guard let tokenizerPath = tokenizer ?? m.tokenizerPath else {
-            throw CommandError("no tokenizer for \(model): pass --tokenizer (built-in models use \(Assets.folder)/gpt2-hf from scripts/fetch-assets)")
+            throw CommandError(
+                "no tokenizer for \(model): pass --tokenizer (built-in models use \(Assets.folder)/gpt2-hf from scripts/fetch-assets)")
         }
         let tok: Tokenizer
         do { tok = try Tokenizer.load(tokenizerPath) } catch { throw CommandError("\(error)") }
@@ -108,7 +111,8 @@ struct Generate: ParsableCommand {
         let longest = prompts.map(\.count).max()!
         if longest >= c.nPositions {
             let i = prompts.firstIndex { $0.count == longest }!
-            throw CommandError("prompt \(i) has \(longest) tokens; \(model)'s context holds \(c.nPositions) (n_positions), prompt and completion together")
+            throw CommandError(
+                "prompt \(i) has \(longest) tokens; \(model)'s context holds \(c.nPositions) (n_positions), prompt and completion together")
         }
         let backend = try options.backend()
         // One batch of up to --max-batch prompts; its prefill runs in forwards of up to 8192 tokens.
@@ -119,8 +123,10 @@ struct Generate: ParsableCommand {
         if !json { Console.progress("loading \(m.path) on \(backend.deviceDescription)...") }
         let prepared = try backend.prepare(plan, weights: Console.loading(m.weights, plan))
         let generator = TextGenerator(tokenizer: tok, generator: try TokenGenerator(prepared: prepared, eosTokenIds: c.eosTokenIds))
-        let sampling = samples
-            ? SamplingParameters(temperature: temperature ?? 1, topK: topK ?? 0, topP: topP ?? 1, repetitionPenalty: repetitionPenalty, seed: seed)
+        let sampling =
+            samples
+            ? SamplingParameters(
+                temperature: temperature ?? 1, topK: topK ?? 0, topP: topP ?? 1, repetitionPenalty: repetitionPenalty, seed: seed)
             : SamplingParameters(temperature: 0, repetitionPenalty: repetitionPenalty, seed: seed)
         let parameters = GenerationParameters(maxNewTokens: maxNewTokens, sampling: sampling, ignoreEOS: ignoreEos, stopStrings: stop)
         let streaming = jsonl == nil && !json
@@ -130,8 +136,10 @@ struct Generate: ParsableCommand {
         if streaming {
             Console.output("\n")
             let r = completions[0]
-            Console.progress("[\(r.promptTokens) prompt tokens, \(r.ids.count) generated (\(r.finishReason.rawValue)); "
-                + "time to first token \(Table.fmt(r.timeToFirstTokenMs)) ms, \(Table.fmt(r.msPerToken)) ms/token on \(backend.deviceDescription)]")
+            Console.progress(
+                "[\(r.promptTokens) prompt tokens, \(r.ids.count) generated (\(r.finishReason.rawValue)); "
+                    + "time to first token \(Table.fmt(r.timeToFirstTokenMs)) ms, \(Table.fmt(r.msPerToken)) ms/token on \(backend.deviceDescription)]"
+            )
             return
         }
         for r in completions {

@@ -68,7 +68,9 @@ struct ModelBench: ParsableCommand {
 
     func parseList(_ s: String, _ flag: String) throws -> [Int] {
         let v = s.split(separator: ",").map { Int($0.filter { $0 != " " }) }
-        guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("\(flag) must be positive integers separated by commas") }
+        guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("\(flag) must be positive integers separated by commas")
+        }
         return v.map { $0! }
     }
 
@@ -134,8 +136,12 @@ struct ModelBench: ParsableCommand {
                              Table.fmt(Double(b) / st.avg * 1000), Table.fmt(Double(b * s) / st.avg * 1000, 0),
                              Table.fmt(flops / st.p50 / 1e6, 1), String(st.count)]
                 print(Table.row(cells + (extra?.cells ?? [])))
-                rows.append(st.json([("batch", Double(b)), ("seq", Double(s)), ("seqs_per_s", Double(b) / st.avg * 1000),
-                                     ("tokens_per_s", Double(b * s) / st.avg * 1000), ("gflops", flops / st.p50 / 1e6)] + (extra?.json ?? [])))
+                rows.append(
+                    st.json(
+                        [
+                            ("batch", Double(b)), ("seq", Double(s)), ("seqs_per_s", Double(b) / st.avg * 1000),
+                            ("tokens_per_s", Double(b * s) / st.avg * 1000), ("gflops", flops / st.p50 / 1e6),
+                        ] + (extra?.json ?? [])))
             }
         }
         if let json {

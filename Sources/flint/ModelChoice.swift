@@ -49,9 +49,12 @@ enum Devices {
                 let driver = try RealCUDADriver()
                 let compiler = KernelCompiler(nvrtc: try NVRTC())
                 let d: DType = dtype == "auto" ? .f16 : try parse(dtype)
-                Console.progress("using \(driver.deviceName); kernels compile for \(driver.architecture ?? "?") at first use (cached in \(compiler.cacheFolder ?? "no cache"))")
-                return try CUDABackend(driver: driver, dtype: d, compiler: compiler, progress: { Console.progress($0) },
-                                       compileProgress: ProgressLine.reporter("kernels: "))
+                Console.progress(
+                    "using \(driver.deviceName); kernels compile for \(driver.architecture ?? "?") at first use (cached in \(compiler.cacheFolder ?? "no cache"))"
+                )
+                return try CUDABackend(
+                    driver: driver, dtype: d, compiler: compiler, progress: { Console.progress($0) },
+                    compileProgress: ProgressLine.reporter("kernels: "))
             } catch let error as FlintError {
                 if name == "cuda" { throw error }
                 guard let precision = try? cpuPrecision(dtype) else {

@@ -21,8 +21,11 @@ struct ParityCheck {
         var ok: Bool { maxError <= tolerance }
     }
 
-    static let tinyModels = ["tiny-bert-model", "tiny-bert-mlm", "tiny-bert-seqcls", "tiny-bert-tokcls", "tiny-bert-qa", "tiny-bert-sharded",
-                             "tiny-bert-fp16", "tiny-bert-bf16"].map { "bert/" + $0 }
+    static let tinyModels =
+        [
+            "tiny-bert-model", "tiny-bert-mlm", "tiny-bert-seqcls", "tiny-bert-tokcls", "tiny-bert-qa", "tiny-bert-sharded",
+            "tiny-bert-fp16", "tiny-bert-bf16",
+        ].map { "bert/" + $0 }
         + ["distilbert", "roberta", "xlm-roberta"].flatMap { family in ["seqcls", "qa"].map { "encoders/tiny-\(family)-\($0)" } }
 
     let makeBackend: (DType) throws -> any Backend
@@ -37,8 +40,10 @@ struct ParityCheck {
             let backend = try makeBackend(dtype)
             for c in OpChecks.cases() where c.dtypes.contains(dtype) {
                 let err = try c.maxError(on: backend, reference: cpu)
-                rows.append(Row(name: "op", dtype: dtype, output: c.name + (c.comparison == .exact ? " (ids differing)" : ""), maxError: err,
-                                tolerance: c.comparison == .exact ? 0 : OpChecks.tolerance(dtype)))
+                rows.append(
+                    Row(
+                        name: "op", dtype: dtype, output: c.name + (c.comparison == .exact ? " (ids differing)" : ""), maxError: err,
+                        tolerance: c.comparison == .exact ? 0 : OpChecks.tolerance(dtype)))
             }
         }
         return rows
@@ -122,17 +127,21 @@ struct ParityCheck {
         return rows
     }
 
-    static let miniLMTexts = ["Hello world", "A man is eating a piece of bread.", "The quick brown fox jumps over the lazy dog, again and again."]
+    static let miniLMTexts = [
+        "Hello world", "A man is eating a piece of bread.", "The quick brown fox jumps over the lazy dog, again and again.",
+    ]
 
     /// MiniLM sentence embeddings in `dtype` against CPU fp32: the smallest cosine similarity and
     /// the largest absolute difference.
     func miniLM(folder: String, dtype: DType) throws -> (minCosine: Float, maxError: Float) {
-        let cpuEmbeddings = try EncoderPipeline(folder: folder, backend: cpu, outputs: [.sentenceEmbedding]).embed(Self.miniLMTexts).embeddings
+        let cpuEmbeddings = try EncoderPipeline(folder: folder, backend: cpu, outputs: [.sentenceEmbedding]).embed(Self.miniLMTexts)
+            .embeddings
         let gpuEmbeddings = try EncoderPipeline(folder: folder, backend: makeBackend(dtype), outputs: [.sentenceEmbedding])
             .embed(Self.miniLMTexts).embeddings
         let cosines = zip(cpuEmbeddings, gpuEmbeddings).map { a, b in
             let dot = zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-            let na = a.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot(), nb = b.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let na = a.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot(),
+                nb = b.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
             return Float(dot / max(na * nb, 1e-30))
         }
         let err = zip(cpuEmbeddings, gpuEmbeddings).map { maxRelativeError($0.1, $0.0) }.max() ?? .infinity

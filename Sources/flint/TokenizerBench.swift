@@ -94,7 +94,9 @@ struct TokenizerBench: ParsableCommand {
             }
         }
         if let json {
-            let doc = JSONValue.object([("texts", .number(Double(texts.count))), ("bytes", .number(Double(bytes))), ("results", .array(results))])
+            let doc = JSONValue.object([
+                ("texts", .number(Double(texts.count))), ("bytes", .number(Double(bytes))), ("results", .array(results)),
+            ])
             try Console.writeFile(json, doc.serialized + "\n")
         }
     }

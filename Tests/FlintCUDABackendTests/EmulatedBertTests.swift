@@ -14,11 +14,13 @@ import Testing
 struct EmulatedBertTests {
     static let cpu = CPUBackend(threads: 1)
 
-    @Test(arguments: [("tiny-bert-seqcls", DType.f32), ("tiny-bert-mlm", .f32), ("tiny-bert-qa", .f32), ("tiny-bert-tokcls", .f32),
-                      ("tiny-bert-model", .f32), ("tiny-bert-model", .f16), ("tiny-bert-model", .bf16), ("tiny-bert-seqcls", .f16),
-                      // The other families: RoBERTa's position offset and one token type, DistilBERT's none, their heads.
-                      ("encoders/tiny-roberta-seqcls", .f32), ("encoders/tiny-xlm-roberta-qa", .f16), ("encoders/tiny-distilbert-seqcls", .f32),
-                      ("encoders/tiny-distilbert-sinusoidal", .f32), ("encoders/tiny-roberta-tokcls", .bf16)])
+    @Test(arguments: [
+        ("tiny-bert-seqcls", DType.f32), ("tiny-bert-mlm", .f32), ("tiny-bert-qa", .f32), ("tiny-bert-tokcls", .f32),
+        ("tiny-bert-model", .f32), ("tiny-bert-model", .f16), ("tiny-bert-model", .bf16), ("tiny-bert-seqcls", .f16),
+        // The other families: RoBERTa's position offset and one token type, DistilBERT's none, their heads.
+        ("encoders/tiny-roberta-seqcls", .f32), ("encoders/tiny-xlm-roberta-qa", .f16), ("encoders/tiny-distilbert-seqcls", .f32),
+        ("encoders/tiny-distilbert-sinusoidal", .f32), ("encoders/tiny-roberta-tokcls", .bf16),
+    ])
     func tinyBertMatchesCPU(_ name: String, _ dtype: DType) throws {
         let loaded = try ModelFolder.encoder(TestPaths.fixture(name.contains("/") ? name : "bert/" + name))
         let checkpoint = loaded.weights

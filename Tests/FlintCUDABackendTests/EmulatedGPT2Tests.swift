@@ -20,7 +20,9 @@ struct EmulatedGPT2Tests {
         return (fixture, loaded.model, loaded.weights)
     }
 
-    @Test(arguments: [("tiny-gpt2", DType.f32), ("tiny-gpt2-hd40", .f32), ("tiny-gpt2-hd128", .f32), ("tiny-gpt2", .f16), ("tiny-gpt2-bf16", .bf16)])
+    @Test(arguments: [
+        ("tiny-gpt2", DType.f32), ("tiny-gpt2-hd40", .f32), ("tiny-gpt2-hd128", .f32), ("tiny-gpt2", .f16), ("tiny-gpt2-bf16", .bf16),
+    ])
     func prefillAndDecodeMatchCPU(_ name: String, _ dtype: DType) throws {
         let (fixture, model, checkpoint) = try Self.load(name)
         let plan = try model.plan(outputs: [.logits, .nextTokenLogits], maxTokens: 40, maxSequences: 4, maxContext: 24)
@@ -40,7 +42,9 @@ struct EmulatedGPT2Tests {
     }
 
     /// The whole generation loop on the emulated GPU: ids chosen on the device equal the CPU's.
-    @Test(arguments: [SamplingParameters.greedy, SamplingParameters(temperature: 0.8, topK: 20, topP: 0.9, repetitionPenalty: 1.2, seed: 11)])
+    @Test(arguments: [
+        SamplingParameters.greedy, SamplingParameters(temperature: 0.8, topK: 20, topP: 0.9, repetitionPenalty: 1.2, seed: 11),
+    ])
     func generationMatchesCPU(_ sampling: SamplingParameters) throws {
         let (fixture, model, checkpoint) = try Self.load("tiny-gpt2")
         let plan = try model.plan(outputs: [.nextToken], maxTokens: 32, maxSequences: 4, maxContext: 64)
@@ -54,7 +58,9 @@ struct EmulatedGPT2Tests {
             _ = Expect.sameSequence(got[s].ids, want[s].ids, "token", context: "prompt \(s), \(sampling)")
         }
         if sampling.isGreedy {
-            for s in fixture.prompts.indices { _ = Expect.sameSequence(got[s].ids, Array(fixture.greedy![s].prefix(32)), "token", context: "HF, prompt \(s)") }
+            for s in fixture.prompts.indices {
+                _ = Expect.sameSequence(got[s].ids, Array(fixture.greedy![s].prefix(32)), "token", context: "HF, prompt \(s)")
+            }
         }
         #expect(driver.graphCount == 2, "prefill and decode buckets; 31 decode steps replay one graph")
     }
@@ -63,8 +69,10 @@ struct EmulatedGPT2Tests {
     @Test func halfPrecisionGreedyFollowsCPU() throws {
         let (fixture, model, checkpoint) = try Self.load("tiny-gpt2-fp16")
         let plan = try model.plan(outputs: [.nextToken], maxTokens: 32, maxSequences: 4, maxContext: 64)
-        let got = try TokenGenerator(prepared: try CUDABackend(driver: EmulatedCUDADriver(), dtype: .f16).prepare(plan, weights: checkpoint),
-                                     eosTokenIds: []).generate(prompts: fixture.prompts, parameters: GenerationParameters(maxNewTokens: 32, ignoreEOS: true))
+        let got = try TokenGenerator(
+            prepared: try CUDABackend(driver: EmulatedCUDADriver(), dtype: .f16).prepare(plan, weights: checkpoint),
+            eosTokenIds: []
+        ).generate(prompts: fixture.prompts, parameters: GenerationParameters(maxNewTokens: 32, ignoreEOS: true))
         for s in fixture.prompts.indices {
             _ = Expect.sameSequence(got[s].ids, Array(fixture.greedy![s].prefix(32)), "token", context: "prompt \(s)")
         }

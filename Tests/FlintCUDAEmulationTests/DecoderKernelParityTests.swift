@@ -41,11 +41,13 @@ struct DecoderKernelParityTests {
                 .buffer(valueCache), .int(maxContext), .buffer(out), .int(outStride),
             ] + (decode ? [] : [.ints(IntBuffer(blocks))]))
             var ref = [Float](repeating: 0, count: tokens * outStride)
-            CPUKernels.cachedAttention(qkv: qkv, rowStride: rowStride, starts: starts, lengths: lengths, positions: positions, slots: slots,
-                                       heads: heads, headDim: headDim, scale: scale, keyCache: &cpuKeys, valueCache: &cpuValues,
-                                       maxContext: maxContext, out: &ref, outStride: outStride, pool: cpuPool)
-            expectClose(packRows(out.floats, rows: tokens, cols: hidden, ld: outStride), packRows(ref, rows: tokens, cols: hidden, ld: outStride),
-                        dtype, "\(kernel) head_dim \(headDim), \(tokens) tokens")
+            CPUKernels.cachedAttention(
+                qkv: qkv, rowStride: rowStride, starts: starts, lengths: lengths, positions: positions, slots: slots,
+                heads: heads, headDim: headDim, scale: scale, keyCache: &cpuKeys, valueCache: &cpuValues,
+                maxContext: maxContext, out: &ref, outStride: outStride, pool: cpuPool)
+            expectClose(
+                packRows(out.floats, rows: tokens, cols: hidden, ld: outStride), packRows(ref, rows: tokens, cols: hidden, ld: outStride),
+                dtype, "\(kernel) head_dim \(headDim), \(tokens) tokens")
             #expect(keyCache.floats == dtype.rounded(cpuKeys) && valueCache.floats == dtype.rounded(cpuValues), "cache contents [\(dtype)]")
         }
     }
@@ -56,9 +58,12 @@ struct DecoderKernelParityTests {
         let lengths: [Int32] = [3, 1, 7, 0], starts: [Int32] = [0, 3, 4, 11], cols = 37, ld = 40
         let x = dtype.rounded(rng.array(11 * ld))
         let out = DeviceBuffer(count: 4 * cols, dtype: dtype)
-        emuRun("last_token_\(dtype)", grid: (4, 1, 1), block: (256, 1, 1), [
-            .buffer(DeviceBuffer(x, dtype: dtype)), .int(ld), .ints(IntBuffer(starts)), .ints(IntBuffer(lengths)), .int(4), .int(cols), .buffer(out),
-        ])
+        emuRun(
+            "last_token_\(dtype)", grid: (4, 1, 1), block: (256, 1, 1),
+            [
+                .buffer(DeviceBuffer(x, dtype: dtype)), .int(ld), .ints(IntBuffer(starts)), .ints(IntBuffer(lengths)), .int(4), .int(cols),
+                .buffer(out),
+            ])
         var want = [Float](repeating: 0, count: 4 * cols)  // the empty sequence's row stays untouched
         for s in 0..<3 { for c in 0..<cols { want[s * cols + c] = x[(Int(starts[s] + lengths[s]) - 1) * ld + c] } }
         #expect(out.floats == want, "last_token [\(dtype)]")
@@ -73,12 +78,16 @@ struct DecoderKernelParityTests {
             let gamma = dtype.rounded(rng.array(cols).map { 1 + 0.2 * $0 }), beta = dtype.rounded(rng.array(cols, scale: 0.1))
             let stream = DeviceBuffer(residual, dtype: dtype)
             let out = DeviceBuffer(count: rows * cols, dtype: dtype)
-            emuRun("layernorm_\(dtype)", grid: (rows, 1, 1), block: (256, 1, 1), [
-                .buffer(DeviceBuffer(x, dtype: dtype)), .buffer(stream), .buffer(nil), .buffer(DeviceBuffer(gamma, dtype: dtype)),
-                .buffer(DeviceBuffer(beta, dtype: dtype)), .f32(1e-5), .int(rows), .int(cols), .int(cols), .buffer(out), .int(cols), .buffer(stream),
-            ])
+            emuRun(
+                "layernorm_\(dtype)", grid: (rows, 1, 1), block: (256, 1, 1),
+                [
+                    .buffer(DeviceBuffer(x, dtype: dtype)), .buffer(stream), .buffer(nil), .buffer(DeviceBuffer(gamma, dtype: dtype)),
+                    .buffer(DeviceBuffer(beta, dtype: dtype)), .f32(1e-5), .int(rows), .int(cols), .int(cols), .buffer(out), .int(cols),
+                    .buffer(stream),
+                ])
             var ref = [Float](repeating: 0, count: rows * cols), sum = residual
-            CPUKernels.layerNorm(x, residual: residual, gamma: gamma, beta: beta, eps: 1e-5, rows: rows, cols: cols, out: &ref, sum: &sum, pool: cpuPool)
+            CPUKernels.layerNorm(
+                x, residual: residual, gamma: gamma, beta: beta, eps: 1e-5, rows: rows, cols: cols, out: &ref, sum: &sum, pool: cpuPool)
             expectClose(out.floats, ref, dtype, "layernorm+sum rows \(rows) cols \(cols)")
             expectClose(stream.floats, sum, dtype, "residual sum rows \(rows) cols \(cols)")
         }
@@ -92,13 +101,17 @@ struct DecoderKernelParityTests {
         let word = dtype.rounded(rng.array(vocab * cols)), position = dtype.rounded(rng.array(positions * cols))
         let ids = (0..<rows).map { _ in rng.index(vocab) }, pos = (0..<rows).map { _ in rng.index(positions) }
         let out = DeviceBuffer(count: rows * cols, dtype: dtype)
-        emuRun("embedding_layernorm_\(dtype)", grid: (rows, 1, 1), block: (256, 1, 1), [
-            .ints(IntBuffer(ids)), .ints(IntBuffer(pos)), .ints(nil), .buffer(DeviceBuffer(word, dtype: dtype)),
-            .buffer(DeviceBuffer(position, dtype: dtype)), .buffer(nil), .buffer(nil), .buffer(nil), .f32(0), .int(rows), .int(cols), .buffer(out),
-        ])
+        emuRun(
+            "embedding_layernorm_\(dtype)", grid: (rows, 1, 1), block: (256, 1, 1),
+            [
+                .ints(IntBuffer(ids)), .ints(IntBuffer(pos)), .ints(nil), .buffer(DeviceBuffer(word, dtype: dtype)),
+                .buffer(DeviceBuffer(position, dtype: dtype)), .buffer(nil), .buffer(nil), .buffer(nil), .f32(0), .int(rows), .int(cols),
+                .buffer(out),
+            ])
         var ref = [Float](repeating: 0, count: rows * cols)
-        CPUKernels.embeddingLayerNorm(ids: ids, positions: pos, typeIds: nil, word: word, position: position, type: nil, gamma: nil, beta: nil,
-                                      eps: 0, rows: rows, cols: cols, out: &ref, pool: cpuPool)
+        CPUKernels.embeddingLayerNorm(
+            ids: ids, positions: pos, typeIds: nil, word: word, position: position, type: nil, gamma: nil, beta: nil,
+            eps: 0, rows: rows, cols: cols, out: &ref, pool: cpuPool)
         expectClose(out.floats, ref, dtype, "embedding sum")
     }
 

@@ -53,7 +53,8 @@ struct NVRTCTests {
 
     @Test func compileErrorsCarryTheLog() throws {
         guard let c = Self.compiler(cache: nil) else { return }
-        let broken = KernelSource(name: "broken", text: "extern \"C\" __global__ void k(float* x) { x[0] = undefined_name; }", kernels: ["k"])
+        let broken = KernelSource(
+            name: "broken", text: "extern \"C\" __global__ void k(float* x) { x[0] = undefined_name; }", kernels: ["k"])
         do {
             _ = try c.compile(broken, arch: "sm_90")
             Issue.record("a broken kernel compiled")

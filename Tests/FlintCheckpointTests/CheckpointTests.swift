@@ -35,7 +35,8 @@ struct CheckpointTests {
         let folder = TestPaths.temporaryFolder()
         let file = S.write(Self.smallFile(), in: folder)
         let checkpoint = try Checkpoint(path: folder)
-        expectFlintError("badTensor", [folder, "\"encoder.layer.0.output.dense.weight\"", "missing from the checkpoint"]) { () throws(FlintError) in
+        expectFlintError("badTensor", [folder, "\"encoder.layer.0.output.dense.weight\"", "missing from the checkpoint"]) {
+            () throws(FlintError) in
             _ = try checkpoint.tensor("encoder.layer.0.output.dense.weight", shape: [4, 4])
         }
         expectFlintError("badTensor", [file, "\"a\"", "has shape [2, 2], the model needs [4, 1]"]) { () throws(FlintError) in
@@ -52,7 +53,9 @@ struct CheckpointTests {
     @Test func pytorchOnlyFolderIsRefused() {
         let folder = TestPaths.temporaryFolder()
         TestPaths.write(bytes: [0x80, 0x02], to: folder + "/pytorch_model.bin")
-        expectFlintError("unsupportedModel", [folder, "pytorch_model.bin", "only safetensors checkpoints are supported", "safe_serialization=True"]) {
+        expectFlintError(
+            "unsupportedModel", [folder, "pytorch_model.bin", "only safetensors checkpoints are supported", "safe_serialization=True"]
+        ) {
             () throws(FlintError) in _ = try Checkpoint(path: folder)
         }
         expectFlintError("unsupportedModel", ["only safetensors checkpoints are supported"]) { () throws(FlintError) in
@@ -65,7 +68,9 @@ struct CheckpointTests {
         expectFlintError("unreadable", [folder, "no model.safetensors or model.safetensors.index.json"]) { () throws(FlintError) in
             _ = try Checkpoint(path: folder)
         }
-        expectFlintError("unreadable", [folder + "/absent", "no such file"]) { () throws(FlintError) in _ = try Checkpoint(path: folder + "/absent") }
+        expectFlintError("unreadable", [folder + "/absent", "no such file"]) { () throws(FlintError) in
+            _ = try Checkpoint(path: folder + "/absent")
+        }
     }
 
     // MARK: sharded
@@ -82,7 +87,8 @@ struct CheckpointTests {
         return folder
     }
 
-    static let goodMap = #"{"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors", "c": "model-00002-of-00002.safetensors"}"#
+    static let goodMap =
+        #"{"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors", "c": "model-00002-of-00002.safetensors"}"#
 
     @Test func shardedIndex() throws {
         let folder = Self.shardedFolder(weightMap: Self.goodMap)
@@ -100,14 +106,20 @@ struct CheckpointTests {
 
     @Test func shardedIndexWithMissingShard() {
         let folder = Self.shardedFolder(weightMap: #"{"a": "model-00001-of-00002.safetensors", "d": "model-00003-of-00003.safetensors"}"#)
-        expectFlintError("corruptCheckpoint", [folder + "/model.safetensors.index.json", "shard \"model-00003-of-00003.safetensors\"", "tensor \"d\"", "missing"]) {
+        expectFlintError(
+            "corruptCheckpoint",
+            [folder + "/model.safetensors.index.json", "shard \"model-00003-of-00003.safetensors\"", "tensor \"d\"", "missing"]
+        ) {
             () throws(FlintError) in _ = try Checkpoint(path: folder)
         }
     }
 
     @Test func shardedIndexWithTensorMissingFromItsShard() {
         let folder = Self.shardedFolder(weightMap: #"{"a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors"}"#)
-        expectFlintError("corruptCheckpoint", ["model.safetensors.index.json", "tensor \"b\"", "shard \"model-00001-of-00002.safetensors\"", "does not contain it"]) {
+        expectFlintError(
+            "corruptCheckpoint",
+            ["model.safetensors.index.json", "tensor \"b\"", "shard \"model-00001-of-00002.safetensors\"", "does not contain it"]
+        ) {
             () throws(FlintError) in _ = try Checkpoint(path: folder)
         }
     }
@@ -119,7 +131,8 @@ struct CheckpointTests {
         expectFlintError("corruptCheckpoint", ["weight_map[\"a\"] is a number"]) { () throws(FlintError) in
             _ = try Checkpoint(path: Self.shardedFolder(weightMap: #"{"a": 1}"#))
         }
-        expectFlintError("corruptCheckpoint", ["\"../x.safetensors\"", "not a file name inside the checkpoint folder"]) { () throws(FlintError) in
+        expectFlintError("corruptCheckpoint", ["\"../x.safetensors\"", "not a file name inside the checkpoint folder"]) {
+            () throws(FlintError) in
             _ = try Checkpoint(path: Self.shardedFolder(weightMap: #"{"a": "../x.safetensors"}"#))
         }
         let folder = TestPaths.temporaryFolder()

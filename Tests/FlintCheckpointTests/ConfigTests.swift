@@ -54,7 +54,8 @@ struct ConfigTests {
             #expect(try EncoderConfig.load(path: Self.write(["architectures": "[\"Bert\(a.rawValue)\"]"])).head == a)
         }
         let path = Self.write(["architectures": #"["BertForPreTraining"]"#])
-        expectFlintError("unsupportedModel", [path, "\"BertForPreTraining\"", "BertModel, BertForMaskedLM, BertForSequenceClassification"]) {
+        expectFlintError("unsupportedModel", [path, "\"BertForPreTraining\"", "BertModel, BertForMaskedLM, BertForSequenceClassification"])
+        {
             () throws(FlintError) in _ = try EncoderConfig.load(path: path)
         }
     }
@@ -62,7 +63,9 @@ struct ConfigTests {
     @Test func missingField() {
         let path = Self.write(["hidden_size": nil])
         expectFlintError("badConfig", [path, "hidden_size is missing"]) { () throws(FlintError) in _ = try EncoderConfig.load(path: path) }
-        expectFlintError("badConfig", ["model_type is missing"]) { () throws(FlintError) in _ = try EncoderConfig.load(path: Self.write(["model_type": nil])) }
+        expectFlintError("badConfig", ["model_type is missing"]) { () throws(FlintError) in
+            _ = try EncoderConfig.load(path: Self.write(["model_type": nil]))
+        }
     }
 
     @Test func wrongTypes() {
@@ -96,7 +99,9 @@ struct ConfigTests {
         }
         // A head of another family, and RoBERTa's masked-LM head (not implemented), are refused by name.
         let mixed = Self.write(["model_type": #""roberta""#, "architectures": #"["BertForQuestionAnswering"]"#])
-        expectFlintError("unsupportedModel", [mixed, "\"BertForQuestionAnswering\"", "model_type \"roberta\"", "RobertaForQuestionAnswering"]) {
+        expectFlintError(
+            "unsupportedModel", [mixed, "\"BertForQuestionAnswering\"", "model_type \"roberta\"", "RobertaForQuestionAnswering"]
+        ) {
             () throws(FlintError) in _ = try EncoderConfig.load(path: mixed)
         }
         let mlm = Self.write(["model_type": #""xlm-roberta""#, "architectures": #"["XLMRobertaForMaskedLM"]"#])
@@ -106,8 +111,11 @@ struct ConfigTests {
     }
 
     @Test func familiesReadTheirOwnFields() throws {
-        let roberta = try EncoderConfig.load(path: Self.write(["model_type": #""roberta""#, "pad_token_id": "1", "max_position_embeddings": "130",
-                                                                "architectures": #"["RobertaForTokenClassification"]"#]))
+        let roberta = try EncoderConfig.load(
+            path: Self.write([
+                "model_type": #""roberta""#, "pad_token_id": "1", "max_position_embeddings": "130",
+                "architectures": #"["RobertaForTokenClassification"]"#,
+            ]))
         #expect(roberta.family == .roberta && roberta.positionOffset == 2 && roberta.maxSequenceLength == 128)
         #expect(roberta.head == .tokenClassification)
         let folder = TestPaths.temporaryFolder()
@@ -147,14 +155,22 @@ struct ConfigTests {
             _ = try EncoderConfig.load(path: folder + "/config.json")
         }
         TestPaths.write("[]", to: folder + "/config.json")
-        expectFlintError("badConfig", ["config is an array"]) { () throws(FlintError) in _ = try EncoderConfig.load(path: folder + "/config.json") }
+        expectFlintError("badConfig", ["config is an array"]) { () throws(FlintError) in
+            _ = try EncoderConfig.load(path: folder + "/config.json")
+        }
     }
 
     @Test func presets() {
-        #expect(EncoderConfig.bertBase.hiddenSize == 768 && EncoderConfig.bertBase.numHiddenLayers == 12 && EncoderConfig.bertBase.intermediateSize == 3072)
-        #expect(EncoderConfig.bertLarge.hiddenSize == 1024 && EncoderConfig.bertLarge.numHiddenLayers == 24 && EncoderConfig.bertLarge.numAttentionHeads == 16)
+        #expect(
+            EncoderConfig.bertBase.hiddenSize == 768 && EncoderConfig.bertBase.numHiddenLayers == 12
+                && EncoderConfig.bertBase.intermediateSize == 3072)
+        #expect(
+            EncoderConfig.bertLarge.hiddenSize == 1024 && EncoderConfig.bertLarge.numHiddenLayers == 24
+                && EncoderConfig.bertLarge.numAttentionHeads == 16)
         #expect(EncoderConfig.bertLarge.intermediateSize == 4096 && EncoderConfig.bertLarge.vocabSize == 30522)
-        #expect(EncoderConfig.miniLML6.hiddenSize == 384 && EncoderConfig.miniLML6.numHiddenLayers == 6 && EncoderConfig.miniLML6.headSize == 32)
+        #expect(
+            EncoderConfig.miniLML6.hiddenSize == 384 && EncoderConfig.miniLML6.numHiddenLayers == 6 && EncoderConfig.miniLML6.headSize == 32
+        )
         for c in [EncoderConfig.bertBase, .bertLarge, .miniLML6] {
             #expect(c.maxPositionEmbeddings == 512 && c.typeVocabSize == 2 && c.layerNormEps == 1e-12 && c.hiddenAct == "gelu")
         }
@@ -163,7 +179,9 @@ struct ConfigTests {
     // MARK: sentence-transformers
 
     /// A sentence-transformers folder with the given modules and pooling config.
-    static func sentenceFolder(modules: [String], pooling: String, sbert: String? = #"{"max_seq_length": 128, "do_lower_case": true}"#) -> String {
+    static func sentenceFolder(modules: [String], pooling: String, sbert: String? = #"{"max_seq_length": 128, "do_lower_case": true}"#)
+        -> String
+    {
         let folder = TestPaths.temporaryFolder()
         let items = modules.enumerated().map { i, type in
             let path = type == "Transformer" ? "" : "\(i)_\(type)"
@@ -185,20 +203,32 @@ struct ConfigTests {
     }
 
     @Test func sentenceConfigs() throws {
-        let c = try #require(try SentenceTransformersConfig.load(folder: Self.sentenceFolder(modules: ["Transformer", "Pooling"], pooling: Self.poolingConfig(cls: true))))
-        #expect(c == SentenceTransformersConfig(pooling: .cls, normalize: false, maxSeqLength: 128, doLowerCase: true, wordEmbeddingDimension: 64))
-        let m = try #require(try SentenceTransformersConfig.load(folder: Self.sentenceFolder(modules: ["Transformer", "Pooling", "Normalize"],
-                                                                                             pooling: Self.poolingConfig(max: true), sbert: nil)))
+        let c = try #require(
+            try SentenceTransformersConfig.load(
+                folder: Self.sentenceFolder(modules: ["Transformer", "Pooling"], pooling: Self.poolingConfig(cls: true))))
+        #expect(
+            c
+                == SentenceTransformersConfig(
+                    pooling: .cls, normalize: false, maxSeqLength: 128, doLowerCase: true, wordEmbeddingDimension: 64))
+        let m = try #require(
+            try SentenceTransformersConfig.load(
+                folder: Self.sentenceFolder(
+                    modules: ["Transformer", "Pooling", "Normalize"],
+                    pooling: Self.poolingConfig(max: true), sbert: nil)))
         #expect(m.pooling == .max && m.normalize && m.maxSeqLength == nil && !m.doLowerCase)
     }
 
     @Test func poolingModesMustBeExactlyOneImplemented() {
         let two = Self.sentenceFolder(modules: ["Transformer", "Pooling"], pooling: Self.poolingConfig(mean: true, cls: true))
-        expectFlintError("unsupportedModel", [two + "/1_Pooling/config.json", "pooling modes set: pooling_mode_cls_token, pooling_mode_mean_tokens"]) {
+        expectFlintError(
+            "unsupportedModel", [two + "/1_Pooling/config.json", "pooling modes set: pooling_mode_cls_token, pooling_mode_mean_tokens"]
+        ) {
             () throws(FlintError) in _ = try SentenceTransformersConfig.load(folder: two)
         }
         let none = Self.sentenceFolder(modules: ["Transformer", "Pooling"], pooling: Self.poolingConfig())
-        expectFlintError("unsupportedModel", ["no pooling mode is set"]) { () throws(FlintError) in _ = try SentenceTransformersConfig.load(folder: none) }
+        expectFlintError("unsupportedModel", ["no pooling mode is set"]) { () throws(FlintError) in
+            _ = try SentenceTransformersConfig.load(folder: none)
+        }
         let sqrt = Self.sentenceFolder(modules: ["Transformer", "Pooling"], pooling: Self.poolingConfig(sqrt: true))
         expectFlintError("unsupportedModel", ["pooling_mode_mean_sqrt_len_tokens"]) { () throws(FlintError) in
             _ = try SentenceTransformersConfig.load(folder: sqrt)
@@ -217,7 +247,8 @@ struct ConfigTests {
     }
 
     @Test func badSentenceEncoderConfig() {
-        let folder = Self.sentenceFolder(modules: ["Transformer", "Pooling"], pooling: Self.poolingConfig(mean: true), sbert: #"{"max_seq_length": "256"}"#)
+        let folder = Self.sentenceFolder(
+            modules: ["Transformer", "Pooling"], pooling: Self.poolingConfig(mean: true), sbert: #"{"max_seq_length": "256"}"#)
         expectFlintError("badConfig", [folder + "/sentence_bert_config.json", "max_seq_length"]) { () throws(FlintError) in
             _ = try SentenceTransformersConfig.load(folder: folder)
         }

@@ -47,7 +47,8 @@ struct SafetensorsFileTests {
         // Header length 45 puts the data area at byte 53: every f32 and f16 is misaligned.
         var header = S.header(S.entry("x", "F32", [3], 0, 12), S.entry("h", "F16", [2], 12, 16))
         while (8 + header.utf8.count) % 4 != 1 { header += " " }
-        let file = try SafetensorsFile(path: S.write(S.image(header: header, data: S.f32([1.5, -0.25, 3e7]) + S.littleEndian([UInt16(0x3C00), 0xC000]))))
+        let file = try SafetensorsFile(
+            path: S.write(S.image(header: header, data: S.f32([1.5, -0.25, 3e7]) + S.littleEndian([UInt16(0x3C00), 0xC000]))))
         #expect(try file.floatTensor("x").data == [1.5, -0.25, 3e7])
         #expect(try file.floatTensor("h").data == [1, -2])
     }
@@ -92,7 +93,8 @@ struct SafetensorsFileTests {
         let path = S.write(S.image(header: S.header(S.entry("ids", "I32", [2], 0, 8), S.entry("mask", "BOOL", [2], 8, 10)),
                                    data: [UInt8](repeating: 1, count: 10)))
         let file = try SafetensorsFile(path: path)
-        expectFlintError("badTensor", [path, "\"ids\"", "I32", "F32, F16, BF16"]) { () throws(FlintError) in _ = try file.floatTensor("ids") }
+        expectFlintError("badTensor", [path, "\"ids\"", "I32", "F32, F16, BF16"]) { () throws(FlintError) in _ = try file.floatTensor("ids")
+        }
         expectFlintError("badTensor", [path, "\"mask\"", "BOOL"]) { () throws(FlintError) in _ = try file.floatTensor("mask") }
         expectFlintError("badTensor", [path, "\"gone\"", "missing"]) { () throws(FlintError) in _ = try file.floatTensor("gone") }
     }
@@ -168,9 +170,12 @@ struct SafetensorsFileTests {
     }
 
     @Test func missingFields() {
-        expectCorrupt(S.image(header: #"{"w":{"shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), ["tensor \"w\"", "dtype is missing"])
-        expectCorrupt(S.image(header: #"{"w":{"dtype":"F32","data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), ["tensor \"w\"", "shape is missing"])
-        expectCorrupt(S.image(header: #"{"w":{"dtype":"F32","shape":[1]}}"#, data: [0, 0, 0, 0]), ["tensor \"w\"", "data_offsets is missing"])
+        expectCorrupt(
+            S.image(header: #"{"w":{"shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), ["tensor \"w\"", "dtype is missing"])
+        expectCorrupt(
+            S.image(header: #"{"w":{"dtype":"F32","data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), ["tensor \"w\"", "shape is missing"])
+        expectCorrupt(
+            S.image(header: #"{"w":{"dtype":"F32","shape":[1]}}"#, data: [0, 0, 0, 0]), ["tensor \"w\"", "data_offsets is missing"])
     }
 
     @Test func negativeShapeEntry() {
@@ -247,10 +252,12 @@ struct SafetensorsFileTests {
     }
 
     @Test func metadataNotAStringMap() {
-        expectCorrupt(S.image(header: S.header(#""__metadata__":{"format":"pt","step":1000}"#, S.entry("a", "F32", [1], 0, 4)), data: S.f32([1])),
-                      ["__metadata__ \"step\" is a number, expected a string"])
-        expectCorrupt(S.image(header: S.header(#""__metadata__":["pt"]"#, S.entry("a", "F32", [1], 0, 4)), data: S.f32([1])),
-                      ["__metadata__ is an array"])
+        expectCorrupt(
+            S.image(header: S.header(#""__metadata__":{"format":"pt","step":1000}"#, S.entry("a", "F32", [1], 0, 4)), data: S.f32([1])),
+            ["__metadata__ \"step\" is a number, expected a string"])
+        expectCorrupt(
+            S.image(header: S.header(#""__metadata__":["pt"]"#, S.entry("a", "F32", [1], 0, 4)), data: S.f32([1])),
+            ["__metadata__ is an array"])
     }
 
     // MARK: the real checkpoint

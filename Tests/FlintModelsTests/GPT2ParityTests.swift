@@ -63,7 +63,8 @@ struct GPT2ParityTests {
     @Test(arguments: GPT2Fixture.languageModels)
     func greedyContinuationsMatchTransformers(_ name: String) throws {
         let fixture = try GPT2Fixture(name)
-        let got = try Self.generator(fixture).generate(prompts: fixture.prompts, parameters: GenerationParameters(maxNewTokens: 64, ignoreEOS: true))
+        let got = try Self.generator(fixture).generate(
+            prompts: fixture.prompts, parameters: GenerationParameters(maxNewTokens: 64, ignoreEOS: true))
         for (s, completion) in got.enumerated() {
             _ = Expect.sameSequence(completion.ids, try #require(fixture.greedy)[s], "token", context: "\(name) prompt \(s)")
             #expect(completion.finishReason == .length && completion.promptTokens == fixture.prompts[s].count)
@@ -71,7 +72,9 @@ struct GPT2ParityTests {
     }
 
     /// Mixed prompt lengths in one batch give exactly what each prompt gives alone, greedy and sampled.
-    @Test(arguments: [SamplingParameters.greedy, SamplingParameters(temperature: 0.9, topK: 40, topP: 0.95, repetitionPenalty: 1.3, seed: 7)])
+    @Test(arguments: [
+        SamplingParameters.greedy, SamplingParameters(temperature: 0.9, topK: 40, topP: 0.95, repetitionPenalty: 1.3, seed: 7),
+    ])
     func batchedGenerationEqualsOneByOne(_ sampling: SamplingParameters) throws {
         let fixture = try GPT2Fixture("tiny-gpt2-hd40")
         let generator = try Self.generator(fixture)

@@ -25,7 +25,9 @@ struct TextGenerationTests {
         return TextGenerator(tokenizer: tokenizer, generator: try TokenGenerator(prepared: prepared, eosTokenIds: config.eosTokenIds))
     }
 
-    static func run(_ g: TextGenerator, _ prompts: [String], _ parameters: GenerationParameters) throws -> ([TextGenerator.Completion], [String]) {
+    static func run(_ g: TextGenerator, _ prompts: [String], _ parameters: GenerationParameters) throws -> (
+        [TextGenerator.Completion], [String]
+    ) {
         var streamed = [String](repeating: "", count: prompts.count)
         let ids = try prompts.map { try TextGenerator.encode($0, tokenizer: g.tokenizer, bosTokenId: config.bosTokenId) }
         let out = try g.generate(prompts: ids, parameters: parameters) { i, piece in streamed[i] += piece }
@@ -35,7 +37,8 @@ struct TextGenerationTests {
     @Test(arguments: [SamplingParameters.greedy, SamplingParameters(temperature: 1.2, topK: 200, seed: 9)])
     func streamedPiecesAddUpToTheText(_ sampling: SamplingParameters) throws {
         guard let g = try Self.generator() else { return }
-        let (out, streamed) = try Self.run(g, ["Hello, world", ""], GenerationParameters(maxNewTokens: 30, sampling: sampling, ignoreEOS: true))
+        let (out, streamed) = try Self.run(
+            g, ["Hello, world", ""], GenerationParameters(maxNewTokens: 30, sampling: sampling, ignoreEOS: true))
         for (c, s) in zip(out, streamed) {
             #expect(s == c.text && c.ids.count == 30 && c.finishReason == .length)
             #expect(c.text == g.tokenizer.decode(c.ids, skipSpecialTokens: true))
@@ -49,7 +52,8 @@ struct TextGenerationTests {
         let scalars = Array(free.text.unicodeScalars)
         try #require(scalars.count >= 12, "completion too short to cut: \(free.text)")
         let stop = String(String.UnicodeScalarView(scalars[6..<10]))
-        let (out, streamed) = try Self.run(g, ["The answer is"], GenerationParameters(maxNewTokens: 30, ignoreEOS: true, stopStrings: [stop]))
+        let (out, streamed) = try Self.run(
+            g, ["The answer is"], GenerationParameters(maxNewTokens: 30, ignoreEOS: true, stopStrings: [stop]))
         let first = TextGenerator.firstStop(in: scalars, stops: [Array(stop.unicodeScalars)], from: 0)!
         #expect(out[0].text == String(String.UnicodeScalarView(scalars[..<first])))
         #expect(out[0].finishReason == .stop && streamed[0] == out[0].text && !streamed[0].contains(stop))

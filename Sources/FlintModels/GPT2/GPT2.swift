@@ -83,30 +83,49 @@ public struct GPT2: Sendable {
         let intermediate = p.buffer("intermediate", columns: c.nInner)
         let mlp = p.buffer("mlp_output", columns: h)
 
-        p.append(.embed(word: p.weight(prefix + "wte.weight", [c.vocabSize, h], .table),
-                        position: p.weight(prefix + "wpe.weight", [c.nPositions, h], .table),
-                        tokenType: nil, gamma: nil, beta: nil, eps: 0, out: x))
-        p.append(.layerNorm(input: x, residual: nil, gamma: vector("h.0.ln_1.weight", h), beta: vector("h.0.ln_1.bias", h), eps: eps, out: n))
+        p.append(
+            .embed(
+                word: p.weight(prefix + "wte.weight", [c.vocabSize, h], .table),
+                position: p.weight(prefix + "wpe.weight", [c.nPositions, h], .table),
+                tokenType: nil, gamma: nil, beta: nil, eps: 0, out: x))
+        p.append(
+            .layerNorm(input: x, residual: nil, gamma: vector("h.0.ln_1.weight", h), beta: vector("h.0.ln_1.bias", h), eps: eps, out: n))
         for l in 0..<c.nLayer {
             let layer = "h.\(l)."
             let keys = p.buffer("keys.\(l)", columns: h, rows: .cache)
             let values = p.buffer("values.\(l)", columns: h, rows: .cache)
-            p.append(.linear(input: n, weight: conv(layer + "attn.c_attn.weight", out: 3 * h, in: h), bias: vector(layer + "attn.c_attn.bias", 3 * h),
-                             epilogue: .none, out: qkv))
-            p.append(.cachedAttention(qkv: qkv, keys: keys, values: values, heads: c.nHead, headDim: c.headSize,
-                                      scale: attentionScale(layer: l), out: context))
-            p.append(.linear(input: context, weight: conv(layer + "attn.c_proj.weight", out: h, in: h), bias: vector(layer + "attn.c_proj.bias", h),
-                             epilogue: .none, out: attended))
-            p.append(.layerNorm(input: attended, residual: x, gamma: vector(layer + "ln_2.weight", h), beta: vector(layer + "ln_2.bias", h),
-                                eps: eps, out: n, sum: x))
-            p.append(.linear(input: n, weight: conv(layer + "mlp.c_fc.weight", out: c.nInner, in: h), bias: vector(layer + "mlp.c_fc.bias", c.nInner),
-                             epilogue: act, out: intermediate))
-            p.append(.linear(input: intermediate, weight: conv(layer + "mlp.c_proj.weight", out: h, in: c.nInner),
-                             bias: vector(layer + "mlp.c_proj.bias", h), epilogue: .none, out: mlp))
+            p.append(
+                .linear(
+                    input: n, weight: conv(layer + "attn.c_attn.weight", out: 3 * h, in: h),
+                    bias: vector(layer + "attn.c_attn.bias", 3 * h),
+                    epilogue: .none, out: qkv))
+            p.append(
+                .cachedAttention(
+                    qkv: qkv, keys: keys, values: values, heads: c.nHead, headDim: c.headSize,
+                    scale: attentionScale(layer: l), out: context))
+            p.append(
+                .linear(
+                    input: context, weight: conv(layer + "attn.c_proj.weight", out: h, in: h), bias: vector(layer + "attn.c_proj.bias", h),
+                    epilogue: .none, out: attended))
+            p.append(
+                .layerNorm(
+                    input: attended, residual: x, gamma: vector(layer + "ln_2.weight", h), beta: vector(layer + "ln_2.bias", h),
+                    eps: eps, out: n, sum: x))
+            p.append(
+                .linear(
+                    input: n, weight: conv(layer + "mlp.c_fc.weight", out: c.nInner, in: h),
+                    bias: vector(layer + "mlp.c_fc.bias", c.nInner),
+                    epilogue: act, out: intermediate))
+            p.append(
+                .linear(
+                    input: intermediate, weight: conv(layer + "mlp.c_proj.weight", out: h, in: c.nInner),
+                    bias: vector(layer + "mlp.c_proj.bias", h), epilogue: .none, out: mlp))
             let last = l == c.nLayer - 1
             let next = last ? "ln_f." : "h.\(l + 1).ln_1."
-            p.append(.layerNorm(input: mlp, residual: x, gamma: vector(next + "weight", h), beta: vector(next + "bias", h), eps: eps, out: n,
-                                sum: last ? nil : x))
+            p.append(
+                .layerNorm(
+                    input: mlp, residual: x, gamma: vector(next + "weight", h), beta: vector(next + "bias", h), eps: eps, out: n,
+                    sum: last ? nil : x))
         }
         if outputs.contains(.lastHiddenState) { p.output(Output.lastHiddenState.rawValue, n) }
 

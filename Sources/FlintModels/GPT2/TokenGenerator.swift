@@ -68,7 +68,9 @@ public final class TokenGenerator: @unchecked Sendable {
         for (i, p) in prompts.enumerated() {
             guard !p.isEmpty else { throw .invalidInput("prompt \(i) has no tokens") }
             guard p.count < maxContext else {
-                throw .invalidInput("prompt \(i) has \(p.count) tokens; the context holds \(maxContext) (prompt + completion), so at most \(maxContext - 1)")
+                throw .invalidInput(
+                    "prompt \(i) has \(p.count) tokens; the context holds \(maxContext) (prompt + completion), so at most \(maxContext - 1)"
+                )
             }
             guard p.count <= plan.maxTokens else {
                 throw .invalidInput("prompt \(i) has \(p.count) tokens; the plan runs at most \(plan.maxTokens) per forward")
@@ -82,7 +84,9 @@ public final class TokenGenerator: @unchecked Sendable {
         while next < prompts.count {
             let group = Array(next..<min(prompts.count, next + groupSize))
             next = group.last! + 1
-            for (i, c) in try generateGroup(group.map { prompts[$0] }, parameters, started: started, { onToken(group[$0], $1) }).enumerated() {
+            for (i, c) in try generateGroup(group.map { prompts[$0] }, parameters, started: started, { onToken(group[$0], $1) })
+                .enumerated()
+            {
                 results[group[i]] = c
             }
         }
@@ -140,8 +144,10 @@ public final class TokenGenerator: @unchecked Sendable {
         }
     }
 
-    private func step(_ inputs: [[Int32]], offsets: [Int32], slots: [Int], _ parameters: GenerationParameters) throws(FlintError) -> [Int32] {
-        try step(inputs.indices.map { StepInput(tokens: inputs[$0], position: offsets[$0], slot: slots[$0], sampling: parameters.sampling) })
+    private func step(_ inputs: [[Int32]], offsets: [Int32], slots: [Int], _ parameters: GenerationParameters) throws(FlintError) -> [Int32]
+    {
+        try step(
+            inputs.indices.map { StepInput(tokens: inputs[$0], position: offsets[$0], slot: slots[$0], sampling: parameters.sampling) })
     }
 
     /// One sequence's share of a forward: a whole prompt at position 0 (prefill), or its newest
@@ -183,8 +189,9 @@ public final class TokenGenerator: @unchecked Sendable {
 
     /// `step`, with each sequence's log-probabilities when its sampling asks for them.
     public func sample(_ inputs: [StepInput]) throws(FlintError) -> [Sampled] {
-        let batch = TokenBatch(sequences: inputs.map(\.tokens), positionOffsets: inputs.map(\.position), slots: inputs.map { Int32($0.slot) },
-                               sampling: inputs.map(\.sampling))
+        let batch = TokenBatch(
+            sequences: inputs.map(\.tokens), positionOffsets: inputs.map(\.position), slots: inputs.map { Int32($0.slot) },
+            sampling: inputs.map(\.sampling))
         let out = try prepared.run(batch)
         let ids = out[GPT2.Output.nextToken.rawValue]!.data
         guard inputs.contains(where: { $0.sampling.logprobs != nil }),
