@@ -10,6 +10,6 @@ start() { # name binary port
 echo "== serve A/B $(date -u +%T) load $(cat /proc/loadavg)"
 start old /tmp/h1-meas/flint-old 18091
 start new /tmp/h1-meas/flint-new 18092
-timeout 500 python3 $M/ab.py old=18091,new=18092 $M/texts.json ${BLOCKS:-8} ${PER:-150} > $M/ab.txt 2>&1
+timeout 500 python3 $M/ab.py old=18091,new=18092 $M/texts.json ${BLOCKS:-8} ${PER:-150} > $M/${OUTNAME:-ab.txt} 2>&1
 kill $(cat $M/old.pid) $(cat $M/new.pid); wait
 echo "== end $(date -u +%T) load $(cat /proc/loadavg)"
