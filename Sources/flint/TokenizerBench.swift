@@ -29,6 +29,12 @@ struct TokenizerBench: ParsableCommand {
     @Option(name: .long, help: "Threads for the parallel mode (default: all cores).")
     var threads: Int?
 
+    @Flag(name: .long, help: """
+        Also time one encode call per text against encodeIds (ids only), as a server makes them: \
+        --runs interleaved rounds, medians.
+        """)
+    var compareIds = false
+
     @Option(name: .long, help: "Also write the results as JSON to this file.")
     var json: String?
 
@@ -93,11 +99,47 @@ struct TokenizerBench: ParsableCommand {
                 ]))
             }
         }
+        if compareIds {
+            for path in paths {
+                results += try comparePerCall(try Tokenizer.load(path), path: path, texts: texts, bytes: bytes)
+            }
+        }
         if let json {
             let doc = JSONValue.object([
                 ("texts", .number(Double(texts.count))), ("bytes", .number(Double(bytes))), ("results", .array(results)),
             ])
             try Console.writeFile(json, doc.serialized + "\n")
+        }
+    }
+
+    /// `encode` and `encodeIds`, one call per text, alternating every round; median texts/s of each.
+    func comparePerCall(_ tok: Tokenizer, path: String, texts: [String], bytes: Int) throws -> [JSONValue] {
+        var seconds: [[Double]] = [[], []]
+        var tokens = [0, 0]
+        for round in 0...runs {  // round 0 warms up
+            for mode in 0..<2 {
+                var n = 0
+                let start = ContinuousClock.now
+                for t in texts { n += mode == 0 ? try tok.encode(t).count : try tok.encodeIds(t).count }
+                let d = ContinuousClock.now - start
+                if round > 0 { seconds[mode].append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) }
+                tokens[mode] = n
+            }
+        }
+        guard tokens[0] == tokens[1] else { throw CommandError("encode gave \(tokens[0]) tokens, encodeIds \(tokens[1])") }
+        return ["per-call full", "per-call ids"].enumerated().map { mode, name in
+            let sorted = seconds[mode].sorted()
+            let median = sorted[sorted.count / 2]
+            let perText = String(format1: median / Double(texts.count) * 1e6)
+            print(row([shortName(path), name, "1", String(format1: Double(texts.count) / median),
+                       String(format1: Double(bytes) / median / 1e6), String(format1: Double(tokens[mode]) / median), "\(tokens[mode])"])
+                  + "  median of \(runs), \(perText) us/text")
+            return .object([
+                ("tokenizer", .string(path)), ("mode", .string(name)), ("threads", .number(1)),
+                ("seconds", .number(median)), ("rounds", .array(seconds[mode].map { .number($0) })),
+                ("texts_per_s", .number(Double(texts.count) / median)),
+                ("tokens", .number(Double(tokens[mode]))),
+            ])
         }
     }
 

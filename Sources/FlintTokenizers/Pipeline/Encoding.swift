@@ -17,14 +17,22 @@ public struct Encoding: Sendable, Equatable {
     public var wordIds: [Int32] = []
     /// Further windows when truncation with `stride` split the input (SQuAD-style doc stride).
     public var overflowing: [Encoding] = []
+    /// False in `Tokenizer.encodeIds`: only `ids` and `typeIds` are kept (the other per-token arrays
+    /// stay empty and byte-level offset trimming is skipped); the pipeline is otherwise the same code.
+    var detailed = true
 
     public init() {}
+
+    init(detailed: Bool) {
+        self.detailed = detailed
+    }
 
     public var count: Int { ids.count }
 
     mutating func reserve(_ n: Int) {
         ids.reserveCapacity(n)
         typeIds.reserveCapacity(n)
+        guard detailed else { return }
         offsets.reserveCapacity(n)
         specialTokensMask.reserveCapacity(n)
         sequenceIds.reserveCapacity(n)
@@ -34,6 +42,7 @@ public struct Encoding: Sendable, Equatable {
     mutating func append(id: Int32, typeId: Int32, span: TokenSpan, special: Bool, sequence: Int8, word: Int32 = -1) {
         ids.append(id)
         typeIds.append(typeId)
+        guard detailed else { return }
         offsets.append(span)
         specialTokensMask.append(special ? 1 : 0)
         sequenceIds.append(sequence)
@@ -41,9 +50,10 @@ public struct Encoding: Sendable, Equatable {
     }
 
     func slice(_ range: Range<Int>) -> Encoding {
-        var e = Encoding()
+        var e = Encoding(detailed: detailed)
         e.ids = Array(ids[range])
         e.typeIds = Array(typeIds[range])
+        guard detailed else { return e }
         e.offsets = Array(offsets[range])
         e.specialTokensMask = Array(specialTokensMask[range])
         e.sequenceIds = Array(sequenceIds[range])

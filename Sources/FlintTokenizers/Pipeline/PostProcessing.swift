@@ -76,7 +76,7 @@ public struct TemplateProcessing: PostProcessor {
 
     public func process(_ first: Encoding, _ second: Encoding?, addSpecialTokens: Bool, tokenText: TokenText) -> Encoding {
         let inputs = second.map { [first, $0] } ?? [first]
-        var result = Encoding()
+        var result = Encoding(detailed: first.detailed)
         result.reserve(first.count + (second?.count ?? 0) + 3)
         for piece in second == nil ? single : pair {
             switch piece {
@@ -87,7 +87,7 @@ public struct TemplateProcessing: PostProcessor {
                 result.merge(with: e)
             case let .special(ids, typeId):
                 guard addSpecialTokens else { continue }
-                var e = Encoding()
+                var e = Encoding(detailed: first.detailed)
                 for id in ids { e.append(id: id, typeId: typeId, span: .empty, special: true, sequence: -1) }
                 result.merge(with: e)
             }
@@ -131,6 +131,7 @@ public struct ByteLevelProcessor: PostProcessor {
     }
 
     func trim(_ e: inout Encoding, sequence: Int, _ tokenText: TokenText) {
+        guard e.detailed else { return }  // offsets are all trimming changes
         for i in 0..<e.count {
             guard let text = tokenText(e.ids[i], e.offsets[i], sequence) else { continue }
             let scalars = Array(text.unicodeScalars)

@@ -67,11 +67,12 @@ public final class Tokenizer: Sendable {
         return try encode(text, addSpecialTokens: addSpecialTokens, truncation: truncation)
     }
 
-    func encode(_ text: String, pair: String?, addSpecialTokens: Bool, truncation: Truncation?,
+    /// - Parameter detailed: false keeps ids and type ids only (`encodeIds`); everything else runs the same.
+    func encode(_ text: String, pair: String?, addSpecialTokens: Bool, truncation: Truncation?, detailed: Bool = true,
                 scratch: inout ModelScratch) throws(TokenizerError) -> Encoding
     {
-        var first = encodeSequence(text, typeId: 0, sequence: 0, scratch: &scratch)
-        var second = pair.map { encodeSequence($0, typeId: 1, sequence: 1, scratch: &scratch) }
+        var first = encodeSequence(text, typeId: 0, sequence: 0, detailed: detailed, scratch: &scratch)
+        var second = pair.map { encodeSequence($0, typeId: 1, sequence: 1, detailed: detailed, scratch: &scratch) }
         if let truncation {
             let added = addSpecialTokens ? specialTokenCount(isPair: pair != nil) : 0
             guard truncation.maxLength >= added else {
@@ -134,9 +135,11 @@ public final class Tokenizer: Sendable {
     }
 
     /// Tokens of one text before post-processing, with offsets into `text`.
-    func encodeSequence(_ text: String, typeId: Int32, sequence: Int8, scratch: inout ModelScratch) -> Encoding {
+    func encodeSequence(_ text: String, typeId: Int32, sequence: Int8, detailed: Bool = true,
+                        scratch: inout ModelScratch) -> Encoding
+    {
         let original = Array(text.unicodeScalars)
-        var encoding = Encoding()
+        var encoding = Encoding(detailed: detailed)
         encoding.reserve(original.count / 3 + 4)
         var tokens: [ModelToken] = []
         var words: [Range<Int>] = []
@@ -184,9 +187,13 @@ public final class Tokenizer: Sendable {
         for w in words where !w.isEmpty {
             tokens.removeAll(keepingCapacity: true)
             model.tokenize(text, word: w, into: &tokens, scratch: &scratch)
-            for t in tokens {
-                encoding.append(id: t.id, typeId: typeId, span: text.originalSpan(Int(t.start)..<Int(t.end)), special: false,
-                                sequence: sequence, word: word)
+            if encoding.detailed {
+                for t in tokens {
+                    encoding.append(id: t.id, typeId: typeId, span: text.originalSpan(Int(t.start)..<Int(t.end)), special: false,
+                                    sequence: sequence, word: word)
+                }
+            } else {
+                for t in tokens { encoding.append(id: t.id, typeId: typeId, span: .empty, special: false, sequence: sequence) }
             }
             word += 1
         }

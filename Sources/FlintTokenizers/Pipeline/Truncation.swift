@@ -81,7 +81,7 @@ extension Encoding {
         if maxLength == 0 {
             var whole = self
             whole.overflowing = []
-            self = Encoding()
+            self = Encoding(detailed: detailed)
             overflowing = [whole]
             return
         }
