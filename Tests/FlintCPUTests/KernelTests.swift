@@ -246,6 +246,82 @@ struct KernelTests {
         }
     }
 
+    /// Lengths on both sides of the query block (48 rows) and of seq 384, where the softmax's vector
+    /// loop leaves 1-15 scores to its masked tail, with head dims the V pack copies as whole 16-column
+    /// panels (64) or pads (20); the larger scale pushes the smallest scores past exp's clamp.
+    @Test(arguments: CPUFeatures.supportedISAs, [false, true])
+    func attentionAtBlockBoundaries(isa: CPUISA, causal: Bool) {
+        var rng = Rng(203 + UInt64(isa.rawValue))
+        let lengths: [Int32] = [1, 47, 48, 49, 383, 384, 385]
+        for (heads, d, scale) in [(2, 64, Float(0.125)), (1, 20, Float(4))] {
+            var starts: [Int32] = [], t: Int32 = 0
+            for l in lengths { starts.append(t); t += l }
+            let rows = Int(t), hidden = heads * d, rowStride = 3 * hidden
+            let qkv = rng.array(rows * rowStride, scale: 2)
+            var out = [Float](repeating: 0, count: rows * hidden)
+            qkv.withUnsafeBufferPointer { q in
+                out.withUnsafeMutableBufferPointer { o in
+                    CPUKernels.attention(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads,
+                                         headDim: d, scale: scale, causal: causal, out: o.baseAddress!, outStride: hidden,
+                                         pool: pools[2]!, isa: isa)
+                }
+            }
+            let ref = cAttentionReference(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d,
+                                          scale: scale, causal: causal, rows: rows, outStride: hidden)
+            var worst: Float = 0
+            for i in 0..<out.count { worst = max(worst, abs(out[i] - ref[i])) }
+            #expect(worst <= 2e-5, "attention heads \(heads) d \(d) scale \(scale) causal \(causal) isa \(isa): max err \(worst)")
+        }
+    }
+
+    /// The KV-cache path: two sequences in two slots fed in chunks (a prompt of 47 or 49 tokens, then
+    /// chunks of 1, 2 and 48 tokens), each chunk's rows against full causal attention over the sequence.
+    @Test(arguments: CPUFeatures.supportedISAs)
+    func cachedAttentionMatchesFullCausal(isa: CPUISA) {
+        var rng = Rng(307 + UInt64(isa.rawValue))
+        let heads = 2, d = 64, hidden = heads * d, rowStride = 3 * hidden, maxContext = 112
+        let scale = 1 / Float(d).squareRoot()
+        let chunks: [[Int]] = [[47, 49], [1, 1], [2, 1], [48, 48]]  // per step: tokens of sequence 0, 1
+        let totals = (0..<2).map { b in chunks.reduce(0) { $0 + $1[b] } }
+        let full = totals.map { rng.array($0 * rowStride, scale: 2) }
+        var keyCache = [Float](repeating: 0, count: 3 * maxContext * hidden)
+        var valueCache = keyCache
+        let slots: [Int32] = [2, 0]
+        var done = [0, 0], worst: Float = 0
+        for chunk in chunks {
+            var qkv: [Float] = [], starts: [Int32] = [], positions: [Int32] = []
+            for b in 0..<2 {
+                starts.append(Int32(qkv.count / rowStride))
+                qkv += full[b][(done[b] * rowStride)..<((done[b] + chunk[b]) * rowStride)]
+                positions += (done[b]..<(done[b] + chunk[b])).map { Int32($0) }
+            }
+            var out = [Float](repeating: 0, count: qkv.count / rowStride * hidden)
+            qkv.withUnsafeBufferPointer { q in
+                positions.withUnsafeBufferPointer { p in
+                    CPUKernels.cachedAttention(qkv: q.baseAddress!, rowStride: rowStride, starts: starts,
+                                               lengths: chunk.map { Int32($0) }, positions: p.baseAddress!, slots: slots,
+                                               heads: heads, headDim: d, scale: scale, keyCache: &keyCache,
+                                               valueCache: &valueCache, maxContext: maxContext, out: &out, outStride: hidden,
+                                               pool: pools[2]!, isa: isa)
+                }
+            }
+            for b in 0..<2 {
+                let n = done[b] + chunk[b]
+                let ref = cAttentionReference(Array(full[b][0..<(n * rowStride)]), rowStride: rowStride, starts: [0],
+                                              lengths: [Int32(n)], heads: heads, d: d, scale: scale, causal: true, rows: n,
+                                              outStride: hidden)
+                for i in 0..<chunk[b] {
+                    for e in 0..<hidden {
+                        let got = out[(Int(starts[b]) + i) * hidden + e], want = ref[(done[b] + i) * hidden + e]
+                        worst = max(worst, abs(got - want))
+                    }
+                }
+                done[b] = n
+            }
+        }
+        #expect(worst <= 2e-5, "cached attention isa \(isa): max err \(worst) against full causal attention")
+    }
+
     func refLayerNorm(_ v: [Double], gamma: [Float], beta: [Float], eps: Float) -> [Double] {
         let n = Double(v.count)
         let mean = v.reduce(0, +) / n
