@@ -95,7 +95,7 @@ public final class CPUBackend: Backend {
             switch precision {
             case .f32: return .f32
             case .bf16: return keptF32.contains(w) ? .f32 : .bf16
-            case .int8: return decoder ? .int8WeightOnly : (projections.contains(w) ? .int8Dynamic : .bf16)
+            case .int8: return decoder ? .int8WeightOnly : (projections.contains(w) ? .int8Dynamic : .int8Grouped)
             }
         }
     }
