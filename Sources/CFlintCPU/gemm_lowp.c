@@ -14,6 +14,9 @@
 //    are exact (|a|,|w| <= 127), so s32 sums over a K block (KC = 256) are exact. Full-range u8 x s8
 //    vpmaddubsw pair sums would saturate at 16 bits (255 * 127 * 2 > 32767); the unsigned schemes
 //    (gemm_int8u.c) narrow one side so that they cannot.
+//  - grouped int8 (FLINT_W_INT8_G64, weight-only): the same int8 panels; one scale per 64 k (a group) and
+//    output column, stored [panel][group][16] so that widening a k block of a panel reads 16 scales per group.
+//    Always widened (see widened_tile), or streamed by gemv_lowp.c for a few rows.
 // MR (rows per micro-kernel call): bf16 6 (12 ymm accumulators, as f32), int8 dynamic 3
 // (12 ymm s32 accumulators), int8 weight-only 1 (8 ymm of k-interleaved partial sums).
 #include "flint_internal.h"
@@ -29,6 +32,7 @@
 #define MR_I8 3
 
 static long kpad_of(long k) { return (k + 3) / 4 * 4; }
+static long groups_of(long k) { return (k + FLINT_I8_GROUP - 1) / FLINT_I8_GROUP; }
 
 // FLINT_W_INT8_DYN appends to the int8 panels (a multiple of 64 bytes) int32 column sums
 // [panels * 16] and a 64-byte trailer whose first int32 is the scheme.
@@ -38,6 +42,12 @@ size_t flint_pack_lowp_bytes(int format, long n, long k) {
     size_t bytes = (size_t)panels * (size_t)kpad_of(k) * LP_NR;
     if (format == FLINT_W_INT8_DYN) bytes += (size_t)panels * LP_NR * sizeof(int32_t) + 64;
     return bytes;
+}
+
+size_t flint_pack_lowp_scale_count(int format, long n, long k) {
+    size_t columns = (size_t)((n + LP_NR - 1) / LP_NR) * LP_NR;
+    if (format == FLINT_W_BF16) return 0;
+    return format == FLINT_W_INT8_G64 ? columns * (size_t)groups_of(k) : columns;
 }
 
 static int32_t *dyn_colsum(const void *packed, long n, long k) {
@@ -94,8 +104,22 @@ void flint_pack_weight_int8_dynamic(int scheme, const float *w, long n, long k, 
     pack_weight(FLINT_W_INT8_DYN, scheme, w, n, k, ldw, dst, scales);
 }
 
+/// Quantizes x[0, len) (weight column j, k from kfirst) symmetrically to +-qmax into the int8 panels; returns the
+/// scale (0 for all zeros; a non-finite max is kept as the scale, so the layer's output shows it).
+static float quantize_weights(const float *x, long len, float qmax, int8_t *d, long kpad, long j, long kfirst) {
+    float amax = 0.0f;
+    for (long kk = 0; kk < len; kk++) amax = fmaxf(amax, fabsf(x[kk]));
+    if (amax == 0.0f || !isfinite(amax)) return isfinite(amax) ? 0.0f : amax;
+    float inv = qmax / amax;
+    for (long kk = 0; kk < len; kk++) {
+        float q = nearbyintf(x[kk] * inv);
+        q = q > qmax ? qmax : (q < -qmax ? -qmax : q);
+        d[i8_index(kpad, j / LP_NR, kfirst + kk, j % LP_NR)] = (int8_t)q;
+    }
+    return amax / qmax;
+}
+
 static void pack_weight(int format, int scheme, const float *w, long n, long k, long ldw, void *dst, float *scales) {
-    long panels = (n + LP_NR - 1) / LP_NR;
     memset(dst, 0, flint_pack_lowp_bytes(format, n, k));
     if (format == FLINT_W_BF16) {
         uint16_t *d = dst;
@@ -107,20 +131,18 @@ static void pack_weight(int format, int scheme, const float *w, long n, long k, 
     int8_t *d = dst;
     long kpad = kpad_of(k);
     float qmax = (float)weight_qmax(scheme);
-    for (long j = 0; j < panels * LP_NR; j++) scales[j] = 0.0f;
-    for (long j = 0; j < n; j++) {
-        const float *row = w + j * ldw;
-        float amax = 0.0f;
-        for (long kk = 0; kk < k; kk++) amax = fmaxf(amax, fabsf(row[kk]));
-        if (amax == 0.0f || !isfinite(amax)) { scales[j] = isfinite(amax) ? 0.0f : amax; continue; }
-        float scale = amax / qmax, inv = qmax / amax;
-        scales[j] = scale;
-        for (long kk = 0; kk < k; kk++) {
-            float q = nearbyintf(row[kk] * inv);
-            q = q > qmax ? qmax : (q < -qmax ? -qmax : q);
-            d[i8_index(kpad, j / LP_NR, kk, j % LP_NR)] = (int8_t)q;
-        }
+    memset(scales, 0, flint_pack_lowp_scale_count(format, n, k) * sizeof(float));
+    if (format == FLINT_W_INT8_G64) {
+        long groups = groups_of(k);
+        for (long j = 0; j < n; j++)
+            for (long g = 0; g < groups; g++) {
+                long k0 = g * FLINT_I8_GROUP, len = FLINT_MIN((long)FLINT_I8_GROUP, k - k0);
+                scales[((size_t)(j / LP_NR) * groups + g) * LP_NR + j % LP_NR] =
+                    quantize_weights(w + j * ldw + k0, len, qmax, d, kpad, j, k0);
+            }
+        return;
     }
+    for (long j = 0; j < n; j++) scales[j] = quantize_weights(w + j * ldw, k, qmax, d, kpad, j, 0);
     if (format != FLINT_W_INT8_DYN) return;
     int32_t *colsum = dyn_colsum(dst, n, k);
     for (long j = 0; j < n; j++) {
@@ -132,14 +154,17 @@ static void pack_weight(int format, int scheme, const float *w, long n, long k, 
 }
 
 void flint_unpack_weight_lowp(int format, const void *packed, const float *scales, long n, long k, float *w) {
-    long kpad = kpad_of(k);
+    long kpad = kpad_of(k), groups = groups_of(k);
     for (long j = 0; j < n; j++)
         for (long kk = 0; kk < k; kk++) {
             if (format == FLINT_W_BF16) {
                 uint32_t u = (uint32_t)((const uint16_t *)packed)[((size_t)(j / LP_NR) * k + kk) * LP_NR + bf16_slot(j % LP_NR)] << 16;
                 memcpy(&w[j * k + kk], &u, 4);
             } else {
-                w[j * k + kk] = scales[j] * (float)((const int8_t *)packed)[i8_index(kpad, j / LP_NR, kk, j % LP_NR)];
+                float scale = format == FLINT_W_INT8_G64
+                                  ? scales[((size_t)(j / LP_NR) * groups + kk / FLINT_I8_GROUP) * LP_NR + j % LP_NR]
+                                  : scales[j];
+                w[j * k + kk] = scale * (float)((const int8_t *)packed)[i8_index(kpad, j / LP_NR, kk, j % LP_NR)];
             }
         }
 }
@@ -397,11 +422,19 @@ static void widen_bf16_portable(long kc, const uint16_t *b, float *dst) {
         }
 }
 
-/// Rows [0, kc) of dst; the int8 layout is read in whole quads of k, so dst also gets the zero padding's rows up
-/// to the next multiple of 4 (never read by the f32 kernel).
-static void widen_i8_portable(long kc, const int8_t *b, const float *ws, float *dst) {
-    for (long kk = 0; kk < (kc + 3) / 4 * 4; kk++)
-        for (int j = 0; j < LP_NR; j++) dst[kk * LP_NR + j] = (float)b[(kk / 4) * 64 + j * 4 + kk % 4] * ws[j];
+/// The 16 column scales of the quad of k at kfirst + 4q: ws itself (per channel), or its group's (grouped: ws is
+/// the panel's [group][16] scales; a group is a whole number of quads, so a quad never straddles two).
+FLINT_INLINE const float *quad_scales(const float *ws, int grouped, long kfirst, long q) {
+    return grouped ? ws + (kfirst + 4 * q) / FLINT_I8_GROUP * LP_NR : ws;
+}
+
+/// Rows [0, kc) of dst (k from kfirst); the int8 layout is read in whole quads of k, so dst also gets the zero
+/// padding's rows up to the next multiple of 4 (never read by the f32 kernel).
+static void widen_i8_portable(long kc, const int8_t *b, const float *ws, int grouped, long kfirst, float *dst) {
+    for (long kk = 0; kk < (kc + 3) / 4 * 4; kk++) {
+        const float *s = quad_scales(ws, grouped, kfirst, kk / 4);
+        for (int j = 0; j < LP_NR; j++) dst[kk * LP_NR + j] = (float)b[(kk / 4) * 64 + j * 4 + kk % 4] * s[j];
+    }
 }
 
 #ifdef FLINT_X86
@@ -426,10 +459,15 @@ FLINT_INLINE FLINT_T_AVX2 void widen_i8_store(__m128i eight, __m256 scale, float
     _mm256_store_ps(dst, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(eight)), scale));
 }
 
-FLINT_T_AVX2 static void widen_i8_avx2(long kc, const int8_t *b, const float *ws, float *dst) {
+FLINT_T_AVX2 static void widen_i8_avx2(long kc, const int8_t *b, const float *ws, int grouped, long kfirst, float *dst) {
     __m256 s[2] = {_mm256_loadu_ps(ws), _mm256_loadu_ps(ws + 8)};
     for (long q = 0; q < (kc + 3) / 4; q++) {
         float *d = dst + q * 4 * LP_NR;
+        if (grouped) {
+            const float *g = quad_scales(ws, grouped, kfirst, q);
+            s[0] = _mm256_loadu_ps(g);
+            s[1] = _mm256_loadu_ps(g + 8);
+        }
         #pragma clang loop unroll(full)
         for (int h = 0; h < 2; h++) {
             __m256i x = i8_quad_by_k(b + q * 64 + 32 * h);
@@ -443,9 +481,11 @@ FLINT_T_AVX2 static void widen_i8_avx2(long kc, const int8_t *b, const float *ws
 }
 #endif
 
-/// Rows a tile needs to be widened (0: never; dynamic int8 multiplies integers, it is not widened).
+/// Rows a tile needs to be widened (0: never; dynamic int8 multiplies integers, it is not widened). Grouped int8
+/// always: its scales change every 64 k, which the fused one-row kernel (one scale per column) does not do.
 static long widen_min_rows(const flint_lowp *L) {
     if (L->format == FLINT_W_BF16) return WIDEN_MIN_ROWS_BF16;
+    if (L->format == FLINT_W_INT8_G64) return 1;
     return L->mode == FLINT_INT8_WEIGHT_ONLY ? WIDEN_MIN_ROWS_I8W : 0;
 }
 
@@ -469,12 +509,13 @@ static void widened_tile(const flint_lowp *L, int isa, const float *ap, long lda
                 widen_bf16_portable(sc, b, w);
         } else {
             const int8_t *b = (const int8_t *)L->packed + ((size_t)p * L->kpad + k0 + s) * LP_NR;
-            const float *ws = L->wscale + p * LP_NR;
+            int grouped = L->format == FLINT_W_INT8_G64;
+            const float *ws = L->wscale + (size_t)p * (grouped ? groups_of(L->k) : 1) * LP_NR;
 #ifdef FLINT_X86
-            if (avx2) widen_i8_avx2(sc, b, ws, w);
+            if (avx2) widen_i8_avx2(sc, b, ws, grouped, k0 + s, w);
             else
 #endif
-                widen_i8_portable(sc, b, ws, w);
+                widen_i8_portable(sc, b, ws, grouped, k0 + s, w);
         }
         flint__kern_rows_prefetch_c(avx2 ? FLINT_ISA_AVX2 : FLINT_ISA_PORTABLE, LP_NR, m, sc, ap + s, lda, w, LP_NR, c, ldc,
                                     accum || s > 0, s + sc >= kc ? bias : NULL, ncols);
@@ -531,6 +572,7 @@ void flint_linear_lowp(flint_pool *pool, int isa, int format, int mode, const fl
                        const float *scales, long n, long k, const float *bias, int act, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
     isa = flint_resolve_isa(isa);
+    if (format == FLINT_W_INT8_G64) mode = FLINT_INT8_WEIGHT_ONLY; // grouped scales exist only weight-only
     flint_lowp L = {.format = format, .mode = mode, .packed = packed, .wscale = scales, .k = k, .kpad = kpad_of(k),
                     .scheme = format == FLINT_W_INT8_DYN ? flint_int8_dynamic_scheme(packed, n, k) : FLINT_I8_S8S8};
     long mr = format == FLINT_W_BF16 ? MR_BF16 : (mode == FLINT_INT8_DYNAMIC ? MR_I8 : 1);

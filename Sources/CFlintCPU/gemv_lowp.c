@@ -1,4 +1,4 @@
-// Decode-time linear layers on bf16 or weight-only int8 weights: a few rows of A (GPT-2's decode
+// Decode-time linear layers on bf16 or weight-only int8 weights (per channel or per 64-k group): a few rows of A (GPT-2's decode
 // steps, one row per sequence), so nothing in the weights is reused and the time is the bytes
 // streamed from memory (GPT-2 124M: ~124 MB of int8 or ~250 MB of bf16 per step, far above L3).
 //
@@ -93,6 +93,31 @@ FLINT_T_AVX2 static void gemv_i8_row(long k, const float *a, const int8_t *b, co
     *r1 = _mm256_mul_ps(gemv_i8_columns(acc + 4), _mm256_loadu_ps(ws + 8));
 }
 
+/// One row of A times one grouped int8 panel (FLINT_W_INT8_G64; gs: the panel's [group][16] scales): each group's
+/// 16 quads are summed apart, then scaled by the group's column scales into the row's totals.
+FLINT_T_AVX2 static void gemv_i8g_row(long k, const float *a, const int8_t *b, const float *gs, __m256 *r0, __m256 *r1) {
+    const long quads_per_group = FLINT_I8_GROUP / 4, full = k / 4, quads = (k + 3) / 4;
+    __m256 t0 = _mm256_setzero_ps(), t1 = _mm256_setzero_ps();
+    for (long q0 = 0; q0 < quads; q0 += quads_per_group, gs += GEMV_NR) {
+        __m256 acc[8];
+        for (int h = 0; h < 8; h++) acc[h] = _mm256_setzero_ps();
+        long q1 = FLINT_MIN(quads, q0 + quads_per_group);
+        for (long q = q0; q < FLINT_MIN(q1, full); q++) {
+            _mm_prefetch((const char *)(b + q * 64) + GEMV_PREFETCH, _MM_HINT_T0);
+            gemv_i8_quad(_mm256_broadcast_ps((const __m128 *)(a + 4 * q)), b + q * 64, acc);
+        }
+        if (q1 > full) { // the tail quad (k % 4 != 0) ends the last group; A's missing values are zeros
+            float tail[4] = {0, 0, 0, 0};
+            for (long j = 4 * full; j < k; j++) tail[j - 4 * full] = a[j];
+            gemv_i8_quad(_mm256_broadcast_ps((const __m128 *)tail), b + full * 64, acc);
+        }
+        t0 = _mm256_fmadd_ps(gemv_i8_columns(acc), _mm256_loadu_ps(gs), t0);
+        t1 = _mm256_fmadd_ps(gemv_i8_columns(acc + 4), _mm256_loadu_ps(gs + 8), t1);
+    }
+    *r0 = t0;
+    *r1 = t1;
+}
+
 typedef struct {
     const flint_lowp *L;
     int isa, act;
@@ -114,6 +139,9 @@ FLINT_T_AVX2 static void gemv_task(void *vctx, long t) {
             const float *ar = g->a + i * g->lda;
             if (L->format == FLINT_W_BF16)
                 gemv_bf16_row(L->k, ar, (const uint16_t *)L->packed + (size_t)p * L->k * GEMV_NR, &r0, &r1);
+            else if (L->format == FLINT_W_INT8_G64)
+                gemv_i8g_row(L->k, ar, (const int8_t *)L->packed + (size_t)p * L->kpad * GEMV_NR,
+                             L->wscale + (size_t)p * ((L->k + FLINT_I8_GROUP - 1) / FLINT_I8_GROUP) * GEMV_NR, &r0, &r1);
             else
                 gemv_i8_row(L->k, ar, (const int8_t *)L->packed + (size_t)p * L->kpad * GEMV_NR, L->wscale + col, &r0, &r1);
             float *cr = g->c + i * g->ldc + col;
@@ -129,7 +157,8 @@ FLINT_T_AVX2 static void gemv_task(void *vctx, long t) {
 int flint__lowp_gemv(flint_pool *pool, int isa, const flint_lowp *L, const float *a, long m, long lda, long n,
                      const float *bias, int act, float *c, long ldc) {
 #ifdef FLINT_X86
-    int streams = L->format == FLINT_W_BF16 || (L->format == FLINT_W_INT8 && L->mode == FLINT_INT8_WEIGHT_ONLY);
+    int streams = L->format == FLINT_W_BF16 || L->format == FLINT_W_INT8_G64 ||
+                  (L->format == FLINT_W_INT8 && L->mode == FLINT_INT8_WEIGHT_ONLY);
     if (isa < FLINT_ISA_AVX2 || !streams || m > GEMV_MAX_M || m <= 0 || n <= 0 || L->k <= 0) return 0;
     gemv_ctx g = {.L = L, .isa = isa, .act = act, .a = a, .bias = bias, .c = c, .m = m, .lda = lda, .n = n, .ldc = ldc,
                   .panels = (n + GEMV_NR - 1) / GEMV_NR};

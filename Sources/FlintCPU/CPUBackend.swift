@@ -18,16 +18,20 @@ public enum CPUPrecision: String, Sendable, CaseIterable, CustomStringConvertibl
     /// 99.4%, all of block 0 99.0%, its attention only 98.6%, the last block 98.6%, the LM head
     /// (38.6M weights) 98.2%. The first MLP costs 4.7M weights x 2 bytes more per decode step (+4%).
     case bf16
-    /// int8 weights, symmetric per output channel. Decoders (plans with a KV cache) run every linear
-    /// layer, the LM head included, weight-only (f32 activations: their one-token steps are bound by
-    /// reading the weights). Encoders run the attention output projection with activations quantized
-    /// per token at run time (s32 accumulation) and the other linear layers in bf16: on
-    /// all-MiniLM-L6-v2, int8 QKV, FFN-in or FFN-out (whose inputs, LayerNorm and GELU outputs, carry
-    /// outlier channels) each drop the embedding cosine of a short text below 0.999 (0.995-0.998),
-    /// and even weight-only per-channel int8 everywhere gives 0.9985; int8 attention-output keeps 0.9999.
-    /// The dynamic layers' arithmetic is the CPU's `Int8Scheme.cpuDefault` (on AVX2 without VNNI u7s7:
-    /// attention-output cosine 0.9998; asymmetric u8 activations with 7-bit weights would lift int8
-    /// QKV to 0.9977 and FFN-in to 0.9985, still short of 0.999: bench/results/2026-12-02-int8-avx2).
+    /// int8 weights, symmetric. Decoders (plans with a KV cache) run every linear layer, the LM head included,
+    /// weight-only with one scale per output channel (f32 activations: their one-token steps are bound by reading
+    /// the weights). Encoders run the attention output projection with activations quantized per token at run
+    /// time (s32 accumulation, per-channel weights) and QKV, FFN-in and FFN-out weight-only with one scale per 64
+    /// input features per output channel (`PackedWeight.Format.int8Grouped`, widened to f32 per tile). Per-channel
+    /// int8 there fails all-MiniLM-L6-v2's contract (embedding cosine >= 0.999 for every fixture text): dynamic
+    /// int8 QKV, FFN-in or FFN-out alone gives 0.995-0.998 (their inputs, LayerNorm and GELU outputs, carry outlier
+    /// channels) and weight-only per-channel for all three 0.9983; 64-k groups keep 0.99956 (f64 simulation,
+    /// scripts/int8_group_sim.py: g128 0.99936, g32 0.99951; measured in Flint 0.99956). Those layers were bf16
+    /// before; int8 halves the bytes a quiet machine's s16 b1 forward is bound by reading, but widening int8
+    /// costs more than bf16's conversion, and on a shared machine no gain showed (s16 b1 p50 18-24 vs 15-18 ms at
+    /// load 4-5, 6.2-6.3 vs 5.3-6.5 ms at load 1-1.5; bench/results/2026-12-02-int8-grouped: rerun it quiet).
+    /// The dynamic layers' arithmetic is the CPU's `Int8Scheme.cpuDefault`
+    /// (on AVX2 without VNNI u7s7: bench/results/2026-12-02-int8-avx2).
     case int8
 
     public var description: String { rawValue }
@@ -95,7 +99,7 @@ public final class CPUBackend: Backend {
             switch precision {
             case .f32: return .f32
             case .bf16: return keptF32.contains(w) ? .f32 : .bf16
-            case .int8: return decoder ? .int8WeightOnly : (projections.contains(w) ? .int8Dynamic : .bf16)
+            case .int8: return decoder ? .int8WeightOnly : (projections.contains(w) ? .int8Dynamic : .int8Grouped)
             }
         }
     }

@@ -173,22 +173,23 @@ struct GEMMBench: ParsableCommand {
             One column per --dtypes entry, measured shape by shape (the precisions alternate, so load from other \
             processes hits them alike): f32; bf16 (bf16 weights, f32 accumulation); int8 (int8 weights per output \
             channel, activations quantized per row at run time, s32 accumulation: encoders); int8-wo (int8 weights, \
-            f32 activations: decoders' weight-only GEMV); int8-s8s8, int8-u8s7, int8-u7s8, int8-u7s7 (int8 in that \
-            scheme, whatever the CPU's default: see `Int8Scheme`). FLOPs are 2·M·N·K for every precision.
+            f32 activations: decoders' weight-only GEMV); int8-g64 (int8 weights with a scale per 64 k per output \
+            channel, f32 activations, widened to f32 per tile: encoders' QKV and FFN); int8-s8s8, int8-u8s7, int8-u7s8, \
+            int8-u7s7 (int8 in that scheme, whatever the CPU's default: see `Int8Scheme`). FLOPs are 2·M·N·K for every precision.
             """)
 
     @Option(name: .long, help: "Comma-separated MxNxK shapes.")
     var shapes = "128x768x768,128x3072x768,128x768x3072,1024x768x768,1024x1024x1024,1x768x768,1x50257x768"
 
-    @Option(name: .long, help: "Comma-separated precisions: f32, bf16, int8, int8-wo, int8-s8s8|u8s7|u7s8|u7s7.")
-    var dtypes = "f32,bf16,int8,int8-wo"
+    @Option(name: .long, help: "Comma-separated precisions: f32, bf16, int8, int8-wo, int8-g64, int8-s8s8|u8s7|u7s8|u7s7.")
+    var dtypes = "f32,bf16,int8,int8-wo,int8-g64"
 
     @Option(name: .long, help: "CPU threads (default: all cores).")
     var threads: Int?
 
     static let formats: [String: (PackedWeight.Format, Int8Scheme?)] = {
         var f: [String: (PackedWeight.Format, Int8Scheme?)] = ["f32": (.f32, nil), "bf16": (.bf16, nil), "int8": (.int8Dynamic, nil),
-                                                              "int8-wo": (.int8WeightOnly, nil)]
+                                                              "int8-wo": (.int8WeightOnly, nil), "int8-g64": (.int8Grouped, nil)]
         for s in Int8Scheme.allCases { f["int8-\(s)"] = (.int8Dynamic, s) }
         return f
     }()
@@ -196,7 +197,7 @@ struct GEMMBench: ParsableCommand {
     func validate() throws {
         try DeviceOptions.validate(threads: threads)
         for d in dtypes.split(separator: ",") where Self.formats[String(d)] == nil {
-            throw ValidationError("--dtypes takes f32, bf16, int8, int8-wo and int8-s8s8|u8s7|u7s8|u7s7, not \(d)")
+            throw ValidationError("--dtypes takes f32, bf16, int8, int8-wo, int8-g64 and int8-s8s8|u8s7|u7s8|u7s7, not \(d)")
         }
     }
 

@@ -14,11 +14,11 @@ import Darwin
 
 @Suite("CPU low-precision kernels")
 struct LowPrecisionKernelTests {
-    static let formats: [PackedWeight.Format] = [.bf16, .int8Dynamic, .int8WeightOnly]
+    static let formats: [PackedWeight.Format] = [.bf16, .int8Dynamic, .int8WeightOnly, .int8Grouped]
     /// Every format, dynamic int8 in every scheme (each runs on every ISA: the AVX2 unsigned kernels
     /// with vpmaddubsw, S8S8 with vpmaddwd or VNNI, the portable one with the same integer sums).
     static let variants: [(PackedWeight.Format, Int8Scheme?)] =
-        [(.bf16, nil), (.int8WeightOnly, nil)] + Int8Scheme.allCases.map { (.int8Dynamic, $0) }
+        [(.bf16, nil), (.int8WeightOnly, nil), (.int8Grouped, nil)] + Int8Scheme.allCases.map { (.int8Dynamic, $0) }
 
     /// C = act(A · Wᵀ + bias) in double.
     static func reference(_ a: [Float], m: Int, lda: Int, _ w: [Float], n: Int, k: Int, bias: [Float]?, act: Activation,

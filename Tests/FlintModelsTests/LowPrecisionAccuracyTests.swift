@@ -87,6 +87,24 @@ struct LowPrecisionAccuracyTests {
         #expect(!CPUBackend.weightFormats(oneBlock, .bf16).contains(.f32))
     }
 
+    /// int8 encoders: the attention-output projections dynamic int8, every other linear layer (QKV, FFN-in,
+    /// FFN-out) grouped weight-only int8, none in bf16 or f32 (`CPUPrecision.int8` says why); decoders per-channel
+    /// weight-only everywhere.
+    @Test func int8FormatsPerLayer() throws {
+        let encoder = try Encoder(config: .bertBase, hasTensor: { _ in false }).plan(outputs: [.lastHiddenState], maxTokens: 8,
+                                                                                   maxSequences: 1)
+        let formats = CPUBackend.weightFormats(encoder, .int8)
+        let linear = encoder.weights.indices.filter { encoder.weights[$0].usage == .linear }
+        let dynamic = linear.filter { formats[$0] == .int8Dynamic }.map { encoder.weights[$0].name }
+        #expect(dynamic.count == 12 && dynamic.allSatisfy { $0.contains("attention.output.dense") }, "\(dynamic)")
+        #expect(linear.filter { formats[$0] == .int8Grouped }.count == linear.count - 12)
+        #expect(linear.allSatisfy { formats[$0] == .int8Dynamic || formats[$0] == .int8Grouped })
+        let decoder = try GPT2(config: GPT2Config(nLayer: 2), hasTensor: { _ in false })
+            .plan(outputs: [.logits, .nextTokenLogits], maxTokens: 4, maxSequences: 1, maxContext: 4)
+        let decoderFormats = CPUBackend.weightFormats(decoder, .int8)
+        #expect(decoder.weights.indices.allSatisfy { decoder.weights[$0].usage != .linear || decoderFormats[$0] == .int8WeightOnly })
+    }
+
     /// A decode step (one-row GEMV on the low-precision weights) gives the logits the prefill gives
     /// for the same position: the GEMV and GEMM paths multiply the same stored weights.
     @Test(arguments: precisions)

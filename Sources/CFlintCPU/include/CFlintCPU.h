@@ -63,8 +63,12 @@ void flint_linear_reference(const float *a, long m, long lda, const float *w, lo
 // ---- low-precision weights (gemm_lowp.c) ------------------------------------------------
 /// Weight formats of flint_pack_weight_lowp: bf16 (round to nearest even), int8 (symmetric, one
 /// scale per output channel: scale = max|w|/127), or int8 for the dynamic GEMM (FLINT_W_INT8_DYN:
-/// the same layout plus column sums and the scheme it was packed for, see flint_int8_dynamic_scheme).
-enum { FLINT_W_F32 = 0, FLINT_W_BF16 = 1, FLINT_W_INT8 = 2, FLINT_W_INT8_DYN = 3 };
+/// the same layout plus column sums and the scheme it was packed for, see flint_int8_dynamic_scheme), or
+/// grouped int8 (FLINT_W_INT8_G64: the int8 layout with one scale per FLINT_I8_GROUP consecutive k per output
+/// channel, scale = max|group|/127; a last partial group when k % 64 != 0; always weight-only).
+enum { FLINT_W_F32 = 0, FLINT_W_BF16 = 1, FLINT_W_INT8 = 2, FLINT_W_INT8_DYN = 3, FLINT_W_INT8_G64 = 4 };
+/// k per scale of FLINT_W_INT8_G64.
+enum { FLINT_I8_GROUP = 64 };
 /// Arithmetic of a dynamic int8 GEMM, fixed when the weight is packed: activations x weights.
 ///  - S8S8: activations symmetric per row (-127..127), 8-bit weights; vpmaddwd / vpdpwssd.
 ///  - U8S7: activations asymmetric per row (0..255, a zero point), 7-bit weights (-63..63);
@@ -78,7 +82,10 @@ enum { FLINT_I8_S8S8 = 0, FLINT_I8_U8S7 = 1, FLINT_I8_U7S8 = 2, FLINT_I8_U7S7 = 
 enum { FLINT_INT8_DYNAMIC = 0, FLINT_INT8_WEIGHT_ONLY = 1 };
 /// Bytes flint_pack_weight_lowp writes for a [n, k] weight (panels of 16 columns).
 size_t flint_pack_lowp_bytes(int format, long n, long k);
-/// Packs W[n, k] (row stride ldw) as `format`; int8 also writes scales[ceil(n/16)*16] (padding 0).
+/// Floats of scales a `format` weight of [n, k] has: 0 (bf16), ceil(n/16)*16 (int8, one per output channel), or
+/// ceil(n/16)*16 * ceil(k/64) (FLINT_W_INT8_G64, laid out [panel][group][16]).
+size_t flint_pack_lowp_scale_count(int format, long n, long k);
+/// Packs W[n, k] (row stride ldw) as `format`; int8 also writes its flint_pack_lowp_scale_count scales (padding 0).
 void flint_pack_weight_lowp(int format, const float *w, long n, long k, long ldw, void *dst, float *scales);
 /// flint_pack_weight_lowp(FLINT_W_INT8_DYN, ...) with the scheme given (FLINT_I8_*) instead of the
 /// CPU's default; any scheme runs on any ISA (the portable kernel does the same integer arithmetic).

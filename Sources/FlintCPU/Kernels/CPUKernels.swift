@@ -47,8 +47,8 @@ public enum CPUKernels {
         case .f32:
             flint_linear(pool.raw, run.rawValue, a, rows, lda, weight.packed, Int32(weight.panelWidth), weight.n,
                          weight.k, bias, activation.code, out, ldc)
-        case .bf16, .int8Dynamic, .int8WeightOnly:
-            let mode = weight.format == .int8WeightOnly ? FLINT_INT8_WEIGHT_ONLY : FLINT_INT8_DYNAMIC
+        case .bf16, .int8Dynamic, .int8WeightOnly, .int8Grouped:
+            let mode = weight.format == .int8Dynamic ? FLINT_INT8_DYNAMIC : FLINT_INT8_WEIGHT_ONLY
             flint_linear_lowp(pool.raw, run.rawValue, weight.format.code, Int32(mode), a, rows, lda, weight.storage.pointer,
                               weight.scalePointer, weight.n, weight.k, bias, activation.code, out, ldc)
         }

@@ -22,6 +22,11 @@ public struct PackedWeight: @unchecked Sendable {
         case int8Dynamic
         /// The same int8 weights with f32 activations (weight-only: the GEMV of a decode step).
         case int8WeightOnly
+        /// int8 weight-only with one symmetric scale per 64 consecutive input features (a last partial group when
+        /// k % 64 != 0) per output channel: the int8 panels of `.int8WeightOnly`, widened to f32 per tile (or
+        /// streamed for a few rows). Finer scales than one per channel, for layers whose weights are too uneven
+        /// along k for a single scale (see `CPUPrecision.int8`).
+        case int8Grouped
 
         public var description: String {
             switch self {
@@ -29,6 +34,7 @@ public struct PackedWeight: @unchecked Sendable {
             case .bf16: return "bf16"
             case .int8Dynamic: return "int8 (dynamic activations)"
             case .int8WeightOnly: return "int8 (weight-only)"
+            case .int8Grouped: return "int8 (weight-only, 64-k groups)"
             }
         }
 
@@ -38,6 +44,7 @@ public struct PackedWeight: @unchecked Sendable {
             case .bf16: return Int32(FLINT_W_BF16)
             case .int8Dynamic: return Int32(FLINT_W_INT8_DYN)
             case .int8WeightOnly: return Int32(FLINT_W_INT8)
+            case .int8Grouped: return Int32(FLINT_W_INT8_G64)
             }
         }
     }
@@ -69,7 +76,8 @@ public struct PackedWeight: @unchecked Sendable {
     public let isa: CPUISA
     public let format: Format
     let storage: Storage
-    /// int8: one scale per output column, padded to whole panels (nil otherwise).
+    /// int8: one scale per output column, padded to whole panels; `.int8Grouped`: one per (panel, 64-k group,
+    /// column), [panels][groups][16] (nil for f32 and bf16).
     let scales: Storage?
 
     /// Packed floats (ceil(n/panelWidth) * k * panelWidth) of an `.f32` weight.
@@ -106,7 +114,8 @@ public struct PackedWeight: @unchecked Sendable {
         } else {
             panelWidth = 16
             storage = try Storage(bytes: flint_pack_lowp_bytes(format.code, n, k), what: what)
-            let scales: Storage? = try format == .bf16 ? nil : Storage(bytes: (n + 15) / 16 * 16 * MemoryLayout<Float>.stride, what: what)
+            let scaleBytes = flint_pack_lowp_scale_count(format.code, n, k) * MemoryLayout<Float>.stride
+            let scales: Storage? = try format == .bf16 ? nil : Storage(bytes: scaleBytes, what: what)
             self.scales = scales
             let scalePointer = scales?.pointer.assumingMemoryBound(to: Float.self)
             if format == .int8Dynamic {
