@@ -167,6 +167,24 @@ struct KernelTests {
         return out
     }
 
+    /// Max |kernel - C reference| of `CPUKernels.attention` (2 threads) over [rows, outStride] zeros.
+    func attentionError(_ qkv: [Float], rowStride: Int, starts: [Int32], lengths: [Int32], heads: Int, d: Int, scale: Float,
+                        causal: Bool, rows: Int, outStride: Int, isa: CPUISA) -> Float {
+        var out = [Float](repeating: 0, count: rows * outStride)
+        qkv.withUnsafeBufferPointer { q in
+            out.withUnsafeMutableBufferPointer { o in
+                CPUKernels.attention(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads,
+                                     headDim: d, scale: scale, causal: causal, out: o.baseAddress!, outStride: outStride,
+                                     pool: pools[2]!, isa: isa)
+            }
+        }
+        let ref = cAttentionReference(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d,
+                                      scale: scale, causal: causal, rows: rows, outStride: outStride)
+        var worst: Float = 0
+        for i in 0..<out.count { worst = max(worst, abs(out[i] - ref[i])) }
+        return worst
+    }
+
     /// The C reference against the Swift one on the layouts the kernel tests use: unused rows in front
     /// and between sequences, padded row and output strides, a one-token sequence, head dims 20-128
     /// (small: the Swift reference is slow in debug builds).
@@ -201,19 +219,9 @@ struct KernelTests {
             for l in lengths { starts.append(t); t += l + 1 }  // and a gap row between sequences
             let rows = Int(t), hidden = heads * d, rowStride = 3 * hidden + 3, outStride = hidden + 2
             let qkv = rng.array(rows * rowStride, scale: 2)
-            var out = [Float](repeating: 0, count: rows * outStride)
             let scale = 1 / Float(d).squareRoot()
-            qkv.withUnsafeBufferPointer { q in
-                out.withUnsafeMutableBufferPointer { o in
-                    CPUKernels.attention(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths,
-                                         heads: heads, headDim: d, scale: scale, causal: causal,
-                                         out: o.baseAddress!, outStride: outStride, pool: pools[2]!, isa: isa)
-                }
-            }
-            let ref = cAttentionReference(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d,
-                                          scale: scale, causal: causal, rows: rows, outStride: outStride)
-            var worst: Float = 0
-            for i in 0..<out.count { worst = max(worst, abs(out[i] - ref[i])) }
+            let worst = attentionError(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d, scale: scale,
+                                       causal: causal, rows: rows, outStride: outStride, isa: isa)
             #expect(worst <= 2e-5, "attention heads \(heads) d \(d) causal \(causal) isa \(isa): max err \(worst)")
         }
     }
@@ -229,19 +237,9 @@ struct KernelTests {
             for l in lengths { starts.append(t); t += l }
             let rows = Int(t)
             let qkv = rng.array(rows * rowStride, scale: 2)
-            var out = [Float](repeating: 0, count: rows * hidden)
             let scale = 1 / Float(d).squareRoot()
-            qkv.withUnsafeBufferPointer { q in
-                out.withUnsafeMutableBufferPointer { o in
-                    CPUKernels.attention(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads,
-                                         headDim: d, scale: scale, causal: causal, out: o.baseAddress!, outStride: hidden,
-                                         pool: pools[2]!, isa: isa)
-                }
-            }
-            let ref = cAttentionReference(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d,
-                                          scale: scale, causal: causal, rows: rows, outStride: hidden)
-            var worst: Float = 0
-            for i in 0..<out.count { worst = max(worst, abs(out[i] - ref[i])) }
+            let worst = attentionError(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d, scale: scale,
+                                       causal: causal, rows: rows, outStride: hidden, isa: isa)
             #expect(worst <= 2e-5, "attention heads \(heads) lengths \(lengths) causal \(causal) isa \(isa): max err \(worst)")
         }
     }
@@ -258,18 +256,8 @@ struct KernelTests {
             for l in lengths { starts.append(t); t += l }
             let rows = Int(t), hidden = heads * d, rowStride = 3 * hidden
             let qkv = rng.array(rows * rowStride, scale: 2)
-            var out = [Float](repeating: 0, count: rows * hidden)
-            qkv.withUnsafeBufferPointer { q in
-                out.withUnsafeMutableBufferPointer { o in
-                    CPUKernels.attention(qkv: q.baseAddress!, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads,
-                                         headDim: d, scale: scale, causal: causal, out: o.baseAddress!, outStride: hidden,
-                                         pool: pools[2]!, isa: isa)
-                }
-            }
-            let ref = cAttentionReference(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d,
-                                          scale: scale, causal: causal, rows: rows, outStride: hidden)
-            var worst: Float = 0
-            for i in 0..<out.count { worst = max(worst, abs(out[i] - ref[i])) }
+            let worst = attentionError(qkv, rowStride: rowStride, starts: starts, lengths: lengths, heads: heads, d: d, scale: scale,
+                                       causal: causal, rows: rows, outStride: hidden, isa: isa)
             #expect(worst <= 2e-5, "attention heads \(heads) d \(d) scale \(scale) causal \(causal) isa \(isa): max err \(worst)")
         }
     }
