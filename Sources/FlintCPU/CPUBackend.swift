@@ -27,9 +27,9 @@ public enum CPUPrecision: String, Sendable, CaseIterable, CustomStringConvertibl
     /// int8 QKV, FFN-in or FFN-out alone gives 0.995-0.998 (their inputs, LayerNorm and GELU outputs, carry outlier
     /// channels) and weight-only per-channel for all three 0.9983; 64-k groups keep 0.99956 (f64 simulation,
     /// scripts/int8_group_sim.py: g128 0.99936, g32 0.99951; measured in Flint 0.99956). Those layers were bf16
-    /// before; int8 halves the bytes a quiet machine's s16 b1 forward is bound by reading, but widening int8
-    /// costs more than bf16's conversion, and on a shared machine no gain showed (s16 b1 p50 18-24 vs 15-18 ms at
-    /// load 4-5, 6.2-6.3 vs 5.3-6.5 ms at load 1-1.5; bench/results/2026-12-02-int8-grouped: rerun it quiet).
+    /// before; int8 halves the bytes a quiet machine's s16 b1 forward is bound by reading, though widening int8
+    /// costs more than bf16's conversion: grouped / bf16 time 0.88-1.00 at MiniLM s16 b1, 0.98-1.03 at s128 b1 and
+    /// b8 (three interleaved rounds on a slow host; bench/results/2026-12-02-int8-grouped, rerun it quiet).
     /// The dynamic layers' arithmetic is the CPU's `Int8Scheme.cpuDefault`
     /// (on AVX2 without VNNI u7s7: bench/results/2026-12-02-int8-avx2).
     case int8
