@@ -90,15 +90,20 @@ struct HuggingFaceParityTests {
         }
     }
 
-    /// Returns false (after recording issues) when the case does not match.
-    func check(_ c: JSONValue, index: Int, tokenizer: Tokenizer, fixture: Fixture) -> Bool {
-        let text = c["text"]!.string!
-        let pair = c["pair"]?.string
-        let truncation = c["truncation"].flatMap { t -> Truncation? in
+    /// A fixture case's `truncation` (nil when absent or null), as the generator wrote it.
+    static func truncation(of c: JSONValue) -> Truncation? {
+        c["truncation"].flatMap { t -> Truncation? in
             guard !t.isNull else { return nil }
             return Truncation(maxLength: t["max_length"]!.int!, strategy: Truncation.Strategy(rawValue: t["strategy"]!.string!)!,
                               stride: t["stride"]!.int!, direction: Truncation.Direction(rawValue: t["direction"]!.string!)!)
         }
+    }
+
+    /// Returns false (after recording issues) when the case does not match.
+    func check(_ c: JSONValue, index: Int, tokenizer: Tokenizer, fixture: Fixture) -> Bool {
+        let text = c["text"]!.string!
+        let pair = c["pair"]?.string
+        let truncation = HuggingFaceParityTests.truncation(of: c)
         let context = "\(fixture.file) case \(index): text \(JSONValue.string(text).serialized)"
             + (pair.map { " pair \(JSONValue.string($0).serialized)" } ?? "") + (truncation.map { " \($0)" } ?? "")
         let specials = tokenizer.specialTokenCount(isPair: pair != nil)

@@ -48,11 +48,7 @@ struct IdsOnlyEncodingTests {
     {
         let text = c["text"]!.string!
         let pair = c["pair"]?.string
-        let truncation = c["truncation"].flatMap { t -> Truncation? in
-            guard !t.isNull else { return nil }
-            return Truncation(maxLength: t["max_length"]!.int!, strategy: Truncation.Strategy(rawValue: t["strategy"]!.string!)!,
-                              stride: t["stride"]!.int!, direction: Truncation.Direction(rawValue: t["direction"]!.string!)!)
-        }
+        let truncation = HuggingFaceParityTests.truncation(of: c)
         let context = "\(fixture.file) case \(index) (special tokens \(addSpecialTokens)): text \(JSONValue.string(text).serialized)"
             + (pair.map { " pair \(JSONValue.string($0).serialized)" } ?? "") + (truncation.map { " \($0)" } ?? "")
         tally.cases += 1
