@@ -103,7 +103,10 @@ let package = Package(
         .testTarget(name: "FlintCPUTests", dependencies: ["FlintCPU", "FlintTestSupport"]),
         .testTarget(
             name: "FlintModelsTests",
-            dependencies: ["FlintModels", "FlintCPU", "FlintCheckpoint", "FlintCore", "FlintJSON", "FlintBackendChecks", "FlintTestSupport"]
+            dependencies: [
+                "FlintModels", "FlintCPU", "FlintCheckpoint", "FlintCore", "FlintJSON", "FlintBackendChecks", "FlintTestSupport",
+                "FlintTokenizers",
+            ]
         ),
     ]
 )

@@ -15,7 +15,7 @@ extension EmbeddingScheduler {
             var encoded: EncoderPipeline.Encoded
             switch input {
             case let .text(text):
-                do { encoded = try pipeline.encodeIds(text) } catch { throw .invalid("\(field)[\(i)]: \(error)", param: field) }
+                do { encoded = try pipeline.encode(text) } catch { throw .invalid("\(field)[\(i)]: \(error)", param: field) }
             case let .tokens(ids):
                 let kept = Array(ids.prefix(pipeline.maxLength))
                 encoded = EncoderPipeline.Encoded(ids: kept, typeIds: [Int32](repeating: 0, count: kept.count),
@@ -29,35 +29,6 @@ extension EmbeddingScheduler {
             out.append(encoded)
         }
         return out
-    }
-}
-
-extension EncoderPipeline {
-    /// `encode(_:pair:)`'s ids, type ids and `truncated`, through the tokenizer's ids-only path and in one
-    /// tokenization: the request path builds no offsets, and an input over the limit is not tokenized twice.
-    ///
-    /// Truncating to the limit cuts exactly the inputs whose whole encoding is over it, as `encode`'s second
-    /// pass does; a template that repeats an input can stay over the limit uncut, which `encode` also reports
-    /// as truncated. A limit below the special-token count leaves nothing to cut to: `encode`'s two passes.
-    func encodeIds(_ text: String, pair: String? = nil) throws(FlintError) -> Encoded {
-        do {
-            var result: TokenIds
-            if maxLength >= tokenizer.specialTokenCount(isPair: pair != nil) {
-                result = try tokenizer.encodeIds(text, pair: pair, truncation: Truncation(maxLength: maxLength))
-                result.truncated = result.truncated || result.count > maxLength
-            } else {
-                result = try tokenizer.encodeIds(text, pair: pair)
-                if result.count > maxLength {
-                    result = try tokenizer.encodeIds(text, pair: pair, truncation: Truncation(maxLength: maxLength))
-                    result.truncated = true
-                }
-            }
-            // As `encoded(_:)`: models with fewer than two token types get type 0 everywhere.
-            let types = model.config.typeVocabSize > 1 ? result.typeIds : [Int32](repeating: 0, count: result.count)
-            return Encoded(ids: result.ids, typeIds: types, truncated: result.truncated)
-        } catch {
-            throw .invalidInput("tokenizer: \(error)")
-        }
     }
 }
 

@@ -88,7 +88,7 @@ extension EmbeddingScheduler {
         for (i, input) in pairs.enumerated() {
             let encoded: EncoderPipeline.Encoded
             do {
-                encoded = try pipeline.encodeIds(input.text, pair: input.pair)
+                encoded = try pipeline.encode(input.text, pair: input.pair)
             } catch {
                 throw .invalid("\(field)[\(i)]: \(error)", param: field)
             }

@@ -17,18 +17,8 @@ public final class EncoderPipeline: Sendable {
     public let maxLength: Int
     public let folder: String
 
-    /// One encoded input and what happened to it.
-    public struct Encoded: Sendable {
-        public var ids: [Int32]
-        public var typeIds: [Int32]
-        public var truncated: Bool
-
-        public init(ids: [Int32], typeIds: [Int32], truncated: Bool) {
-            self.ids = ids
-            self.typeIds = typeIds
-            self.truncated = truncated
-        }
-    }
+    /// One encoded input: ids, type ids, and whether truncation cut it.
+    public typealias Encoded = TokenIds
 
     /// - Parameters:
     ///   - maxBatchTokens: the arena is sized for this many tokens per forward (inputs beyond it are
@@ -64,24 +54,41 @@ public final class EncoderPipeline: Sendable {
         self.folder = folder
     }
 
-    /// Tokenizes with truncation to `maxLength` (HF's longest-first rule for pairs).
+    /// Tokenizes with truncation to `maxLength` (HF's longest-first rule for pairs), in one pass through the
+    /// tokenizer's ids-only path: model inputs need no offsets, and an input over the limit is not tokenized twice.
+    ///
+    /// `truncated` is true exactly when the whole encoding is over the limit; a template that repeats an input can
+    /// stay over the limit after cutting, which also counts as truncated. A limit below the special-token count
+    /// leaves truncation nothing to cut to, so that case tokenizes in full first and cuts only when it must.
     public func encode(_ text: String, pair: String? = nil) throws(FlintError) -> Encoded {
         do {
-            let full = try tokenizer.encode(text, pair: pair)
-            if full.count <= maxLength { return encoded(full) }
-            var cut = encoded(try tokenizer.encode(text, pair: pair, truncation: Truncation(maxLength: maxLength)))
-            cut.truncated = true
-            return cut
+            var result: TokenIds
+            if maxLength >= tokenizer.specialTokenCount(isPair: pair != nil) {
+                result = try tokenizer.encodeIds(text, pair: pair, truncation: Truncation(maxLength: maxLength))
+                result.truncated = result.truncated || result.count > maxLength
+            } else {
+                result = try tokenizer.encodeIds(text, pair: pair)
+                if result.count > maxLength {
+                    result = try tokenizer.encodeIds(text, pair: pair, truncation: Truncation(maxLength: maxLength))
+                    result.truncated = true
+                }
+            }
+            return modelInput(ids: result.ids, typeIds: result.typeIds, truncated: result.truncated)
         } catch {
             throw .invalidInput("tokenizer: \(error)")
         }
     }
 
-    /// A tokenizer's encoding as model input. Models with fewer than two token types (DistilBERT
-    /// has none, RoBERTa one) get type 0 everywhere: HF does not pass them `token_type_ids`.
+    /// A tokenizer's full encoding (question answering's windows need its offsets) as model input.
     public func encoded(_ encoding: Encoding) -> Encoded {
-        let types = model.config.typeVocabSize > 1 ? encoding.typeIds : [Int32](repeating: 0, count: encoding.count)
-        return Encoded(ids: encoding.ids, typeIds: types, truncated: false)
+        modelInput(ids: encoding.ids, typeIds: encoding.typeIds, truncated: false)
+    }
+
+    /// Models with fewer than two token types (DistilBERT has none, RoBERTa one) get type 0 everywhere: HF does not
+    /// pass them `token_type_ids`.
+    private func modelInput(ids: [Int32], typeIds: [Int32], truncated: Bool) -> Encoded {
+        let types = model.config.typeVocabSize > 1 ? typeIds : [Int32](repeating: 0, count: ids.count)
+        return Encoded(ids: ids, typeIds: types, truncated: truncated)
     }
 
     /// Runs encoded inputs, splitting them into forwards that fit the plan. Returns, per output,

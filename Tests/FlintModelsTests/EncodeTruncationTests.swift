@@ -1,7 +1,8 @@
 import FlintCore
+import FlintCPU
 import FlintModels
-@testable import FlintServe
 import FlintTestSupport
+import FlintTokenizers
 import Testing
 
 #if canImport(Glibc)
@@ -10,10 +11,12 @@ import Glibc
 import Darwin
 #endif
 
-/// The embedding routes tokenize through `EncoderPipeline.encodeIds` (ids only, one pass); it must give
-/// exactly what `EncoderPipeline.encode` (what `flint embed` runs) gives: ids, type ids, `truncated`, refusals.
-@Suite("Request tokenization (ids only)")
-struct IdsEncodingTests {
+/// `EncoderPipeline.encode` tokenizes ids only, in one pass with truncation; it must give exactly what the plain
+/// two-pass rule gives (the full `Encoding`, and when that is over the limit a second encoding cut to it): ids, type
+/// ids, `truncated`, refusals.
+@Suite("Encoder input tokenization (one pass, ids only)")
+struct EncodeTruncationTests {
+    static let backend = CPUBackend(threads: 2)
     static let words = "the quick brown fox jumps over a lazy dog while seven bright stars shine above quiet hills"
     static let texts: [String] = [
         "", "hello", " Hello  world, again!", "naïve café — 東京 🚀 <mask> [MASK] </s>", words,
@@ -29,10 +32,24 @@ struct IdsEncodingTests {
         return folder
     }
 
+    /// The reference: full encodings with offsets, tokenized again with truncation when over the limit.
+    static func twoPass(_ pipeline: EncoderPipeline, _ text: String, pair: String?) throws(FlintError) -> EncoderPipeline.Encoded {
+        do {
+            let full = try pipeline.tokenizer.encode(text, pair: pair)
+            if full.count <= pipeline.maxLength { return pipeline.encoded(full) }
+            let limit = Truncation(maxLength: pipeline.maxLength)
+            var cut = pipeline.encoded(try pipeline.tokenizer.encode(text, pair: pair, truncation: limit))
+            cut.truncated = true
+            return cut
+        } catch {
+            throw .invalidInput("tokenizer: \(error)")
+        }
+    }
+
     static func same(_ pipeline: EncoderPipeline, _ text: String, pair: String?, _ what: String) {
         let context = "\(what): text of \(text.count) characters" + (pair.map { ", pair of \($0.count)" } ?? "")
-        let want = Result { () throws(FlintError) in try pipeline.encode(text, pair: pair) }
-        let got = Result { () throws(FlintError) in try pipeline.encodeIds(text, pair: pair) }
+        let want = Result { () throws(FlintError) in try twoPass(pipeline, text, pair: pair) }
+        let got = Result { () throws(FlintError) in try pipeline.encode(text, pair: pair) }
         switch (want, got) {
         case let (.success(w), .success(g)):
             #expect(g.ids == w.ids, "ids: \(context)")
@@ -50,7 +67,7 @@ struct IdsEncodingTests {
         for text in texts {
             same(pipeline, text, pair: nil, what)
             for pair in texts.prefix(3) + texts.suffix(1) { same(pipeline, text, pair: pair, what) }
-            if try pipeline.encodeIds(text).truncated { truncated += 1 }
+            if try pipeline.encode(text).truncated { truncated += 1 }
         }
         #expect(truncated >= 1, "\(what): no text reached the limit of \(pipeline.maxLength)")
     }
@@ -60,11 +77,11 @@ struct IdsEncodingTests {
             print("skipped: \(TestPaths.missingAssetsReason)")
             return
         }
-        let pipeline = try EncoderPipeline(folder: folder, backend: Harness.backend, outputs: [.sentenceEmbedding])
+        let pipeline = try EncoderPipeline(folder: folder, backend: Self.backend, outputs: [.sentenceEmbedding])
         #expect(pipeline.model.config.typeVocabSize > 1)
         try Self.check(pipeline, "MiniLM")
         // A limit that even short pairs exceed.
-        try Self.check(try EncoderPipeline(folder: folder, backend: Harness.backend, outputs: [.sentenceEmbedding], maxLength: 5),
+        try Self.check(try EncoderPipeline(folder: folder, backend: Self.backend, outputs: [.sentenceEmbedding], maxLength: 5),
                        "MiniLM, limit 5")
     }
 
@@ -73,11 +90,11 @@ struct IdsEncodingTests {
             print("skipped: \(TestPaths.missingAssetsReason)")
             return
         }
-        let pipeline = try EncoderPipeline(folder: folder, backend: Harness.backend, outputs: [.sentenceEmbedding])
+        let pipeline = try EncoderPipeline(folder: folder, backend: Self.backend, outputs: [.sentenceEmbedding])
         #expect(pipeline.model.config.typeVocabSize == 1, "type ids must be zeroed, as encode does")
         try Self.check(pipeline, "tiny RoBERTa + RoBERTa's BPE")
         // Below a pair's 4 special tokens: truncation has nothing to cut to, both paths refuse alike.
-        try Self.check(try EncoderPipeline(folder: folder, backend: Harness.backend, outputs: [.sentenceEmbedding], maxLength: 3),
+        try Self.check(try EncoderPipeline(folder: folder, backend: Self.backend, outputs: [.sentenceEmbedding], maxLength: 3),
                        "tiny RoBERTa, limit 3")
     }
 
@@ -86,7 +103,7 @@ struct IdsEncodingTests {
             print("skipped: \(TestPaths.missingAssetsReason)")
             return
         }
-        try Self.check(try EncoderPipeline(folder: folder, backend: Harness.backend, outputs: [.sentenceEmbedding]),
+        try Self.check(try EncoderPipeline(folder: folder, backend: Self.backend, outputs: [.sentenceEmbedding]),
                        "tiny XLM-R + XLM-R's Unigram")
     }
 }
