@@ -94,6 +94,16 @@ typedef struct {
     const int32_t *colsum; // unsigned schemes: per output column, sum over k of the int8 weights
 } flint_lowp;
 
+/// Weight scales per output column along k: one per FLINT_I8_GROUP inputs for grouped int8, one otherwise.
+static inline long flint__lowp_scale_groups(int format, long k) {
+    return format == FLINT_W_INT8_G64 ? (k + FLINT_I8_GROUP - 1) / FLINT_I8_GROUP : 1;
+}
+
+/// The scales of weight panel p (16 output columns), laid out [group][16] (per channel: one group).
+static inline const float *flint__lowp_panel_scales(const flint_lowp *L, long p) {
+    return L->wscale + (size_t)p * (size_t)flint__lowp_scale_groups(L->format, L->k) * 16;
+}
+
 /// The blocked, threaded GEMM driver of gemm.c (rows x panels tasks, K blocks of KC, bias and
 /// activation on the last K block); lowp NULL runs the f32 micro-kernels on `packed`.
 void flint__gemm_drive(flint_pool *pool, int isa, int nr, long mr, const flint_lowp *lowp, const float *a, long m,

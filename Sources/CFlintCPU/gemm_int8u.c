@@ -198,7 +198,7 @@ void flint__int8u_tile(const flint_lowp *L, int isa, long m0, long m1, long p, l
                        const float *bias, int ncols, float *c, long ldc) {
     long m = m1 - m0;
     const int8_t *b = (const int8_t *)L->packed + ((size_t)p * L->kpad + k0) * NR;
-    const float *ws = L->wscale + p * NR;
+    const float *ws = flint__lowp_panel_scales(L, p);
     const uint8_t *aq = L->aq8 + m0 * L->kpad + k0;
     const int32_t *zp = L->azp + m0;
     const float *as = L->ascale + m0;

@@ -32,7 +32,6 @@
 #define MR_I8 3
 
 static long kpad_of(long k) { return (k + 3) / 4 * 4; }
-static long groups_of(long k) { return (k + FLINT_I8_GROUP - 1) / FLINT_I8_GROUP; }
 
 // FLINT_W_INT8_DYN appends to the int8 panels (a multiple of 64 bytes) int32 column sums
 // [panels * 16] and a 64-byte trailer whose first int32 is the scheme.
@@ -47,7 +46,7 @@ size_t flint_pack_lowp_bytes(int format, long n, long k) {
 size_t flint_pack_lowp_scale_count(int format, long n, long k) {
     size_t columns = (size_t)((n + LP_NR - 1) / LP_NR) * LP_NR;
     if (format == FLINT_W_BF16) return 0;
-    return format == FLINT_W_INT8_G64 ? columns * (size_t)groups_of(k) : columns;
+    return columns * (size_t)flint__lowp_scale_groups(format, k);
 }
 
 static int32_t *dyn_colsum(const void *packed, long n, long k) {
@@ -94,6 +93,12 @@ static uint16_t bf16_rne(float x) {
 static long bf16_slot(long j) { return j < 8 ? 2 * j : 2 * (j - 8) + 1; }
 static size_t i8_index(long kpad, long p, long kk, long j) { return ((size_t)p * kpad + (size_t)(kk / 4) * 4) * LP_NR + j * 4 + kk % 4; }
 
+/// Index of the scale of weight column j at input kk in the [panel][group][16] scale layout.
+static size_t scale_index(int format, long k, long j, long kk) {
+    long group = format == FLINT_W_INT8_G64 ? kk / FLINT_I8_GROUP : 0;
+    return ((size_t)(j / LP_NR) * (size_t)flint__lowp_scale_groups(format, k) + (size_t)group) * LP_NR + (size_t)(j % LP_NR);
+}
+
 static void pack_weight(int format, int scheme, const float *w, long n, long k, long ldw, void *dst, float *scales);
 
 void flint_pack_weight_lowp(int format, const float *w, long n, long k, long ldw, void *dst, float *scales) {
@@ -133,13 +138,10 @@ static void pack_weight(int format, int scheme, const float *w, long n, long k, 
     float qmax = (float)weight_qmax(scheme);
     memset(scales, 0, flint_pack_lowp_scale_count(format, n, k) * sizeof(float));
     if (format == FLINT_W_INT8_G64) {
-        long groups = groups_of(k);
         for (long j = 0; j < n; j++)
-            for (long g = 0; g < groups; g++) {
-                long k0 = g * FLINT_I8_GROUP, len = FLINT_MIN((long)FLINT_I8_GROUP, k - k0);
-                scales[((size_t)(j / LP_NR) * groups + g) * LP_NR + j % LP_NR] =
-                    quantize_weights(w + j * ldw + k0, len, qmax, d, kpad, j, k0);
-            }
+            for (long k0 = 0; k0 < k; k0 += FLINT_I8_GROUP)
+                scales[scale_index(format, k, j, k0)] =
+                    quantize_weights(w + j * ldw + k0, FLINT_MIN((long)FLINT_I8_GROUP, k - k0), qmax, d, kpad, j, k0);
         return;
     }
     for (long j = 0; j < n; j++) scales[j] = quantize_weights(w + j * ldw, k, qmax, d, kpad, j, 0);
@@ -154,17 +156,15 @@ static void pack_weight(int format, int scheme, const float *w, long n, long k, 
 }
 
 void flint_unpack_weight_lowp(int format, const void *packed, const float *scales, long n, long k, float *w) {
-    long kpad = kpad_of(k), groups = groups_of(k);
+    long kpad = kpad_of(k);
     for (long j = 0; j < n; j++)
         for (long kk = 0; kk < k; kk++) {
             if (format == FLINT_W_BF16) {
                 uint32_t u = (uint32_t)((const uint16_t *)packed)[((size_t)(j / LP_NR) * k + kk) * LP_NR + bf16_slot(j % LP_NR)] << 16;
                 memcpy(&w[j * k + kk], &u, 4);
             } else {
-                float scale = format == FLINT_W_INT8_G64
-                                  ? scales[((size_t)(j / LP_NR) * groups + kk / FLINT_I8_GROUP) * LP_NR + j % LP_NR]
-                                  : scales[j];
-                w[j * k + kk] = scale * (float)((const int8_t *)packed)[i8_index(kpad, j / LP_NR, kk, j % LP_NR)];
+                int8_t q = ((const int8_t *)packed)[i8_index(kpad, j / LP_NR, kk, j % LP_NR)];
+                w[j * k + kk] = scales[scale_index(format, k, j, kk)] * (float)q;
             }
         }
 }
@@ -510,7 +510,7 @@ static void widened_tile(const flint_lowp *L, int isa, const float *ap, long lda
         } else {
             const int8_t *b = (const int8_t *)L->packed + ((size_t)p * L->kpad + k0 + s) * LP_NR;
             int grouped = L->format == FLINT_W_INT8_G64;
-            const float *ws = L->wscale + (size_t)p * (grouped ? groups_of(L->k) : 1) * LP_NR;
+            const float *ws = flint__lowp_panel_scales(L, p);
 #ifdef FLINT_X86
             if (avx2) widen_i8_avx2(sc, b, ws, grouped, k0 + s, w);
             else
@@ -548,7 +548,7 @@ void flint__lowp_tile(const flint_lowp *L, int isa, const float *a, long lda, lo
         return;
     }
     const int8_t *b = (const int8_t *)L->packed + ((size_t)p * L->kpad + k0) * LP_NR;
-    const float *ws = L->wscale + p * LP_NR;
+    const float *ws = flint__lowp_panel_scales(L, p);
     const int16_t *aq = L->aq ? L->aq + m0 * L->kpad + k0 : NULL;
     const float *as = L->ascale ? L->ascale + m0 : NULL;
 #ifdef FLINT_X86

@@ -140,10 +140,11 @@ FLINT_T_AVX2 static void gemv_task(void *vctx, long t) {
             if (L->format == FLINT_W_BF16)
                 gemv_bf16_row(L->k, ar, (const uint16_t *)L->packed + (size_t)p * L->k * GEMV_NR, &r0, &r1);
             else if (L->format == FLINT_W_INT8_G64)
-                gemv_i8g_row(L->k, ar, (const int8_t *)L->packed + (size_t)p * L->kpad * GEMV_NR,
-                             L->wscale + (size_t)p * ((L->k + FLINT_I8_GROUP - 1) / FLINT_I8_GROUP) * GEMV_NR, &r0, &r1);
+                gemv_i8g_row(L->k, ar, (const int8_t *)L->packed + (size_t)p * L->kpad * GEMV_NR, flint__lowp_panel_scales(L, p),
+                             &r0, &r1);
             else
-                gemv_i8_row(L->k, ar, (const int8_t *)L->packed + (size_t)p * L->kpad * GEMV_NR, L->wscale + col, &r0, &r1);
+                gemv_i8_row(L->k, ar, (const int8_t *)L->packed + (size_t)p * L->kpad * GEMV_NR, flint__lowp_panel_scales(L, p),
+                            &r0, &r1);
             float *cr = g->c + i * g->ldc + col;
             flint_store_tile16(1, &r0, &r1, cr, 0, 0, bias, ncols);
             if (g->act == FLINT_ACT_NONE) continue;
