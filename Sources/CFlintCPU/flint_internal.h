@@ -104,6 +104,10 @@ static inline const float *flint__lowp_panel_scales(const flint_lowp *L, long p)
     return L->wscale + (size_t)p * (size_t)flint__lowp_scale_groups(L->format, L->k) * 16;
 }
 
+/// Rows of A up to which flint__lowp_gemv streams the weights (beyond, the weights are reused enough for the tile
+/// driver's blocking to pay).
+#define FLINT_GEMV_MAX_M 4
+
 /// The blocked, threaded GEMM driver of gemm.c (rows x panels tasks, K blocks of KC, bias and
 /// activation on the last K block); lowp NULL runs the f32 micro-kernels on `packed`.
 void flint__gemm_drive(flint_pool *pool, int isa, int nr, long mr, const flint_lowp *lowp, const float *a, long m,

@@ -21,9 +21,6 @@
 #endif
 
 #define GEMV_NR 16
-/// Rows of A up to which the streaming path is used (beyond, the weights are reused enough for the
-/// tile driver's blocking to pay).
-#define GEMV_MAX_M 4
 /// Software prefetch distance: how far ahead of the loads the weight stream is requested, in bytes.
 #ifndef GEMV_PREFETCH
 #define GEMV_PREFETCH 1024
@@ -160,7 +157,7 @@ int flint__lowp_gemv(flint_pool *pool, int isa, const flint_lowp *L, const float
 #ifdef FLINT_X86
     int streams = L->format == FLINT_W_BF16 || L->format == FLINT_W_INT8_G64 ||
                   (L->format == FLINT_W_INT8 && L->mode == FLINT_INT8_WEIGHT_ONLY);
-    if (isa < FLINT_ISA_AVX2 || !streams || m > GEMV_MAX_M || m <= 0 || n <= 0 || L->k <= 0) return 0;
+    if (isa < FLINT_ISA_AVX2 || !streams || m > FLINT_GEMV_MAX_M || m <= 0 || n <= 0 || L->k <= 0) return 0;
     gemv_ctx g = {.L = L, .isa = isa, .act = act, .a = a, .bias = bias, .c = c, .m = m, .lda = lda, .n = n, .ldc = ldc,
                   .panels = (n + GEMV_NR - 1) / GEMV_NR};
     int threads = flint_pool_threads(pool);

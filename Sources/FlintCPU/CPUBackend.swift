@@ -21,15 +21,16 @@ public enum CPUPrecision: String, Sendable, CaseIterable, CustomStringConvertibl
     /// int8 weights, symmetric. Decoders (plans with a KV cache) run every linear layer, the LM head included,
     /// weight-only with one scale per output channel (f32 activations: their one-token steps are bound by reading
     /// the weights). Encoders run the attention output projection with activations quantized per token at run
-    /// time (s32 accumulation, per-channel weights) and QKV, FFN-in and FFN-out weight-only with one scale per 64
-    /// input features per output channel (`PackedWeight.Format.int8Grouped`, widened to f32 per tile). Per-channel
+    /// time (s32 accumulation, per-channel weights) and QKV, FFN-in and FFN-out with one scale per 64 input
+    /// features per output channel (`PackedWeight.Format.int8Grouped`: on AVX2 up to 127 rows run on activations
+    /// rounded to int16 per token, the integer kernel's rate at f32 activations' accuracy; more rows widen the
+    /// weights to f32 per tile). Per-channel
     /// int8 there fails all-MiniLM-L6-v2's contract (embedding cosine >= 0.999 for every fixture text): dynamic
     /// int8 QKV, FFN-in or FFN-out alone gives 0.995-0.998 (their inputs, LayerNorm and GELU outputs, carry outlier
     /// channels) and weight-only per-channel for all three 0.9983; 64-k groups keep 0.99956 (f64 simulation,
     /// scripts/int8_group_sim.py: g128 0.99936, g32 0.99951; measured in Flint 0.99956). Those layers were bf16
-    /// before; int8 halves the bytes a quiet machine's s16 b1 forward is bound by reading, though widening int8
-    /// costs more than bf16's conversion: grouped / bf16 time 0.88-1.00 at MiniLM s16 b1, 0.98-1.03 at s128 b1 and
-    /// b8 (three interleaved rounds on a slow host; bench/results/2026-12-02-int8-grouped, rerun it quiet).
+    /// before. With int16 activations MiniLM s16 b1 takes 0.71-0.75x the widened forward's time, s128 unchanged
+    /// (bench/results/2026-12-02-int8-a16).
     /// The dynamic layers' arithmetic is the CPU's `Int8Scheme.cpuDefault`
     /// (on AVX2 without VNNI u7s7: bench/results/2026-12-02-int8-avx2).
     case int8

@@ -174,8 +174,9 @@ struct GEMMBench: ParsableCommand {
             processes hits them alike): f32; bf16 (bf16 weights, f32 accumulation); int8 (int8 weights per output \
             channel, activations quantized per row at run time, s32 accumulation: encoders); int8-wo (int8 weights, \
             f32 activations: decoders' weight-only GEMV); int8-g64 (int8 weights with a scale per 64 k per output \
-            channel, f32 activations, widened to f32 per tile: encoders' QKV and FFN); int8-s8s8, int8-u8s7, int8-u7s8, \
-            int8-u7s7 (int8 in that scheme, whatever the CPU's default: see `Int8Scheme`). FLOPs are 2·M·N·K for every precision.
+            channel: encoders' QKV and FFN; int16 activations below 128 rows on AVX2, else widened to f32 per tile); \
+            int8-s8s8, int8-u8s7, int8-u7s8, int8-u7s7 (int8 in that scheme, whatever the CPU's default: see `Int8Scheme`). \
+            FLOPs are 2·M·N·K for every precision.
             """)
 
     @Option(name: .long, help: "Comma-separated MxNxK shapes.")

@@ -54,7 +54,8 @@ struct LowPrecisionKernelTests {
                 #expect(packed.int8Scheme == scheme)
                 let wq = packed.dequantized()
                 let dense = (0..<s.m).flatMap { i in Array(a[(i * lda)..<(i * lda + s.k)]) }
-                let aq = scheme.map { CPUKernels.int8Activations(dense, rows: s.m, k: s.k, scheme: $0) } ?? dense
+                let aq = scheme.map { CPUKernels.int8Activations(dense, rows: s.m, k: s.k, scheme: $0) }
+                    ?? (format == .int8Grouped ? CPUKernels.groupedInt8Activations(dense, rows: s.m, lda: s.k, k: s.k, isa: isa) : dense)
                 for act in [Activation.none, .gelu] {
                     var c = [Float](repeating: .nan, count: s.m * ldc)
                     a.withUnsafeBufferPointer { ap in

@@ -65,7 +65,9 @@ void flint_linear_reference(const float *a, long m, long lda, const float *w, lo
 /// scale per output channel: scale = max|w|/127), or int8 for the dynamic GEMM (FLINT_W_INT8_DYN:
 /// the same layout plus column sums and the scheme it was packed for, see flint_int8_dynamic_scheme), or
 /// grouped int8 (FLINT_W_INT8_G64: the int8 layout with one scale per FLINT_I8_GROUP consecutive k per output
-/// channel, scale = max|group|/127; a last partial group when k % 64 != 0; always weight-only).
+/// channel, scale = max|group|/127; a last partial group when k % 64 != 0). flint_linear_lowp runs grouped weights
+/// on A as given (weight-only) for up to 4 rows, from 128 rows, and without AVX2; else on A quantized to int16 per
+/// row, whatever the mode passed (flint_grouped_int8_activations).
 enum { FLINT_W_F32 = 0, FLINT_W_BF16 = 1, FLINT_W_INT8 = 2, FLINT_W_INT8_DYN = 3, FLINT_W_INT8_G64 = 4 };
 /// k per scale of FLINT_W_INT8_G64.
 enum { FLINT_I8_GROUP = 64 };
@@ -93,7 +95,7 @@ void flint_pack_weight_int8_dynamic(int scheme, const float *w, long n, long k, 
 /// The weights a packed low-precision layout stands for, as W[n, k] f32 (for reference checks).
 void flint_unpack_weight_lowp(int format, const void *packed, const float *scales, long n, long k, float *w);
 /// C[m, n] = act(A[m, k] · Ŵ^T + bias) with Ŵ the weights of flint_pack_weight_lowp (scales: int8's);
-/// int8 with FLINT_INT8_DYNAMIC multiplies A quantized by flint_quantize_rows_int8's rule.
+/// int8 with FLINT_INT8_DYNAMIC multiplies A quantized by flint_quantize_rows_int8's rule; FLINT_W_INT8_G64 see above.
 void flint_linear_lowp(flint_pool *pool, int isa, int format, int mode, const float *a, long m, long lda,
                        const void *packed, const float *scales, long n, long k, const float *bias, int act,
                        float *c, long ldc);
@@ -112,6 +114,9 @@ int flint_int8_default_scheme(void);
 /// schemes per row lo = min(0, min a), hi = max(0, max a), scale = (hi - lo)/Q (Q = 255 or 127),
 /// zero point z = round(-lo/scale), q = clamp(round(a/scale) + z, 0, Q), out = (q - z) · scale.
 void flint_quantize_rows_int8(int scheme, const float *a, long m, long lda, long k, float *out);
+/// A[m, k] as flint_linear_lowp multiplies it with grouped int8 weights on `isa`, as [m, k]: A itself, or for
+/// 5-127 rows on AVX2 per row scale = max|a|/32767, q = round-half-even(a/scale) in [-32767, 32767], out = q · scale.
+void flint_grouped_int8_activations(int isa, const float *a, long m, long lda, long k, float *out);
 
 // ---- attention ------------------------------------------------------------------------
 /// Packed variable-length multi-head attention. Sequence b is token rows

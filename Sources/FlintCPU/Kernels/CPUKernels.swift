@@ -64,6 +64,16 @@ public enum CPUKernels {
         }
     }
 
+    /// A[rows, k] as `linear` multiplies it with `.int8Grouped` weights packed for `isa`: A itself for up to 4 rows,
+    /// from 128 rows and without AVX2, else quantized to int16 per row and scaled back. [rows, k] row-major.
+    public static func groupedInt8Activations(_ a: [Float], rows: Int, lda: Int, k: Int, isa: CPUISA) -> [Float] {
+        precondition(lda >= k && a.count >= (rows - 1) * lda + k, "groupedInt8Activations: \(a.count) floats for [\(rows), \(k)]")
+        return [Float](unsafeUninitializedCapacity: rows * k) { out, count in
+            flint_grouped_int8_activations(isa.rawValue, a, rows, lda, k, out.baseAddress)
+            count = rows * k
+        }
+    }
+
     /// Fused multi-head attention over a packed (padding-free) batch.
     /// Sequence b is token rows starts[b] ..< starts[b]+lengths[b] of `qkv`; each row is
     /// [Q | K | V] with hidden = heads*headDim floats each (row stride rowStride >= 3*hidden).

@@ -22,9 +22,10 @@ public struct PackedWeight: @unchecked Sendable {
         case int8Dynamic
         /// The same int8 weights with f32 activations (weight-only: the GEMV of a decode step).
         case int8WeightOnly
-        /// int8 weight-only with one symmetric scale per 64 consecutive input features (a last partial group when
-        /// k % 64 != 0) per output channel: the int8 panels of `.int8WeightOnly`, widened to f32 per tile (or
-        /// streamed for a few rows). Finer scales than one per channel, for layers whose weights are too uneven
+        /// int8 with one symmetric scale per 64 consecutive input features (a last partial group when k % 64 != 0)
+        /// per output channel: the int8 panels of `.int8WeightOnly`, streamed for up to 4 rows, multiplied by
+        /// activations rounded to int16 per row for 5-127 rows on AVX2 (`CPUKernels.groupedInt8Activations`),
+        /// widened to f32 per tile otherwise. Finer scales than one per channel, for layers whose weights are too uneven
         /// along k for a single scale (see `CPUPrecision.int8`).
         case int8Grouped
 
