@@ -366,10 +366,10 @@ FLINT_INLINE FLINT_T_AVX2 __m256i pairs_to_columns(__m256i lo, __m256i hi) {
 #define KI8D_DOT(acc, a, b) _mm256_dpwssd_epi32(acc, a, b)
 #include "ki8d_kernel.h"
 
-typedef void (*ki8d_fn)(int, long, const int16_t *, long, const float *, const int8_t *, const float *, float *, long, int,
-                        const float *, int);
-typedef void (*ki8g_fn)(int, long, long, const int16_t *, long, const float *, const int8_t *, const float *, float *, long,
-                        int, const float *, int);
+typedef void (*ki8d_fn)(int, long, const int16_t *, long, const float *, const int8_t *, const int8_t *, const float *,
+                        float *, long, int, const float *, int);
+typedef void (*ki8g_fn)(int, long, long, const int16_t *, long, const float *, const int8_t *, const int8_t *, const float *,
+                        float *, long, int, const float *, int);
 static const ki8d_fn ki8d_variants[] = {ki8d_avx2, ki8d_avxvnni, ki8d_avx512vnni};
 static const ki8g_fn ki8g_variants[] = {ki8d_avx2_grouped, ki8d_avxvnni_grouped, ki8d_avx512vnni_grouped};
 
@@ -591,18 +591,20 @@ void flint__lowp_tile(const flint_lowp *L, int isa, const float *a, long lda, lo
     const float *as = L->ascale ? L->ascale + m0 : NULL;
 #ifdef FLINT_X86
     if (isa >= FLINT_ISA_AVX2) {
+        // gemm.c's tasks visit panels in order within a K block: the next tile is usually the next panel's.
+        const int8_t *next = b + (size_t)L->kpad * LP_NR;
         if (L->mode == FLINT_INT8_DYNAMIC && L->format == FLINT_W_INT8_G64) {
             long kq = (kc + 3) / 4;
             ki8g_fn kernel = ki8g_variants[ki8_variant()];
             for (long i = 0; i < m; i += MR_I8)
-                kernel((int)FLINT_MIN(MR_I8, m - i), kq, k0 / 4, aq + i * L->kpad, L->kpad, as + i, b, ws, c + i * ldc, ldc,
-                       accum, bias, ncols);
+                kernel((int)FLINT_MIN(MR_I8, m - i), kq, k0 / 4, aq + i * L->kpad, L->kpad, as + i, b, i == 0 ? next : NULL, ws,
+                       c + i * ldc, ldc, accum, bias, ncols);
         } else if (L->mode == FLINT_INT8_DYNAMIC) {
             long kq = (kc + 3) / 4; // a short last block reads the zero padding of A and W
             ki8d_fn kernel = ki8d_variants[ki8_variant()];
             for (long i = 0; i < m; i += MR_I8)
-                kernel((int)FLINT_MIN(MR_I8, m - i), kq, aq + i * L->kpad, L->kpad, as + i, b, ws, c + i * ldc, ldc, accum,
-                          bias, ncols);
+                kernel((int)FLINT_MIN(MR_I8, m - i), kq, aq + i * L->kpad, L->kpad, as + i, b, i == 0 ? next : NULL, ws,
+                       c + i * ldc, ldc, accum, bias, ncols);
         } else {
             for (long i = 0; i < m; i++) ki8w_avx2(kc, ap + i * lda, b, ws, c + i * ldc, accum, bias, ncols);
         }

@@ -1,5 +1,6 @@
 // The dynamic-int8 micro-kernels (MR rows x 16 columns, s32 sums of 16-bit products), included by gemm_lowp.c
-// once per ISA with these macros set:
+// once per ISA with these macros set (pf, when not NULL: the weights of the task's next tile, prefetched one 64-byte
+// line per k quad, so that the first row group's pass also brings the next panel in from L2 / memory):
 //   KI8D_NAME    the dispatchers' name: KI8D_NAME(mr, ...) for per-channel weights (dequantized in the epilogue)
 //                and KI8D_NAME##_grouped(mr, ...) for grouped weights (FLINT_W_INT8_G64 with int16 activations:
 //                the s32 sums of each 64-k group are scaled by the group's weight scales into f32 accumulators)
@@ -12,7 +13,8 @@
 #define KI8G_NAME KI8D_CAT(KI8D_NAME, _grouped)
 
 FLINT_INLINE KI8D_TARGET void KI8D_BODY(const int MR, long kq, const int16_t *aq, long ldq, const float *as, const int8_t *b,
-                                        const float *ws, float *c, long ldc, int accum, const float *bias, int ncols) {
+                                        const int8_t *pf, const float *ws, float *c, long ldc, int accum, const float *bias,
+                                        int ncols) {
     __m256i acc[MR_I8][4];
     #pragma clang loop unroll(full)
     for (int i = 0; i < MR; i++)
@@ -25,6 +27,7 @@ FLINT_INLINE KI8D_TARGET void KI8D_BODY(const int MR, long kq, const int16_t *aq
             memcpy(&quad, aq + i * ldq + 4 * q, 8);
             av[i] = _mm256_set1_epi64x(quad);
         }
+        if (pf) _mm_prefetch((const char *)(pf + q * 64), _MM_HINT_T0);
         const int8_t *bq = b + q * 64;
         #pragma clang loop unroll(full)
         for (int g = 0; g < 4; g++) {
@@ -47,8 +50,8 @@ FLINT_INLINE KI8D_TARGET void KI8D_BODY(const int MR, long kq, const int16_t *aq
 /// Grouped weights: q0 is the tile's first k quad (k0 / 4, a multiple of 16: K blocks start on group boundaries),
 /// ws the panel's scales [group][16]. With |a| <= 32767 and |w| <= 127 a group's s32 sum (32 pair sums) is exact.
 FLINT_INLINE KI8D_TARGET void KI8G_BODY(const int MR, long kq, long q0, const int16_t *aq, long ldq, const float *as,
-                                        const int8_t *b, const float *ws, float *c, long ldc, int accum, const float *bias,
-                                        int ncols) {
+                                        const int8_t *b, const int8_t *pf, const float *ws, float *c, long ldc, int accum,
+                                        const float *bias, int ncols) {
     enum { GROUP_QUADS = FLINT_I8_GROUP / 4 };
     __m256 r0[MR_I8], r1[MR_I8];
     #pragma clang loop unroll(full)
@@ -67,6 +70,7 @@ FLINT_INLINE KI8D_TARGET void KI8G_BODY(const int MR, long kq, long q0, const in
                 memcpy(&quad, aq + i * ldq + 4 * q, 8);
                 av[i] = _mm256_set1_epi64x(quad);
             }
+            if (pf) _mm_prefetch((const char *)(pf + q * 64), _MM_HINT_T0);
             const int8_t *bq = b + q * 64;
             #pragma clang loop unroll(full)
             for (int g = 0; g < 4; g++) {
@@ -92,15 +96,15 @@ FLINT_INLINE KI8D_TARGET void KI8G_BODY(const int MR, long kq, long q0, const in
 }
 
 KI8D_TARGET static void KI8G_NAME(int mr, long kq, long q0, const int16_t *aq, long ldq, const float *as, const int8_t *b,
-                                  const float *ws, float *c, long ldc, int accum, const float *bias, int ncols) {
-#define KG(R) case R: KI8G_BODY(R, kq, q0, aq, ldq, as, b, ws, c, ldc, accum, bias, ncols); break;
+                                  const int8_t *pf, const float *ws, float *c, long ldc, int accum, const float *bias, int ncols) {
+#define KG(R) case R: KI8G_BODY(R, kq, q0, aq, ldq, as, b, pf, ws, c, ldc, accum, bias, ncols); break;
     switch (mr) { KG(1) KG(2) KG(3) default: break; }
 #undef KG
 }
 
 KI8D_TARGET static void KI8D_NAME(int mr, long kq, const int16_t *aq, long ldq, const float *as, const int8_t *b,
-                                  const float *ws, float *c, long ldc, int accum, const float *bias, int ncols) {
-#define KD(R) case R: KI8D_BODY(R, kq, aq, ldq, as, b, ws, c, ldc, accum, bias, ncols); break;
+                                  const int8_t *pf, const float *ws, float *c, long ldc, int accum, const float *bias, int ncols) {
+#define KD(R) case R: KI8D_BODY(R, kq, aq, ldq, as, b, pf, ws, c, ldc, accum, bias, ncols); break;
     switch (mr) { KD(1) KD(2) KD(3) default: break; }
 #undef KD
 }
