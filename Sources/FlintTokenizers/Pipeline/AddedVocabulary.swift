@@ -67,6 +67,9 @@ struct AddedVocabulary: Sendable {
     /// which gives the leftmost-longest, non-overlapping matches of HF's Aho-Corasick automaton.
     struct Matcher: Sendable {
         private var byFirst: [UInt32: [(scalars: [Unicode.Scalar], token: AddedToken)]] = [:]
+        /// Bit `v % 1024` is set when some added token starts with a scalar `v`: most scalars of a text start no
+        /// token, and this test rejects them without hashing into `byFirst` (a third of a BERT tokenization's time).
+        private var firstFilter = [UInt64](repeating: 0, count: 16)
         var isEmpty: Bool { byFirst.isEmpty }
 
         init(_ tokens: [AddedToken]) {
@@ -74,6 +77,7 @@ struct AddedVocabulary: Sendable {
                 let s = Array(t.content.unicodeScalars)
                 guard let first = s.first else { continue }
                 byFirst[first.value, default: []].append((s, t))
+                firstFilter[Int(first.value & 1023) >> 6] |= 1 << (first.value & 63)
             }
             for k in byFirst.keys { byFirst[k]!.sort { $0.scalars.count > $1.scalars.count } }
         }
@@ -84,7 +88,8 @@ struct AddedVocabulary: Sendable {
             var emitted = range.lowerBound
             var i = range.lowerBound
             while i < range.upperBound {
-                guard let candidates = byFirst[text[i].value],
+                let v = text[i].value
+                guard firstFilter[Int(v & 1023) >> 6] & (1 << (v & 63)) != 0, let candidates = byFirst[v],
                       let hit = candidates.first(where: { c in
                           i + c.scalars.count <= range.upperBound && text[i..<(i + c.scalars.count)].elementsEqual(c.scalars)
                       })
