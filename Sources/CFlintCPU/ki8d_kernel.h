@@ -11,15 +11,12 @@
 #define KI8D_BODY KI8D_CAT(KI8D_NAME, _body)
 #define KI8G_BODY KI8D_CAT(KI8D_NAME, _grouped_body)
 #define KI8G_NAME KI8D_CAT(KI8D_NAME, _grouped)
+#define KI8D_QUADS KI8D_CAT(KI8D_NAME, _quads)
 
-FLINT_INLINE KI8D_TARGET void KI8D_BODY(const int MR, long kq, const int16_t *aq, long ldq, const float *as, const int8_t *b,
-                                        const int8_t *pf, const float *ws, float *c, long ldc, int accum, const float *bias,
-                                        int ncols) {
-    __m256i acc[MR_I8][4];
-    #pragma clang loop unroll(full)
-    for (int i = 0; i < MR; i++)
-        for (int g = 0; g < 4; g++) acc[i][g] = _mm256_setzero_si256();
-    for (long q = 0; q < kq; q++) {
+/// acc[i][g] += the pair sums of k quads [q, end) of A's rows i (int16, 4 per quad) and the panel's 4-column group g.
+FLINT_INLINE KI8D_TARGET void KI8D_QUADS(const int MR, __m256i acc[MR_I8][4], long q, long end, const int16_t *aq, long ldq,
+                                         const int8_t *b, const int8_t *pf) {
+    for (; q < end; q++) {
         __m256i av[MR_I8];
         #pragma clang loop unroll(full)
         for (int i = 0; i < MR; i++) {
@@ -36,6 +33,16 @@ FLINT_INLINE KI8D_TARGET void KI8D_BODY(const int MR, long kq, const int16_t *aq
             for (int i = 0; i < MR; i++) acc[i][g] = KI8D_DOT(acc[i][g], av[i], bg);
         }
     }
+}
+
+FLINT_INLINE KI8D_TARGET void KI8D_BODY(const int MR, long kq, const int16_t *aq, long ldq, const float *as, const int8_t *b,
+                                        const int8_t *pf, const float *ws, float *c, long ldc, int accum, const float *bias,
+                                        int ncols) {
+    __m256i acc[MR_I8][4];
+    #pragma clang loop unroll(full)
+    for (int i = 0; i < MR; i++)
+        for (int g = 0; g < 4; g++) acc[i][g] = _mm256_setzero_si256();
+    KI8D_QUADS(MR, acc, 0, kq, aq, ldq, b, pf);
     __m256 w0 = _mm256_loadu_ps(ws), w1 = _mm256_loadu_ps(ws + 8);
     __m256 r0[MR_I8], r1[MR_I8];
     #pragma clang loop unroll(full)
@@ -62,23 +69,8 @@ FLINT_INLINE KI8D_TARGET void KI8G_BODY(const int MR, long kq, long q0, const in
         #pragma clang loop unroll(full)
         for (int i = 0; i < MR; i++)
             for (int g = 0; g < 4; g++) acc[i][g] = _mm256_setzero_si256();
-        for (; q < end; q++) {
-            __m256i av[MR_I8];
-            #pragma clang loop unroll(full)
-            for (int i = 0; i < MR; i++) {
-                int64_t quad;
-                memcpy(&quad, aq + i * ldq + 4 * q, 8);
-                av[i] = _mm256_set1_epi64x(quad);
-            }
-            if (pf) _mm_prefetch((const char *)(pf + q * 64), _MM_HINT_T0);
-            const int8_t *bq = b + q * 64;
-            #pragma clang loop unroll(full)
-            for (int g = 0; g < 4; g++) {
-                __m256i bg = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bq + 16 * g)));
-                #pragma clang loop unroll(full)
-                for (int i = 0; i < MR; i++) acc[i][g] = KI8D_DOT(acc[i][g], av[i], bg);
-            }
-        }
+        KI8D_QUADS(MR, acc, q, end, aq, ldq, b, pf);
+        q = end;
         __m256 w0 = _mm256_loadu_ps(ws + group * 16), w1 = _mm256_loadu_ps(ws + group * 16 + 8);
         #pragma clang loop unroll(full)
         for (int i = 0; i < MR; i++) {
@@ -112,6 +104,7 @@ KI8D_TARGET static void KI8D_NAME(int mr, long kq, const int16_t *aq, long ldq, 
 #undef KI8D_BODY
 #undef KI8G_BODY
 #undef KI8G_NAME
+#undef KI8D_QUADS
 #undef KI8D_CAT
 #undef KI8D_CAT2
 #undef KI8D_NAME
