@@ -69,9 +69,18 @@ FLINT_INLINE void ln_row_body(const float *x, const float *r, const float *g, co
     float rstd = 1.0f / sqrtf(q / (float)n + eps);
     for (long j = 0; j < n; j++) out[j] = (out[j] - mean) * rstd * g[j] + b[j];
 }
-static void ln_row_portable(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out, float *sum) { ln_row_body(x, r, g, b, eps, n, out, sum); }
-FLINT_T_AVX2 static void ln_row_avx2(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out, float *sum) { ln_row_body(x, r, g, b, eps, n, out, sum); }
-FLINT_T_AVX512 static void ln_row_avx512(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out, float *sum) { ln_row_body(x, r, g, b, eps, n, out, sum); }
+static void ln_row_portable(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out,
+                            float *sum) {
+    ln_row_body(x, r, g, b, eps, n, out, sum);
+}
+FLINT_T_AVX2 static void ln_row_avx2(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out,
+                                     float *sum) {
+    ln_row_body(x, r, g, b, eps, n, out, sum);
+}
+FLINT_T_AVX512 static void ln_row_avx512(const float *x, const float *r, const float *g, const float *b, float eps, long n, float *out,
+                                         float *sum) {
+    ln_row_body(x, r, g, b, eps, n, out, sum);
+}
 
 typedef struct {
     int isa;
@@ -115,7 +124,9 @@ FLINT_INLINE void emb_row_body(const float *w, const float *p, const float *t, l
 }
 static void emb_row_portable(const float *w, const float *p, const float *t, long n, float *out) { emb_row_body(w, p, t, n, out); }
 FLINT_T_AVX2 static void emb_row_avx2(const float *w, const float *p, const float *t, long n, float *out) { emb_row_body(w, p, t, n, out); }
-FLINT_T_AVX512 static void emb_row_avx512(const float *w, const float *p, const float *t, long n, float *out) { emb_row_body(w, p, t, n, out); }
+FLINT_T_AVX512 static void emb_row_avx512(const float *w, const float *p, const float *t, long n, float *out) {
+    emb_row_body(w, p, t, n, out);
+}
 
 static void emb_task(void *v, long t) {
     const ln_ctx *c = v;

@@ -25,14 +25,19 @@ public enum OpChecks {
             out.append(b.embedding(cols: cols, layerNorm: layerNorm, types: types))
         }
         // GEMMs with every epilogue, odd shapes, m = tokens of the batch.
-        for (m, n, k, epilogue, bias) in [(1, 13, 5, Plan.Epilogue.none, true), (7, 769, 64, .gelu, true), (33, 96, 300, .geluTanh, true),
-                                          (3, 32, 32, .tanh, false), (6, 40, 24, .relu, true), (17, 1000, 48, .none, false), (5, 200, 72, .geluTanh, false)] {
+        for (m, n, k, epilogue, bias) in [
+            (1, 13, 5, Plan.Epilogue.none, true), (7, 769, 64, .gelu, true), (33, 96, 300, .geluTanh, true),
+            (3, 32, 32, .tanh, false), (6, 40, 24, .relu, true), (17, 1000, 48, .none, false), (5, 200, 72, .geluTanh, false),
+        ] {
             out.append(b.linear(m: m, n: n, k: k, epilogue: epilogue, bias: bias))
         }
         // One-row GEMMs (m = 1: one sequence through a pooler, classifier or LM head), where cuBLASLt
         // refuses fused epilogues; then the same plan with four sequences.
-        for (n, k, epilogue, bias) in [(13, 37, Plan.Epilogue.none, true), (96, 64, .geluTanh, true), (50, 48, .tanh, true), (40, 24, .relu, false), (200, 72, .geluTanh, false),
-                                       (33, 40, .gelu, true)] {
+        for (n, k, epilogue, bias) in [
+            (13, 37, Plan.Epilogue.none, true), (96, 64, .geluTanh, true), (50, 48, .tanh, true), (40, 24, .relu, false),
+            (200, 72, .geluTanh, false),
+            (33, 40, .gelu, true),
+        ] {
             out.append(b.linearOnSequences(n: n, k: k, epilogue: epilogue, bias: bias))
         }
         for headDim in [32, 64, 80, 128] {
@@ -81,8 +86,10 @@ struct Builder {
         var w = TensorDictionary()
         w.tensors["word"] = tensor([Self.vocabulary, cols])
         w.tensors["position"] = tensor([Self.positions, cols], scale: 0.5)
-        p.append(.embed(word: p.weight("word", [Self.vocabulary, cols], .table), position: p.weight("position", [Self.positions, cols], .table),
-                        tokenType: nil, gamma: nil, beta: nil, eps: 0, out: x))
+        p.append(
+            .embed(
+                word: p.weight("word", [Self.vocabulary, cols], .table), position: p.weight("position", [Self.positions, cols], .table),
+                tokenType: nil, gamma: nil, beta: nil, eps: 0, out: x))
         return (p, w, x)
     }
 
@@ -95,10 +102,12 @@ struct Builder {
         w.tensors["type"] = tensor([2, cols], scale: 0.3)
         w.tensors["gamma"] = tensor([cols], scale: 0.2, offset: 1)
         w.tensors["beta"] = tensor([cols], scale: 0.1)
-        p.append(.embed(word: p.weight("word", [Self.vocabulary, cols], .table), position: p.weight("position", [Self.positions, cols], .table),
-                        tokenType: types ? p.weight("type", [2, cols], .table) : nil,
-                        gamma: layerNorm ? p.weight("gamma", [cols], .vector) : nil, beta: layerNorm ? p.weight("beta", [cols], .vector) : nil,
-                        eps: 1e-12, out: x))
+        p.append(
+            .embed(
+                word: p.weight("word", [Self.vocabulary, cols], .table), position: p.weight("position", [Self.positions, cols], .table),
+                tokenType: types ? p.weight("type", [2, cols], .table) : nil,
+                gamma: layerNorm ? p.weight("gamma", [cols], .vector) : nil, beta: layerNorm ? p.weight("beta", [cols], .vector) : nil,
+                eps: 1e-12, out: x))
         p.output("x", x)
         let seqs = sequences([7, 1, 25])
         let typeIds = types ? seqs.map { s in s.indices.map { Int32($0 % 2) } } : nil
@@ -111,7 +120,10 @@ struct Builder {
         let y = p.buffer("y", columns: n)
         w.tensors["W"] = tensor([n, k], scale: 1 / Float(k).squareRoot())
         w.tensors["b"] = tensor([n], scale: 0.5)
-        p.append(.linear(input: x, weight: p.weight("W", [n, k], .linear), bias: bias ? p.weight("b", [n], .vector) : nil, epilogue: epilogue, out: y))
+        p.append(
+            .linear(
+                input: x, weight: p.weight("W", [n, k], .linear), bias: bias ? p.weight("b", [n], .vector) : nil, epilogue: epilogue, out: y
+            ))
         p.output("y", y)
         return OpCase(name: "linear \(m)x\(n)x\(k) \(epilogue)\(bias ? " + bias" : "")", plan: p, weights: w,
                       batches: [TokenBatch(sequences: sequences(m > 2 ? [m - 2, 2] : [m]))])
@@ -128,8 +140,9 @@ struct Builder {
         p.append(.linear(input: pooled, weight: p.weight("W", [n, k], .linear), bias: bias ? p.weight("b", [n], .vector) : nil,
                          epilogue: epilogue, out: y))
         p.output("y", y)
-        return OpCase(name: "linear 1x\(n)x\(k) on sequence rows \(epilogue)\(bias ? " + bias" : "") (then 4 sequences)", plan: p, weights: w,
-                      batches: [TokenBatch(sequences: sequences([5])), TokenBatch(sequences: sequences([3, 1, 7, 2]))])
+        return OpCase(
+            name: "linear 1x\(n)x\(k) on sequence rows \(epilogue)\(bias ? " + bias" : "") (then 4 sequences)", plan: p, weights: w,
+            batches: [TokenBatch(sequences: sequences([5])), TokenBatch(sequences: sequences([3, 1, 7, 2]))])
     }
 
     mutating func attention(headDim: Int, causal: Bool) -> OpCase {
@@ -149,7 +162,9 @@ struct Builder {
         var (p, w, qkv) = embedded(cols: 3 * hidden, maxTokens: 64, maxSequences: 3, maxContext: 48)
         let keys = p.buffer("keys", columns: hidden, rows: .cache), values = p.buffer("values", columns: hidden, rows: .cache)
         let o = p.buffer("context", columns: hidden)
-        p.append(.cachedAttention(qkv: qkv, keys: keys, values: values, heads: heads, headDim: headDim, scale: 0.7 / Float(headDim).squareRoot(), out: o))
+        p.append(
+            .cachedAttention(
+                qkv: qkv, keys: keys, values: values, heads: heads, headDim: headDim, scale: 0.7 / Float(headDim).squareRoot(), out: o))
         p.output("context", o)
         let lengths = [5, 37, 1]
         var batches = [TokenBatch(sequences: sequences(lengths), slots: [2, 0, 1])]
@@ -228,7 +243,8 @@ struct Builder {
         let lengths = [3, 8, 1, 5]
         var batches = [TokenBatch(sequences: sequences(lengths), sampling: modes)]
         for step in 0..<3 {
-            batches.append(TokenBatch(sequences: sequences([1, 1, 1, 1]), positionOffsets: lengths.map { Int32($0 + step) }, sampling: modes))
+            batches.append(
+                TokenBatch(sequences: sequences([1, 1, 1, 1]), positionOffsets: lengths.map { Int32($0 + step) }, sampling: modes))
         }
         if logprobs {
             return OpCase(name: "sample logprobs (raw log-softmax, top 5, 0, 3, 1)", plan: p, weights: w, batches: batches, dtypes: [.f32])

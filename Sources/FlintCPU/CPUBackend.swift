@@ -281,7 +281,8 @@ final class CPUPreparedPlan: StepTimedPlan, @unchecked Sendable {
                         withOptional(gamma, in: plain) { g in
                             withOptional(beta, in: plain) { b in
                                 CPUKernels.embeddingLayerNorm(
-                                    ids: ids.baseAddress!, positions: pos.baseAddress!, typeIds: tokenType == nil ? nil : types.baseAddress!,
+                                    ids: ids.baseAddress!, positions: pos.baseAddress!,
+                                    typeIds: tokenType == nil ? nil : types.baseAddress!,
                                     word: plain[word], position: plain[position], type: tokenType.map { plain[$0] },
                                     gamma: g, beta: b, eps: eps, rows: batch.tokenCount, cols: cols, out: buffer(out), pool: pool)
                             }
@@ -300,8 +301,9 @@ final class CPUPreparedPlan: StepTimedPlan, @unchecked Sendable {
             case .relu: activation = .relu
             }
             let run = { (b: UnsafePointer<Float>?) in
-                CPUKernels.linear(self.buffer(input), rows: self.rows(out, batch), lda: self.plan.buffers[input].columns, weight: w,
-                                  bias: b, activation: activation, out: self.buffer(out), ldc: self.plan.buffers[out].columns, pool: self.pool)
+                CPUKernels.linear(
+                    self.buffer(input), rows: self.rows(out, batch), lda: self.plan.buffers[input].columns, weight: w,
+                    bias: b, activation: activation, out: self.buffer(out), ldc: self.plan.buffers[out].columns, pool: self.pool)
             }
             if let bias { plain[bias].withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
         case let .attention(qkv, heads, headDim, causal, out):
@@ -310,15 +312,17 @@ final class CPUPreparedPlan: StepTimedPlan, @unchecked Sendable {
                                  out: buffer(out), outStride: plan.buffers[out].columns, pool: pool)
         case let .cachedAttention(qkv, keys, values, heads, headDim, scale, out):
             batch.positions.withUnsafeBufferPointer { positions in
-                CPUKernels.cachedAttention(qkv: buffer(qkv), rowStride: plan.buffers[qkv].columns, starts: batch.starts, lengths: batch.lengths,
-                                           positions: positions.baseAddress!, slots: batch.slots, heads: heads, headDim: headDim, scale: scale,
-                                           keyCache: buffer(keys), valueCache: buffer(values), maxContext: plan.maxContext,
-                                           out: buffer(out), outStride: plan.buffers[out].columns, pool: pool)
+                CPUKernels.cachedAttention(
+                    qkv: buffer(qkv), rowStride: plan.buffers[qkv].columns, starts: batch.starts, lengths: batch.lengths,
+                    positions: positions.baseAddress!, slots: batch.slots, heads: heads, headDim: headDim, scale: scale,
+                    keyCache: buffer(keys), valueCache: buffer(values), maxContext: plan.maxContext,
+                    out: buffer(out), outStride: plan.buffers[out].columns, pool: pool)
             }
         case let .layerNorm(input, residual, gamma, beta, eps, out, sum):
-            CPUKernels.layerNorm(buffer(input), residual: residual.map { UnsafePointer(buffer($0)) }, gamma: plain[gamma], beta: plain[beta],
-                                 eps: eps, rows: rows(out, batch), cols: plan.buffers[out].columns, out: buffer(out),
-                                 sum: sum.map { buffer($0) }, pool: pool)
+            CPUKernels.layerNorm(
+                buffer(input), residual: residual.map { UnsafePointer(buffer($0)) }, gamma: plain[gamma], beta: plain[beta],
+                eps: eps, rows: rows(out, batch), cols: plan.buffers[out].columns, out: buffer(out),
+                sum: sum.map { buffer($0) }, pool: pool)
         case let .firstToken(input, out), let .lastToken(input, out):
             let cols = plan.buffers[out].columns
             let last: Int32

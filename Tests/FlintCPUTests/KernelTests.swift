@@ -440,7 +440,9 @@ struct KernelTests {
                 let flops = 2.0 * Double(m * n * k)
                 let iters = max(3, Int(2e10 / flops))
                 let gf = try CPUKernels.benchmarkGEMM(m: m, n: n, k: k, iterations: iters, pool: pool, isa: isa)
-                print("GEMM m=\(m) n=\(n) k=\(k) threads=\(threads) isa=\(isa == .auto ? CPUFeatures.gemmISA : isa.resolved): \(Int(gf.rounded())) GFLOP/s")
+                print(
+                    "GEMM m=\(m) n=\(n) k=\(k) threads=\(threads) isa=\(isa == .auto ? CPUFeatures.gemmISA : isa.resolved): \(Int(gf.rounded())) GFLOP/s"
+                )
             }
         }
     }

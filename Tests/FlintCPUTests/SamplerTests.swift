@@ -10,7 +10,10 @@ struct SamplerTests {
         var bits = [UInt32](repeating: 0, count: Sampler.words(vocabularySize: logits.count))
         bits.withUnsafeMutableBufferPointer { Sampler.markSeen($0.baseAddress!, words: $0.count, ids: seen[...], reset: true) }
         return logits.withUnsafeBufferPointer { l in
-            bits.withUnsafeBufferPointer { Sampler.sample(logits: l.baseAddress!, vocabularySize: logits.count, seen: $0.baseAddress!, parameters: p, position: position) }
+            bits.withUnsafeBufferPointer {
+                Sampler.sample(
+                    logits: l.baseAddress!, vocabularySize: logits.count, seen: $0.baseAddress!, parameters: p, position: position)
+            }
         }
     }
 

@@ -144,7 +144,10 @@ struct HuggingFaceParityTests {
         var ok = Expect.sameSequence(e.ids, ints("ids", c), "ids", context: context)
         ok = ok && Expect.sameSequence(e.typeIds, ints("type_ids", c), "type ids", context: context)
         ok = ok && Expect.sameSequence(e.offsets, spans(c), "offsets", context: context)
-        ok = ok && Expect.sameSequence(e.specialTokensMask.map(Int32.init), ints("special_tokens_mask", c), "special token masks", context: context)
+        ok =
+            ok
+            && Expect.sameSequence(
+                e.specialTokensMask.map(Int32.init), ints("special_tokens_mask", c), "special token masks", context: context)
         if ok, let tokens = c["tokens"]?.array {
             // HF's token string of an added token that strips whitespace (RoBERTa's <mask>) holds the
             // whitespace it matched; Flint's tokens are vocabulary strings (the offsets above agree).
@@ -182,7 +185,9 @@ struct HuggingFaceParityTests {
         if ok, let decoded = c["decoded_with_special"]?.string {
             let mine = tokenizer.decode(e.ids, skipSpecialTokens: false)
             if !mine.unicodeScalars.elementsEqual(decoded.unicodeScalars) {
-                Issue.record("decode(keep specials) gives \(JSONValue.string(mine).serialized), HF \(JSONValue.string(decoded).serialized): \(context)")
+                Issue.record(
+                    "decode(keep specials) gives \(JSONValue.string(mine).serialized), HF \(JSONValue.string(decoded).serialized): \(context)"
+                )
                 ok = false
             }
         }

@@ -60,7 +60,8 @@ struct MalformedFileTests {
     }
 
     @Test func missingVocabulary() {
-        let json = Self.wordPieceJSON.replacingAll(###""vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "hello": 3, "world": 4, "##s": 5}"###, with: #""novocab": 1"#)
+        let json = Self.wordPieceJSON.replacingAll(
+            ###""vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "hello": 3, "world": 4, "##s": 5}"###, with: #""novocab": 1"#)
         let path = file("novocab.json", json)
         Expect.tokenizerError([path, "model.vocab is missing"]) { _ = try Tokenizer.load(path) }
     }

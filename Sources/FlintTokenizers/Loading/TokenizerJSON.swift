@@ -49,7 +49,9 @@ enum TokenizerJSON {
 
         func bool(_ value: JSONValue, _ key: String, _ component: String, default fallback: Bool) throws(TokenizerError) -> Bool {
             guard let v = value[key], !v.isNull else { return fallback }
-            guard let b = v.bool else { throw .malformedFile(path: path, reason: "\(component).\(key) is \(v.typeName), expected a boolean") }
+            guard let b = v.bool else {
+                throw .malformedFile(path: path, reason: "\(component).\(key) is \(v.typeName), expected a boolean")
+            }
             return b
         }
 
@@ -64,19 +66,25 @@ enum TokenizerJSON {
 
         func int(_ value: JSONValue, _ key: String, _ component: String) throws(TokenizerError) -> Int {
             guard let v = value[key] else { throw .malformedFile(path: path, reason: "\(component).\(key) is missing") }
-            guard let i = v.int else { throw .malformedFile(path: path, reason: "\(component).\(key) is \(v.typeName), expected an integer") }
+            guard let i = v.int else {
+                throw .malformedFile(path: path, reason: "\(component).\(key) is \(v.typeName), expected an integer")
+            }
             return i
         }
 
         func string(_ value: JSONValue, _ key: String, _ component: String) throws(TokenizerError) -> String {
             guard let v = value[key] else { throw .malformedFile(path: path, reason: "\(component).\(key) is missing") }
-            guard let s = v.string else { throw .malformedFile(path: path, reason: "\(component).\(key) is \(v.typeName), expected a string") }
+            guard let s = v.string else {
+                throw .malformedFile(path: path, reason: "\(component).\(key) is \(v.typeName), expected a string")
+            }
             return s
         }
 
         func addedTokens(_ value: JSONValue?) throws(TokenizerError) -> [AddedToken] {
             guard let value, !value.isNull else { return [] }
-            guard let items = value.array else { throw .malformedFile(path: path, reason: "added_tokens is \(value.typeName), expected an array") }
+            guard let items = value.array else {
+                throw .malformedFile(path: path, reason: "added_tokens is \(value.typeName), expected an array")
+            }
             var out: [AddedToken] = []
             for (i, item) in items.enumerated() {
                 let where_ = "added_tokens[\(i)]"
@@ -101,7 +109,9 @@ enum TokenizerJSON {
             case "BertNormalizer":
                 var strip: Bool?
                 if let s = value["strip_accents"], !s.isNull {
-                    guard let b = s.bool else { throw .malformedFile(path: path, reason: "normalizer.strip_accents is \(s.typeName), expected a boolean or null") }
+                    guard let b = s.bool else {
+                        throw .malformedFile(path: path, reason: "normalizer.strip_accents is \(s.typeName), expected a boolean or null")
+                    }
                     strip = b
                 }
                 // HF requires these three (strip_accents may be absent: null): a misspelled one is refused, not defaulted.
@@ -197,12 +207,15 @@ enum TokenizerJSON {
             let t = value["type"]?.string ?? (value["merges"] != nil ? "BPE" : value["max_input_chars_per_word"] != nil ? "WordPiece" : "")
             switch t {
             case "WordPiece":
-                guard let vocab = value["vocab"]?.object else { throw .malformedFile(path: path, reason: "model.vocab is missing or not an object") }
+                guard let vocab = value["vocab"]?.object else {
+                    throw .malformedFile(path: path, reason: "model.vocab is missing or not an object")
+                }
                 var entries: [(String, Int32)] = []
                 entries.reserveCapacity(vocab.count)
                 for (token, id) in vocab {
                     guard let i = id.int, i >= 0, i <= Int(Int32.max) else {
-                        throw .malformedFile(path: path, reason: "model.vocab[\"\(token)\"] is \(id.typeName), expected a non-negative integer id")
+                        throw .malformedFile(
+                            path: path, reason: "model.vocab[\"\(token)\"] is \(id.typeName), expected a non-negative integer id")
                     }
                     entries.append((token, Int32(i)))
                 }
@@ -247,7 +260,9 @@ enum TokenizerJSON {
                                byteFallback: try bool(value, "byte_fallback", "model", default: false), path: path)
         }
 
-        func postProcessor(_ value: JSONValue?, addedTokens: [AddedToken], model: any TokenizationModel) throws(TokenizerError) -> (any PostProcessor)? {
+        func postProcessor(_ value: JSONValue?, addedTokens: [AddedToken], model: any TokenizationModel) throws(TokenizerError) -> (
+            any PostProcessor
+        )? {
             guard let value, !value.isNull else { return nil }
             let t = try type(of: value, "post_processor")
             switch t {
@@ -257,7 +272,8 @@ enum TokenizerJSON {
                                           pair: try template(value["pair"], "pair", specials))
             case "BertProcessing", "RobertaProcessing":
                 func tokenId(_ key: String) throws(TokenizerError) -> Int32 {
-                    guard let pair = value[key]?.array, pair.count == 2, let id = pair[1].int.flatMap({ Int32(exactly: $0) }), id >= 0 else {
+                    guard let pair = value[key]?.array, pair.count == 2, let id = pair[1].int.flatMap({ Int32(exactly: $0) }), id >= 0
+                    else {
                         throw .malformedFile(path: path, reason: "post_processor.\(key) must be [token, id]")
                     }
                     return id
@@ -278,10 +294,14 @@ enum TokenizerJSON {
             guard let members = value?.object else { return [:] }
             var out: [String: [Int32]] = [:]
             for (name, spec) in members {
-                guard let ids = spec["ids"]?.array else { throw .malformedFile(path: path, reason: "post_processor.special_tokens[\"\(name)\"].ids is missing") }
+                guard let ids = spec["ids"]?.array else {
+                    throw .malformedFile(path: path, reason: "post_processor.special_tokens[\"\(name)\"].ids is missing")
+                }
                 var list: [Int32] = []
                 for id in ids {
-                    guard let i = id.int else { throw .malformedFile(path: path, reason: "post_processor.special_tokens[\"\(name)\"].ids holds \(id.typeName)") }
+                    guard let i = id.int else {
+                        throw .malformedFile(path: path, reason: "post_processor.special_tokens[\"\(name)\"].ids holds \(id.typeName)")
+                    }
                     list.append(Int32(i))
                 }
                 out[name] = list
@@ -289,22 +309,30 @@ enum TokenizerJSON {
             return out
         }
 
-        func template(_ value: JSONValue?, _ name: String, _ specials: [String: [Int32]]) throws(TokenizerError) -> [TemplateProcessing.Piece] {
-            guard let items = value?.array else { throw .malformedFile(path: path, reason: "post_processor.\(name) is missing or not an array") }
+        func template(_ value: JSONValue?, _ name: String, _ specials: [String: [Int32]]) throws(TokenizerError) -> [TemplateProcessing
+            .Piece]
+        {
+            guard let items = value?.array else {
+                throw .malformedFile(path: path, reason: "post_processor.\(name) is missing or not an array")
+            }
             var pieces: [TemplateProcessing.Piece] = []
             for item in items {
                 if let seq = item["Sequence"] {
                     let id = try string(seq, "id", "post_processor.\(name).Sequence")
-                    guard id == "A" || id == "B" else { throw .malformedFile(path: path, reason: "post_processor.\(name): sequence id \"\(id)\" is not A or B") }
+                    guard id == "A" || id == "B" else {
+                        throw .malformedFile(path: path, reason: "post_processor.\(name): sequence id \"\(id)\" is not A or B")
+                    }
                     pieces.append(.sequence(id == "A" ? 0 : 1, typeId: Int32(try int(seq, "type_id", "post_processor.\(name).Sequence"))))
                 } else if let special = item["SpecialToken"] {
                     let id = try string(special, "id", "post_processor.\(name).SpecialToken")
                     guard let ids = specials[id] else {
-                        throw .malformedFile(path: path, reason: "post_processor.\(name) uses special token \"\(id)\" missing from special_tokens")
+                        throw .malformedFile(
+                            path: path, reason: "post_processor.\(name) uses special token \"\(id)\" missing from special_tokens")
                     }
                     pieces.append(.special(ids: ids, typeId: Int32(try int(special, "type_id", "post_processor.\(name).SpecialToken"))))
                 } else {
-                    throw .malformedFile(path: path, reason: "post_processor.\(name) holds a piece that is neither Sequence nor SpecialToken")
+                    throw .malformedFile(
+                        path: path, reason: "post_processor.\(name) holds a piece that is neither Sequence nor SpecialToken")
                 }
             }
             return pieces
@@ -315,7 +343,8 @@ enum TokenizerJSON {
             let t = try type(of: value, "decoder")
             switch t {
             case "WordPiece":
-                return WordPieceDecoder(prefix: value["prefix"]?.string ?? "##", cleanup: try bool(value, "cleanup", "decoder", default: true))
+                return WordPieceDecoder(
+                    prefix: value["prefix"]?.string ?? "##", cleanup: try bool(value, "cleanup", "decoder", default: true))
             case "ByteLevel":
                 return ByteLevelDecoder()
             case "Metaspace":

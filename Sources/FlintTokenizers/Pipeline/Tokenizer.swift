@@ -60,7 +60,8 @@ public final class Tokenizer: Sendable {
     }
 
     /// Tokenizes raw bytes, refusing invalid UTF-8 with a typed error instead of guessing.
-    public func encode(utf8 bytes: [UInt8], addSpecialTokens: Bool = true, truncation: Truncation? = nil) throws(TokenizerError) -> Encoding {
+    public func encode(utf8 bytes: [UInt8], addSpecialTokens: Bool = true, truncation: Truncation? = nil) throws(TokenizerError) -> Encoding
+    {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw .invalidInput("text is not valid UTF-8")
         }
@@ -92,7 +93,8 @@ public final class Tokenizer: Sendable {
         return processor.process(first, second, addSpecialTokens: addSpecialTokens) { id, span, sequence in
             // HF's Token.value of an added token that strips whitespace is the text it matched.
             guard let added = self.addedVocabulary.token(forId: id), added.lstrip || added.rstrip,
-                  let source = sequence == 0 ? text : pair else { return self.model.token(forId: id) ?? self.addedVocabulary.token(forId: id)?.content }
+                let source = sequence == 0 ? text : pair
+            else { return self.model.token(forId: id) ?? self.addedVocabulary.token(forId: id)?.content }
             let scalars = source.unicodeScalars
             guard span.start >= 0, span.end <= scalars.count, span.start < span.end else { return added.content }
             let from = scalars.index(scalars.startIndex, offsetBy: span.start), to = scalars.index(from, offsetBy: span.end - span.start)
@@ -111,7 +113,9 @@ public final class Tokenizer: Sendable {
             var out: [Encoding] = []
             out.reserveCapacity(texts.count)
             for i in texts.indices {
-                out.append(try encode(texts[i], pair: pairs?[i] ?? nil, addSpecialTokens: addSpecialTokens, truncation: truncation, scratch: &scratch))
+                out.append(
+                    try encode(
+                        texts[i], pair: pairs?[i] ?? nil, addSpecialTokens: addSpecialTokens, truncation: truncation, scratch: &scratch))
             }
             return out
         }
@@ -125,9 +129,13 @@ public final class Tokenizer: Sendable {
                 let c = next.increment()
                 if c >= chunks { break }
                 for i in (c * chunk)..<min(texts.count, (c + 1) * chunk) {
-                    results.set(i, Result { () throws(TokenizerError) -> Encoding in
-                        try self.encode(texts[i], pair: pairs?[i] ?? nil, addSpecialTokens: addSpecialTokens, truncation: truncation, scratch: &scratch)
-                    })
+                    results.set(
+                        i,
+                        Result { () throws(TokenizerError) -> Encoding in
+                            try self.encode(
+                                texts[i], pair: pairs?[i] ?? nil, addSpecialTokens: addSpecialTokens, truncation: truncation,
+                                scratch: &scratch)
+                        })
                 }
             }
         }

@@ -62,7 +62,9 @@ public struct Truncation: Sendable, Equatable {
             }
             let length = params.strategy == .onlyFirst ? a.count : b!.count
             guard length > toRemove else {
-                throw .truncation("the \(params.strategy == .onlyFirst ? "first" : "second") sequence has \(length) tokens, too short to remove the \(toRemove) needed to fit max_length")
+                throw .truncation(
+                    "the \(params.strategy == .onlyFirst ? "first" : "second") sequence has \(length) tokens, too short to remove the \(toRemove) needed to fit max_length"
+                )
             }
             if params.strategy == .onlyFirst {
                 try a.truncate(to: length - toRemove, stride: params.stride, direction: params.direction)
