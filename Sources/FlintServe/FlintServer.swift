@@ -12,7 +12,7 @@ import Darwin
 #endif
 
 /// `flint serve`: the routes of the OpenAI, TEI and KServe v2 APIs over the models' batching
-/// schedulers. Handlers only parse, queue and write: every forward runs on its model's thread.
+/// schedulers. Handlers parse, queue and write; forwards run on the models' threads (a lone request's on its own task).
 public final class FlintServer: Sendable {
     public static let version = "0.1.0"
     public let models: ServedModels
