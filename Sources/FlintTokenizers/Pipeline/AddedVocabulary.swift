@@ -68,7 +68,7 @@ struct AddedVocabulary: Sendable {
     struct Matcher: Sendable {
         private var byFirst: [UInt32: [(scalars: [Unicode.Scalar], token: AddedToken)]] = [:]
         /// Bit `v % 1024` is set when some added token starts with a scalar `v`: most scalars of a text start no
-        /// token, and this test rejects them without hashing into `byFirst` (a third of a BERT tokenization's time).
+        /// token, and this test rejects them without hashing into `byFirst` (a fifth of a BERT tokenization's time).
         private var firstFilter = [UInt64](repeating: 0, count: 16)
         var isEmpty: Bool { byFirst.isEmpty }
 
